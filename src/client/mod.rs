@@ -1,0 +1,91 @@
+//! A blocking, typed client: one TCP connection, one request at a time.
+//!
+//! Why a library and not code inside `feira-cli`: the CLI, the benchmark and the
+//! integration tests all talk to the server through this one type, so a protocol
+//! change is made in one place and tested everywhere.
+
+use std::io::{self, BufReader, BufWriter, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::protocol::{DEFAULT_MAX_LINE, Reply, Request, Secret};
+
+/// A connection to a feira server.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: BufWriter<TcpStream>,
+    /// The longest reply line accepted. Replies can carry long data lines (a product
+    /// name may be long), so this is more generous than the server's request limit.
+    max_line: usize,
+}
+
+impl Client {
+    /// Connects, giving up after `timeout` (also used for every read and write).
+    pub fn connect(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<Client> {
+        let mut last_error = None;
+        for addr in addr.to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(stream) => return Client::from_stream(stream, Some(timeout)),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::other("the address resolved to nothing")))
+    }
+
+    /// Wraps a connected stream. `timeout` bounds every read and write (`None`: wait forever).
+    pub fn from_stream(stream: TcpStream, timeout: Option<Duration>) -> io::Result<Client> {
+        stream.set_read_timeout(timeout)?;
+        stream.set_write_timeout(timeout)?;
+        // Requests are small and we wait for each reply: send them at once.
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: BufWriter::new(stream),
+            max_line: 16 * DEFAULT_MAX_LINE,
+        })
+    }
+
+    /// Sends one request and waits for its reply.
+    pub fn call(&mut self, request: &Request) -> io::Result<Reply> {
+        self.call_line(&request.to_line())
+    }
+
+    /// Sends one raw line (the line ending is added) and waits for the reply.
+    /// Useful in tests and for verbs this client version does not know.
+    pub fn call_line(&mut self, line: &str) -> io::Result<Reply> {
+        self.send_line(line)?;
+        self.read_reply()
+    }
+
+    /// Sends one raw line without waiting for the reply.
+    pub fn send_line(&mut self, line: &str) -> io::Result<()> {
+        self.writer.write_all(line.as_bytes())?;
+        self.writer.write_all(b"\n")?;
+        self.writer.flush()
+    }
+
+    /// Reads the next reply. The server closing the connection is an error here.
+    pub fn read_reply(&mut self) -> io::Result<Reply> {
+        Reply::read_from(&mut self.reader, self.max_line)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            )
+        })
+    }
+
+    /// Logs in, turning a refusal into an error.
+    pub fn login(&mut self, user: &str, password: &str) -> io::Result<()> {
+        let reply = self.call(&Request::Login {
+            user: user.to_string(),
+            password: Secret(password.to_string()),
+        })?;
+        match reply.status {
+            Ok(_) => Ok(()),
+            Err(refusal) => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                refusal.to_string(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! feira: a teaching reference for distributed-systems courses.
+pub mod client;
+pub mod protocol;

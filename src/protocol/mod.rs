@@ -1,0 +1,24 @@
+//! The wire protocol: pure functions and types, no I/O beyond reading from a `BufRead`.
+//!
+//! Why it is separate from the server: the client, the benchmark, the tests and the
+//! fuzzers all speak the same protocol, and code with no sockets in it is easy to test.
+//! docs/PROTOCOL.md is the contract this module implements.
+//!
+//! - [`token`]: splitting a line into tokens and quoting them back;
+//! - [`frame`]: reading one bounded line from a stream;
+//! - [`money`]: exact amounts in cents;
+//! - [`request`]: the [`Request`] enum, one variant per verb;
+//! - [`reply`]: the [`Reply`] (data lines, then `OK` or `ERR CODE message`).
+
+pub mod frame;
+pub mod money;
+pub mod reply;
+pub mod request;
+pub mod token;
+
+pub use money::Cents;
+pub use reply::{ErrorCode, Refusal, Reply};
+pub use request::{MAX_QUANTITY, Request, Secret};
+
+/// The longest request line the server accepts by default, in bytes (8 KiB).
+pub const DEFAULT_MAX_LINE: usize = 8 * 1024;

@@ -1,0 +1,306 @@
+//! A reply: zero or more data lines, then exactly one `OK` or `ERR` line.
+//!
+//! Why this shape: a client can frame any reply without knowing which verb it asked
+//! (read lines until one does not start with `* `), which is what seed 003's
+//! "end-of-data flag" was trying to do, and what `time.sleep` in the originals was
+//! standing in for.
+
+use std::fmt;
+use std::io::{self, BufRead, Write};
+
+use super::frame::{Line, read_line};
+use super::token;
+
+/// The error codes of the protocol. The wire name is the upper-case identifier.
+///
+/// Adding a code: add a variant, its name in [`ErrorCode::as_str`] and
+/// [`ErrorCode::parse`], and a row in docs/PROTOCOL.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The request is malformed: wrong number of arguments, a bad number, a bad quote.
+    BadRequest,
+    /// The verb is not one the server knows.
+    UnknownCommand,
+    /// The verb needs a logged-in session.
+    AuthRequired,
+    /// Unknown user or wrong password (the same code for both, on purpose).
+    AuthFailed,
+    /// Logged in, but not allowed (an admin verb from a customer).
+    Forbidden,
+    /// The thing named does not exist.
+    NotFound,
+    /// The request clashes with the current state (a name already taken, ...).
+    Conflict,
+    /// Not enough stock for the order.
+    InsufficientStock,
+    /// Not enough money in the wallet.
+    InsufficientFunds,
+    /// The request line is longer than the server accepts; the connection is closed.
+    LineTooLong,
+    /// The server is at its connection limit; the connection is closed.
+    Busy,
+    /// The connection was idle for too long; the connection is closed.
+    Timeout,
+    /// The server failed (for example, the disk refused a write). Nothing was changed.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::BadRequest,
+        ErrorCode::UnknownCommand,
+        ErrorCode::AuthRequired,
+        ErrorCode::AuthFailed,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::InsufficientStock,
+        ErrorCode::InsufficientFunds,
+        ErrorCode::LineTooLong,
+        ErrorCode::Busy,
+        ErrorCode::Timeout,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as it travels on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::UnknownCommand => "UNKNOWN_COMMAND",
+            ErrorCode::AuthRequired => "AUTH_REQUIRED",
+            ErrorCode::AuthFailed => "AUTH_FAILED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::InsufficientStock => "INSUFFICIENT_STOCK",
+            ErrorCode::InsufficientFunds => "INSUFFICIENT_FUNDS",
+            ErrorCode::LineTooLong => "LINE_TOO_LONG",
+            ErrorCode::Busy => "BUSY",
+            ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    /// The code from its wire name.
+    pub fn parse(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.as_str() == name)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal: a code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// One whole reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The data lines, each already split into tokens.
+    pub data: Vec<Vec<String>>,
+    /// The final line: `Ok(text)` for `OK text`, `Err(refusal)` for `ERR CODE message`.
+    pub status: Result<String, Refusal>,
+}
+
+impl Reply {
+    /// `OK` with a short text and no data lines.
+    pub fn ok(text: impl Into<String>) -> Reply {
+        Reply {
+            data: Vec::new(),
+            status: Ok(text.into()),
+        }
+    }
+
+    /// `OK` after the given data lines.
+    pub fn rows(data: Vec<Vec<String>>, text: impl Into<String>) -> Reply {
+        Reply {
+            data,
+            status: Ok(text.into()),
+        }
+    }
+
+    /// `ERR CODE message`.
+    pub fn err(code: ErrorCode, message: impl Into<String>) -> Reply {
+        Reply::from(Refusal::new(code, message))
+    }
+
+    /// Is this an `OK` reply?
+    pub fn is_ok(&self) -> bool {
+        self.status.is_ok()
+    }
+
+    /// The error code, if this is an `ERR` reply.
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.status.as_ref().err().map(|r| r.code)
+    }
+
+    /// Writes the reply in its wire form. The caller flushes.
+    pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(self.encode().as_bytes())
+    }
+
+    /// The reply in its wire form, every line ending in `\n`.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        for row in &self.data {
+            text.push_str("* ");
+            text.push_str(&token::join(row));
+            text.push('\n');
+        }
+        match &self.status {
+            Ok(t) if t.is_empty() => text.push_str("OK"),
+            Ok(t) => {
+                text.push_str("OK ");
+                text.push_str(&one_line(t));
+            }
+            Err(refusal) => {
+                text.push_str("ERR ");
+                text.push_str(refusal.code.as_str());
+                text.push(' ');
+                text.push_str(&one_line(&refusal.message));
+            }
+        }
+        text.push('\n');
+        text
+    }
+
+    /// Reads one reply from a stream. `Ok(None)` means the peer closed before a reply.
+    pub fn read_from(input: &mut impl BufRead, max_line: usize) -> io::Result<Option<Reply>> {
+        let mut data = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            let line = match read_line(input, max_line, &mut buf)? {
+                Line::Text(line) => line,
+                Line::Eof => return Ok(None),
+                Line::TooLong => return Err(invalid("a reply line is longer than allowed")),
+                Line::NotUtf8 => return Err(invalid("a reply line is not UTF-8")),
+            };
+            if let Some(rest) = line.strip_prefix("* ") {
+                let row = token::split(rest).map_err(|e| invalid(&e.to_string()))?;
+                data.push(row);
+            } else if line == "*" {
+                data.push(Vec::new());
+            } else {
+                let status = parse_final_line(&line)?;
+                return Ok(Some(Reply { data, status }));
+            }
+        }
+    }
+}
+
+impl From<Refusal> for Reply {
+    fn from(refusal: Refusal) -> Reply {
+        Reply {
+            data: Vec::new(),
+            status: Err(refusal),
+        }
+    }
+}
+
+/// Messages are free text on the final line: keep them on that one line.
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
+
+fn invalid(message: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.to_string())
+}
+
+/// `OK [text]` or `ERR CODE message`.
+fn parse_final_line(line: &str) -> io::Result<Result<String, Refusal>> {
+    if line == "OK" {
+        return Ok(Ok(String::new()));
+    }
+    if let Some(text) = line.strip_prefix("OK ") {
+        return Ok(Ok(text.to_string()));
+    }
+    if let Some(rest) = line.strip_prefix("ERR ") {
+        let (name, message) = rest.split_once(' ').unwrap_or((rest, ""));
+        let code = ErrorCode::parse(name)
+            .ok_or_else(|| invalid(&format!("unknown error code {name:?}")))?;
+        return Ok(Err(Refusal::new(code, message)));
+    }
+    Err(invalid(&format!("not a reply line: {line:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_data_lines_then_the_final_line() {
+        let reply = Reply::rows(
+            vec![
+                vec!["Maçã".into(), "2.50".into()],
+                vec!["Bola oficial".into()],
+            ],
+            "2 products",
+        );
+        assert_eq!(
+            reply.encode(),
+            "* Maçã 2.50\n* \"Bola oficial\"\nOK 2 products\n"
+        );
+        assert_eq!(
+            Reply::err(ErrorCode::NotFound, "no such\nproduct").encode(),
+            "ERR NOT_FOUND no such product\n"
+        );
+    }
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let replies = [
+            Reply::ok(""),
+            Reply::ok("pong"),
+            Reply::rows(vec![vec!["a b".into(), "".into()], vec![]], "done"),
+            Reply::err(ErrorCode::InsufficientStock, "only 3 left"),
+        ];
+        for reply in replies {
+            let wire = reply.encode();
+            let back = Reply::read_from(&mut wire.as_bytes(), 1024)
+                .unwrap()
+                .unwrap();
+            assert_eq!(back, reply, "wire form: {wire:?}");
+        }
+    }
+
+    #[test]
+    fn every_code_round_trips() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(Reply::read_from(&mut "HELLO\n".as_bytes(), 64).is_err());
+        assert!(Reply::read_from(&mut "ERR NOPE x\n".as_bytes(), 64).is_err());
+        assert!(Reply::read_from(&mut "".as_bytes(), 64).unwrap().is_none());
+    }
+}

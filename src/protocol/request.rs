@@ -1,0 +1,499 @@
+//! A request: one variant per verb, parsed once at the edge of the server.
+//!
+//! Why an enum: after [`Request::parse`], the rest of the server matches on variants
+//! with typed fields (a [`Cents`], a `u64`), never on strings. The same type encodes
+//! requests in the client ([`Request::to_line`]), so the two sides cannot drift apart.
+//!
+//! Adding a verb: a row in [`VERBS`], a variant, an arm in `parse` and in `to_tokens`,
+//! a handler in `server::session`, and an entry in docs/PROTOCOL.md.
+
+use std::fmt;
+
+use super::money::Cents;
+use super::reply::{ErrorCode, Refusal};
+use super::token;
+
+/// The largest quantity in one order or stock change. Large enough for any store, and
+/// small enough that quantity x price never overflows silently (it is checked anyway).
+pub const MAX_QUANTITY: u64 = 1_000_000_000;
+
+/// A password as it travels in a request. Its `Debug` form never shows it, so a
+/// request can be logged without leaking the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Who may use a verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, logged in or not.
+    Anyone,
+    /// A logged-in user.
+    User,
+    /// A logged-in admin.
+    Admin,
+}
+
+/// One verb's entry in the help table.
+#[derive(Debug)]
+pub struct VerbSpec {
+    pub name: &'static str,
+    pub args: &'static str,
+    pub summary: &'static str,
+    pub access: Access,
+}
+
+const fn verb(
+    name: &'static str,
+    args: &'static str,
+    access: Access,
+    summary: &'static str,
+) -> VerbSpec {
+    VerbSpec {
+        name,
+        args,
+        summary,
+        access,
+    }
+}
+
+/// Every verb the server knows, in the order HELP lists them.
+pub const VERBS: &[VerbSpec] = &[
+    // The session.
+    verb("PING", "", Access::Anyone, "answers OK PONG"),
+    verb(
+        "HELP",
+        "[verb]",
+        Access::Anyone,
+        "lists the verbs, or explains one",
+    ),
+    verb("QUIT", "", Access::Anyone, "closes the connection"),
+    verb(
+        "REGISTER",
+        "<user> <password>",
+        Access::Anyone,
+        "creates an account",
+    ),
+    verb("LOGIN", "<user> <password>", Access::Anyone, "logs in"),
+    verb(
+        "LOGOUT",
+        "",
+        Access::User,
+        "logs out, keeping the connection",
+    ),
+    verb("WHOAMI", "", Access::User, "your user name and role"),
+    verb(
+        "UNREGISTER",
+        "<password>",
+        Access::User,
+        "deletes your account",
+    ),
+    // The store (seeds 003 and 004).
+    verb(
+        "PRODUCTS",
+        "[max_price]",
+        Access::User,
+        "lists products, or those at or below a price",
+    ),
+    verb(
+        "PRODUCT",
+        "<name>",
+        Access::User,
+        "one product's price and stock",
+    ),
+    verb(
+        "ORDER",
+        "<product> <quantity>",
+        Access::User,
+        "buys a quantity of a product",
+    ),
+    verb("ORDERS", "", Access::User, "your orders"),
+    verb(
+        "RESTOCK",
+        "<product> <delta>",
+        Access::Admin,
+        "changes a product's stock by delta (may be negative)",
+    ),
+    verb(
+        "ADD_PRODUCT",
+        "<name> <price> <stock>",
+        Access::Admin,
+        "adds a product",
+    ),
+];
+
+/// Finds a verb's entry, case-insensitively.
+pub fn verb_spec(name: &str) -> Option<&'static VerbSpec> {
+    VERBS.iter().find(|v| v.name.eq_ignore_ascii_case(name))
+}
+
+/// A parsed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Ping,
+    Help {
+        verb: Option<String>,
+    },
+    Quit,
+    Register {
+        user: String,
+        password: Secret,
+    },
+    Login {
+        user: String,
+        password: Secret,
+    },
+    Logout,
+    Whoami,
+    Unregister {
+        password: Secret,
+    },
+    Products {
+        max_price: Option<Cents>,
+    },
+    Product {
+        name: String,
+    },
+    Order {
+        product: String,
+        quantity: u64,
+    },
+    Orders,
+    Restock {
+        product: String,
+        delta: i64,
+    },
+    AddProduct {
+        name: String,
+        price: Cents,
+        stock: u64,
+    },
+}
+
+impl Request {
+    /// Parses one request line (without its line ending).
+    pub fn parse(line: &str) -> Result<Request, Refusal> {
+        let tokens = token::split(line).map_err(|e| bad(e.to_string()))?;
+        let mut tokens = tokens.into_iter();
+        let Some(verb) = tokens.next() else {
+            return Err(bad("empty request: try HELP"));
+        };
+        let Some(spec) = verb_spec(&verb) else {
+            return Err(Refusal::new(
+                ErrorCode::UnknownCommand,
+                format!("unknown verb {}: try HELP", token::quote(&verb)),
+            ));
+        };
+        let mut args = Args {
+            spec,
+            tokens: tokens.collect(),
+            next: 0,
+        };
+        let request = match spec.name {
+            "PING" => Request::Ping,
+            "HELP" => Request::Help {
+                verb: args.optional(),
+            },
+            "QUIT" => Request::Quit,
+            "REGISTER" => Request::Register {
+                user: args.text("user")?,
+                password: Secret(args.text("password")?),
+            },
+            "LOGIN" => Request::Login {
+                user: args.text("user")?,
+                password: Secret(args.text("password")?),
+            },
+            "LOGOUT" => Request::Logout,
+            "WHOAMI" => Request::Whoami,
+            "UNREGISTER" => Request::Unregister {
+                password: Secret(args.text("password")?),
+            },
+            "PRODUCTS" => Request::Products {
+                max_price: match args.optional() {
+                    Some(text) => Some(parse_money(&text)?),
+                    None => None,
+                },
+            },
+            "PRODUCT" => Request::Product {
+                name: args.text("name")?,
+            },
+            "ORDER" => Request::Order {
+                product: args.text("product")?,
+                quantity: args.quantity("quantity")?,
+            },
+            "ORDERS" => Request::Orders,
+            "RESTOCK" => Request::Restock {
+                product: args.text("product")?,
+                delta: args.delta("delta")?,
+            },
+            "ADD_PRODUCT" => Request::AddProduct {
+                name: args.text("name")?,
+                price: parse_money(&args.text("price")?)?,
+                stock: args.count("stock")?,
+            },
+            other => unreachable!("verb {other} is in VERBS but has no parser"),
+        };
+        args.finish()?;
+        Ok(request)
+    }
+
+    /// The verb's name as it appears in [`VERBS`].
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Request::Ping => "PING",
+            Request::Help { .. } => "HELP",
+            Request::Quit => "QUIT",
+            Request::Register { .. } => "REGISTER",
+            Request::Login { .. } => "LOGIN",
+            Request::Logout => "LOGOUT",
+            Request::Whoami => "WHOAMI",
+            Request::Unregister { .. } => "UNREGISTER",
+            Request::Products { .. } => "PRODUCTS",
+            Request::Product { .. } => "PRODUCT",
+            Request::Order { .. } => "ORDER",
+            Request::Orders => "ORDERS",
+            Request::Restock { .. } => "RESTOCK",
+            Request::AddProduct { .. } => "ADD_PRODUCT",
+        }
+    }
+
+    /// The verb's entry in the help table.
+    pub fn spec(&self) -> &'static VerbSpec {
+        verb_spec(self.verb()).expect("every variant has a row in VERBS")
+    }
+
+    /// The request as tokens, the verb first.
+    pub fn to_tokens(&self) -> Vec<String> {
+        let mut tokens = vec![self.verb().to_string()];
+        let args: Vec<String> = match self {
+            Request::Ping | Request::Quit | Request::Logout | Request::Whoami | Request::Orders => {
+                vec![]
+            }
+            Request::Help { verb } => verb.iter().cloned().collect(),
+            Request::Register { user, password } | Request::Login { user, password } => {
+                vec![user.clone(), password.0.clone()]
+            }
+            Request::Unregister { password } => vec![password.0.clone()],
+            Request::Products { max_price } => max_price.iter().map(Cents::to_string).collect(),
+            Request::Product { name } => vec![name.clone()],
+            Request::Order { product, quantity } => vec![product.clone(), quantity.to_string()],
+            Request::Restock { product, delta } => vec![product.clone(), delta.to_string()],
+            Request::AddProduct { name, price, stock } => {
+                vec![name.clone(), price.to_string(), stock.to_string()]
+            }
+        };
+        tokens.extend(args);
+        tokens
+    }
+
+    /// The request as one line, without the line ending.
+    pub fn to_line(&self) -> String {
+        token::join(&self.to_tokens())
+    }
+}
+
+fn bad(message: impl Into<String>) -> Refusal {
+    Refusal::new(ErrorCode::BadRequest, message)
+}
+
+/// Parses an amount of money, with the protocol's error.
+pub fn parse_money(text: &str) -> Result<Cents, Refusal> {
+    text.parse::<Cents>().map_err(|e| bad(e.to_string()))
+}
+
+/// The arguments after the verb, consumed left to right.
+struct Args {
+    spec: &'static VerbSpec,
+    tokens: Vec<String>,
+    next: usize,
+}
+
+impl Args {
+    fn usage(&self) -> String {
+        format!("usage: {} {}", self.spec.name, self.spec.args)
+    }
+
+    /// The next argument, which must be present.
+    fn text(&mut self, what: &str) -> Result<String, Refusal> {
+        match self.optional() {
+            Some(t) => Ok(t),
+            None => Err(bad(format!("missing <{what}>; {}", self.usage()))),
+        }
+    }
+
+    /// The next argument, if there is one.
+    fn optional(&mut self) -> Option<String> {
+        let token = self.tokens.get(self.next).cloned();
+        if token.is_some() {
+            self.next += 1;
+        }
+        token
+    }
+
+    /// A whole number from 0 to [`MAX_QUANTITY`].
+    fn count(&mut self, what: &str) -> Result<u64, Refusal> {
+        let text = self.text(what)?;
+        match text.parse::<u64>() {
+            Ok(n) if n <= MAX_QUANTITY && text.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+            _ => Err(bad(format!(
+                "<{what}> must be a whole number from 0 to {MAX_QUANTITY}, not {}",
+                token::quote(&text)
+            ))),
+        }
+    }
+
+    /// A whole number from 1 to [`MAX_QUANTITY`].
+    fn quantity(&mut self, what: &str) -> Result<u64, Refusal> {
+        let text = self.tokens.get(self.next).cloned().unwrap_or_default();
+        match self.count(what)? {
+            0 => Err(bad(format!(
+                "<{what}> must be at least 1, not {}",
+                token::quote(&text)
+            ))),
+            n => Ok(n),
+        }
+    }
+
+    /// A signed whole number, `-20` or `+5` or `5`, at most [`MAX_QUANTITY`] either way.
+    fn delta(&mut self, what: &str) -> Result<i64, Refusal> {
+        let text = self.text(what)?;
+        let digits = text.strip_prefix(['-', '+']).unwrap_or(&text);
+        let valid = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        match text.parse::<i64>() {
+            Ok(n) if valid && n.unsigned_abs() <= MAX_QUANTITY => Ok(n),
+            _ => Err(bad(format!(
+                "<{what}> must be a whole number from -{MAX_QUANTITY} to {MAX_QUANTITY}, not {}",
+                token::quote(&text)
+            ))),
+        }
+    }
+
+    /// No arguments may be left over.
+    fn finish(&self) -> Result<(), Refusal> {
+        if self.next < self.tokens.len() {
+            return Err(bad(format!(
+                "too many arguments; {}",
+                self.usage().trim_end()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn code(line: &str) -> ErrorCode {
+        Request::parse(line).expect_err(line).code
+    }
+
+    #[test]
+    fn parses_every_verb_case_insensitively() {
+        assert_eq!(Request::parse("ping"), Ok(Request::Ping));
+        assert_eq!(
+            Request::parse("order \"Maçã\" 3"),
+            Ok(Request::Order {
+                product: "Maçã".into(),
+                quantity: 3
+            })
+        );
+        assert_eq!(
+            Request::parse("Restock Caju -20"),
+            Ok(Request::Restock {
+                product: "Caju".into(),
+                delta: -20
+            })
+        );
+        assert_eq!(
+            Request::parse("PRODUCTS 5.00"),
+            Ok(Request::Products {
+                max_price: Some(Cents(500))
+            })
+        );
+        assert_eq!(
+            Request::parse("products"),
+            Ok(Request::Products { max_price: None })
+        );
+    }
+
+    #[test]
+    fn refuses_bad_arguments() {
+        assert_eq!(code(""), ErrorCode::BadRequest);
+        assert_eq!(code("FLY me"), ErrorCode::UnknownCommand);
+        assert_eq!(code("ORDER Caju"), ErrorCode::BadRequest);
+        assert_eq!(code("ORDER Caju 1 2"), ErrorCode::BadRequest);
+        assert_eq!(code("PING extra"), ErrorCode::BadRequest);
+        for qty in [
+            "0",
+            "-1",
+            "x",
+            "1.5",
+            "99999999999999999999",
+            "1000000001",
+            "+1",
+        ] {
+            assert_eq!(
+                code(&format!("ORDER Caju {qty}")),
+                ErrorCode::BadRequest,
+                "{qty}"
+            );
+        }
+        assert_eq!(code("RESTOCK Caju --1"), ErrorCode::BadRequest);
+        assert_eq!(code("RESTOCK Caju -"), ErrorCode::BadRequest);
+        assert_eq!(code("PRODUCTS 1e3"), ErrorCode::BadRequest);
+        assert_eq!(code("ORDER \"Caju 1"), ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn passwords_never_appear_in_debug_output() {
+        let request = Request::parse("LOGIN alice hunter22").unwrap();
+        assert!(!format!("{request:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn every_verb_has_a_parser() {
+        for spec in VERBS {
+            // Fill every argument slot with a plausible value.
+            let args: Vec<&str> = spec
+                .args
+                .split_whitespace()
+                .filter(|a| a.starts_with('<'))
+                .map(|_| "1")
+                .collect();
+            let line = format!("{} {}", spec.name, args.join(" "));
+            let request = Request::parse(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(request.verb(), spec.name);
+        }
+    }
+
+    proptest! {
+        /// The client's encoding is what the server parses.
+        #[test]
+        fn to_line_then_parse_round_trips(
+            product in "\\PC{1,20}",
+            quantity in 1..=MAX_QUANTITY,
+            delta in -(MAX_QUANTITY as i64)..=(MAX_QUANTITY as i64),
+        ) {
+            for request in [
+                Request::Order { product: product.clone(), quantity },
+                Request::Restock { product: product.clone(), delta },
+                Request::Product { name: product.clone() },
+            ] {
+                prop_assert_eq!(Request::parse(&request.to_line()), Ok(request));
+            }
+        }
+
+        /// No line makes the parser panic.
+        #[test]
+        fn parse_never_panics(line in any::<String>()) {
+            let _ = Request::parse(&line);
+        }
+    }
+}
