@@ -1,3 +1,11 @@
 //! feira: a teaching reference for distributed-systems courses.
 pub mod client;
+pub mod db;
+pub mod error;
 pub mod protocol;
+pub mod storage;
+pub mod store;
+
+pub use error::{Error, Result};
+pub mod server;
+pub mod demo;

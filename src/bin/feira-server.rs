@@ -1,1 +1,114 @@
-fn main() {}
+//! `feira-server`: parse the flags, start the server, stop it on SIGINT or SIGTERM.
+//! Everything else lives in the library (`feira::server`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use feira::server::{Config, Server};
+
+/// The feira server: a store, wallets and a file-sharing directory over one line protocol.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    addr: String,
+    /// Data directory with the CSV tables and the journal.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Connections served at once; more get `ERR BUSY`.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Seconds a connection may stay silent before it is closed.
+    #[arg(long, default_value_t = 300)]
+    idle_timeout: u64,
+    /// Seconds a request line may take to arrive once it has started.
+    #[arg(long, default_value_t = 10)]
+    line_timeout: u64,
+    /// Longest request line in bytes.
+    #[arg(long, default_value_t = feira::protocol::DEFAULT_MAX_LINE)]
+    max_line: usize,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Read a password from standard input and print its argon2id PHC string
+    /// (to create admin accounts by hand in users.csv).
+    HashPassword,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.serve),
+        Command::HashPassword => hash_password(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            log::error!("{message}");
+            eprintln!("feira-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let config = Config {
+        addr: args.addr,
+        data_dir: args.data,
+        max_connections: args.max_connections,
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        line_timeout: Duration::from_secs(args.line_timeout.max(1)),
+        max_line: args.max_line,
+        ..Config::default()
+    };
+    let server = Server::bind(config).map_err(|e| e.to_string())?;
+    let demo = feira::demo::active_demo_users(&server.shared().db);
+    if !demo.is_empty() {
+        log::warn!(
+            "demo credentials are active for {}: see the README, and change them before any real use",
+            demo.join(", ")
+        );
+    }
+    // SIGINT (Ctrl-C) and SIGTERM both ask for a graceful shutdown.
+    let handle = server.shutdown_handle();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                log::info!("signal {signal} received: shutting down");
+                handle.shutdown();
+            }
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    server.run().map_err(|e| e.to_string())
+}
+
+fn hash_password() -> Result<(), String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    println!("{}", feira::store::password::hash(password)?);
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! The server's settings, with the defaults a classroom needs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::protocol::DEFAULT_MAX_LINE;
+
+/// Everything the server can be told at start-up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen. Port 0 picks a free port (tests use it).
+    pub addr: String,
+    /// The data directory with the CSV tables and the journal.
+    pub data_dir: PathBuf,
+    /// Connections served at once; the next one gets `ERR BUSY` and is closed.
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// A request line must arrive whole within this time once it has started
+    /// (so a client trickling a byte a second cannot hold a thread forever).
+    pub line_timeout: Duration,
+    /// The longest request line, in bytes.
+    pub max_line: usize,
+    /// Checkpoint when the journal grows past this many bytes.
+    pub checkpoint_bytes: u64,
+    /// How many password hashes may run at once (each takes 19 MiB).
+    pub hash_concurrency: usize,
+    /// Stack size of each connection thread. Small, so that thousands fit.
+    pub thread_stack: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            addr: "127.0.0.1:7878".into(),
+            data_dir: PathBuf::from("data"),
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(300),
+            line_timeout: Duration::from_secs(10),
+            max_line: DEFAULT_MAX_LINE,
+            checkpoint_bytes: crate::db::DEFAULT_CHECKPOINT_BYTES,
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            thread_stack: 128 * 1024,
+        }
+    }
+}

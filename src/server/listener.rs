@@ -1,0 +1,228 @@
+//! The listener: accept a connection, give it a thread of its own, repeat.
+//!
+//! Why a thread per connection: it is the simplest model that is correct. Each thread
+//! runs straight-line blocking code (read, handle, write), and the operating system
+//! interleaves them. Seed 003 had the same shape; what it lacked was a limit, timeouts
+//! and a clean shutdown, which are all here.
+//!
+//! Shutdown, step by step (tiny-http's way):
+//! 1. [`ShutdownHandle::shutdown`] sets the stop flag and connects to our own
+//!    listener, because a thread blocked in `accept()` only wakes for a connection.
+//! 2. The accept loop sees the flag and stops accepting.
+//! 3. Every connection's read side is shut down: a thread waiting for a request reads
+//!    end-of-file and exits; a thread in the middle of a request finishes it, writes the
+//!    reply, then reads end-of-file.
+//! 4. [`Server::run`] joins the threads, checkpoints the tables, and returns.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::{Config, Counters, Shared, SharedRef, connection};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::protocol::{ErrorCode, Reply};
+use crate::store::accounts::LoginThrottle;
+use crate::store::password::HashGate;
+
+/// A bound server, ready to [`run`](Server::run).
+pub struct Server {
+    listener: TcpListener,
+    shared: SharedRef,
+    control: Arc<Control>,
+}
+
+/// What the listener and the shutdown handle share.
+struct Control {
+    stop: AtomicBool,
+    /// The address to connect to in order to wake `accept()`.
+    wake_addr: SocketAddr,
+    /// Every open connection (a second handle on its socket), to shut them down.
+    open: Mutex<HashMap<u64, TcpStream>>,
+}
+
+/// Stops a running server from another thread (a signal handler, a test).
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    control: Arc<Control>,
+}
+
+impl ShutdownHandle {
+    /// Asks the server to stop. Returns at once; [`Server::run`] returns when done.
+    pub fn shutdown(&self) {
+        if self.control.stop.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Wake the accept loop. If this fails, the listener is already gone.
+        let _ = TcpStream::connect_timeout(&self.control.wake_addr, Duration::from_secs(1));
+    }
+}
+
+impl Server {
+    /// Opens the data directory and binds the listening socket.
+    pub fn bind(config: Config) -> Result<Server> {
+        let db = Db::open(&config.data_dir, config.checkpoint_bytes)?;
+        let listener = TcpListener::bind(&config.addr)
+            .map_err(|e| Error::Other(format!("cannot listen on {}: {e}", config.addr)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::Other(format!("cannot read the listening address: {e}")))?;
+        // Connecting to 0.0.0.0 does not work everywhere: wake through loopback.
+        let wake_addr = match local {
+            SocketAddr::V4(a) if a.ip().is_unspecified() => {
+                SocketAddr::from(([127, 0, 0, 1], a.port()))
+            }
+            SocketAddr::V6(a) if a.ip().is_unspecified() => {
+                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
+            }
+            other => other,
+        };
+        let shared = Arc::new(Shared {
+            hash_gate: HashGate::new(config.hash_concurrency),
+            throttle: LoginThrottle::default(),
+            counters: Counters::default(),
+            started: Instant::now(),
+            db,
+            config,
+        });
+        Ok(Server {
+            listener,
+            shared,
+            control: Arc::new(Control {
+                stop: AtomicBool::new(false),
+                wake_addr,
+                open: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.control.wake_addr
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            control: self.control.clone(),
+        }
+    }
+
+    /// The shared state (tests use it to reach the database).
+    pub fn shared(&self) -> SharedRef {
+        self.shared.clone()
+    }
+
+    /// Accepts connections until shutdown, then drains them and saves the tables.
+    pub fn run(self) -> Result<()> {
+        log::info!("listening on {}", self.control.wake_addr);
+        let next_id = AtomicU64::new(1);
+        let mut threads: Vec<JoinHandle<()>> = Vec::new();
+        for stream in self.listener.incoming() {
+            if self.control.stop.load(Ordering::Acquire) {
+                break;
+            }
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(e) => {
+                    // Out of file descriptors, a connection reset before accept, ...:
+                    // log it and keep serving. Back off a little so that a persistent
+                    // error does not spin this loop at full speed.
+                    log::warn!("accept failed: {e}");
+                    thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            if let Some(handle) = self.spawn_connection(id, stream) {
+                threads.push(handle);
+            }
+            // Forget threads that have finished, so the list stays small.
+            if threads.len() > 2 * self.shared.counters.live() + 64 {
+                threads.retain(|t| !t.is_finished());
+            }
+        }
+        log::info!("shutting down: no new connections; finishing the open ones");
+        for stream in self.control.open.lock().values() {
+            let _ = stream.shutdown(Shutdown::Read);
+        }
+        for thread in threads {
+            let _ = thread.join();
+        }
+        self.shared.db.checkpoint()?;
+        log::info!("shutdown complete; tables saved");
+        Ok(())
+    }
+
+    /// Starts the thread for one connection, or refuses it with BUSY.
+    fn spawn_connection(&self, id: u64, stream: TcpStream) -> Option<JoinHandle<()>> {
+        let peer = stream
+            .peer_addr()
+            .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+        let peer_log = peer.clone();
+        let counters = &self.shared.counters;
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        if counters.live() >= self.shared.config.max_connections {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                "conn-{id} {peer}: refused, {} connections open",
+                counters.live()
+            );
+            refuse(
+                stream,
+                "the server is at its connection limit; try again later",
+            );
+            return None;
+        }
+        // Counted here, before the thread starts, so that a burst of connections
+        // cannot overshoot the limit while threads are still starting.
+        counters.live.fetch_add(1, Ordering::AcqRel);
+        if let Ok(clone) = stream.try_clone() {
+            self.control.open.lock().insert(id, clone);
+        }
+        let shared = self.shared.clone();
+        let control = self.control.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("conn-{id}"))
+            .stack_size(self.shared.config.thread_stack)
+            .spawn(move || {
+                connection::serve(&shared, stream, &peer);
+                control.open.lock().remove(&id);
+                shared.counters.live.fetch_sub(1, Ordering::AcqRel);
+            });
+        match spawned {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                // The OS refused a thread (too many, or no memory). The closure and the
+                // stream in it are gone; answer through the second handle we kept.
+                log::error!("conn-{id} {peer_log}: cannot start a thread: {e}");
+                counters.live.fetch_sub(1, Ordering::AcqRel);
+                counters.refused.fetch_add(1, Ordering::Relaxed);
+                if let Some(stream) = self.control.open.lock().remove(&id) {
+                    refuse(stream, "the server cannot take more connections now");
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Writes `ERR BUSY` to a connection we will not serve, and closes it.
+fn refuse(mut stream: TcpStream, message: &str) {
+    // A fresh socket's buffer takes one short line without blocking, but never wait
+    // long on a peer that does not read.
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+    let _ = stream.write_all(Reply::err(ErrorCode::Busy, message).encode().as_bytes());
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.control.stop.store(true, Ordering::Release);
+    }
+}

@@ -1,0 +1,60 @@
+//! The server: a listener thread that hands every connection to a thread of its own.
+//!
+//! - [`config`]: the settings;
+//! - [`listener`]: [`Server`], the accept loop, the connection limit, shutdown;
+//! - [`connection`]: one connection's thread: read a line, handle it, write the reply;
+//! - [`timed_reader`]: the idle and line timeouts;
+//! - [`session`]: one logged-in (or not) user, and the dispatch of each request.
+
+pub mod config;
+pub mod connection;
+pub mod listener;
+pub mod session;
+pub mod timed_reader;
+
+pub use config::Config;
+pub use listener::{Server, ShutdownHandle};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crate::db::Db;
+use crate::store::accounts::LoginThrottle;
+use crate::store::password::HashGate;
+
+/// What every connection thread shares. Each part has its own synchronisation; there
+/// is no big lock around the whole.
+pub struct Shared {
+    pub config: Config,
+    pub db: Db,
+    /// Bounds the memory taken by password hashing.
+    pub hash_gate: HashGate,
+    /// Slows down repeated wrong passwords per account.
+    pub throttle: LoginThrottle,
+    /// Counters for STATS and the logs.
+    pub counters: Counters,
+    pub started: Instant,
+}
+
+/// Server-wide counters; atomics, so counting never waits.
+#[derive(Default)]
+pub struct Counters {
+    /// Connections being served now.
+    pub live: AtomicUsize,
+    /// Connections accepted since start.
+    pub accepted: AtomicU64,
+    /// Connections refused with BUSY.
+    pub refused: AtomicU64,
+    /// Requests handled.
+    pub requests: AtomicU64,
+}
+
+impl Counters {
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+}
+
+/// A handle on the shared state, cheap to clone into each thread.
+pub type SharedRef = Arc<Shared>;

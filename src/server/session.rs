@@ -1,0 +1,254 @@
+//! A session: who is logged in on one connection, and what each request does.
+//!
+//! Why it is separate from the connection: this is the part with all the rules, and it
+//! needs no socket. A test can build a `Session`, feed it lines and check the replies.
+//!
+//! Each handler is a thin translation: parsed request in, domain function called,
+//! [`Reply`] out. Domain refusals (no such product, not enough stock) come back as
+//! `Err(Refusal)` and become `ERR` replies; the connection carries on.
+
+use std::thread;
+
+use super::Shared;
+use crate::protocol::request::{Access, VERBS, verb_spec};
+use crate::protocol::{ErrorCode, Refusal, Reply, Request};
+use crate::store::accounts::{self, Role};
+use crate::store::{catalog, orders};
+
+/// Should the connection go on after this reply?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Close,
+}
+
+/// The logged-in user of a session.
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    pub name: String,
+    pub role: Role,
+}
+
+/// The state of one connection.
+pub struct Session {
+    peer: String,
+    user: Option<LoggedIn>,
+    requests: u64,
+}
+
+impl Session {
+    pub fn new(peer: &str) -> Session {
+        Session {
+            peer: peer.to_string(),
+            user: None,
+            requests: 0,
+        }
+    }
+
+    /// The peer's address, as seen on the socket.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// The logged-in user, if any.
+    pub fn user(&self) -> Option<&LoggedIn> {
+        self.user.as_ref()
+    }
+
+    /// How many requests this session has handled.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Called once when the connection ends, however it ends.
+    pub fn close(&mut self, _shared: &Shared) {
+        self.user = None;
+    }
+
+    /// Parses and handles one request line.
+    pub fn handle_line(&mut self, shared: &Shared, line: &str) -> (Reply, Flow) {
+        self.requests += 1;
+        match Request::parse(line) {
+            Ok(request) => self.handle(shared, request),
+            Err(refusal) => (refusal.into(), Flow::Continue),
+        }
+    }
+
+    /// Handles one parsed request.
+    pub fn handle(&mut self, shared: &Shared, request: Request) -> (Reply, Flow) {
+        if let Err(refusal) = self.check_access(shared, request.spec().access) {
+            return (refusal.into(), Flow::Continue);
+        }
+        let flow = if request == Request::Quit {
+            Flow::Close
+        } else {
+            Flow::Continue
+        };
+        let reply = self.dispatch(shared, request).unwrap_or_else(Reply::from);
+        (reply, flow)
+    }
+
+    /// May this session use a verb with this access level?
+    fn check_access(&mut self, shared: &Shared, access: Access) -> Result<(), Refusal> {
+        if access == Access::Anyone {
+            return Ok(());
+        }
+        let Some(user) = &self.user else {
+            return Err(Refusal::new(
+                ErrorCode::AuthRequired,
+                "log in first: LOGIN <user> <password>",
+            ));
+        };
+        // The account may have been deleted from another connection.
+        if !shared.db.users.read().contains_key(&user.name) {
+            self.user = None;
+            return Err(Refusal::new(
+                ErrorCode::AuthRequired,
+                "your account no longer exists",
+            ));
+        }
+        if access == Access::Admin && user.role != Role::Admin {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "only an admin may do that",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The logged-in user's name. Only called after `check_access`.
+    fn name(&self) -> &str {
+        self.user.as_ref().map_or("", |u| u.name.as_str())
+    }
+
+    fn dispatch(&mut self, shared: &Shared, request: Request) -> Result<Reply, Refusal> {
+        let db = &shared.db;
+        let gate = &shared.hash_gate;
+        Ok(match request {
+            Request::Ping => Reply::ok("PONG"),
+            Request::Help { verb } => help(verb.as_deref())?,
+            Request::Quit => Reply::ok("bye"),
+            Request::Register { user, password } => {
+                accounts::register(db, gate, &user, &password.0)?;
+                log::info!("{}: registered {user}", self.peer);
+                Reply::ok(format!("registered {user}; now LOGIN"))
+            }
+            Request::Login { user, password } => self.login(shared, &user, &password.0)?,
+            Request::Logout => {
+                self.user = None;
+                Reply::ok("logged out")
+            }
+            Request::Whoami => {
+                let user = self.user.clone().map(|u| vec![u.name, u.role.to_string()]);
+                Reply::rows(user.into_iter().collect(), "")
+            }
+            Request::Unregister { password } => {
+                let name = self.name().to_string();
+                accounts::unregister(db, gate, &name, &password.0)?;
+                self.user = None;
+                log::info!("{}: unregistered {name}", self.peer);
+                Reply::ok(format!("account {name} deleted"))
+            }
+            Request::Products { max_price } => {
+                let products = catalog::list(db, max_price);
+                let count = products.len();
+                Reply::rows(
+                    products.iter().map(|p| p.to_row()).collect(),
+                    format!("{count} products"),
+                )
+            }
+            Request::Product { name } => {
+                let product = catalog::get(db, &name)?;
+                Reply::rows(vec![product.to_row()], "")
+            }
+            Request::Order { product, quantity } => {
+                let order = orders::place(db, self.name(), &product, quantity)?;
+                Reply::rows(
+                    vec![order.to_row()],
+                    format!(
+                        "order {}: {} x {} = {}",
+                        order.id, order.quantity, order.product, order.total
+                    ),
+                )
+            }
+            Request::Orders => {
+                let orders = orders::of_user(db, self.name());
+                let count = orders.len();
+                Reply::rows(
+                    orders.iter().map(|o| o.to_row()).collect(),
+                    format!("{count} orders"),
+                )
+            }
+            Request::Restock { product, delta } => {
+                let (stock, _) = catalog::restock(db, &product, delta)?;
+                Reply::ok(format!("stock of {product} is now {stock}"))
+            }
+            Request::AddProduct { name, price, stock } => {
+                catalog::add(db, &name, price, stock)?;
+                Reply::ok(format!("added {name} at {price}, stock {stock}"))
+            }
+        })
+    }
+
+    fn login(&mut self, shared: &Shared, name: &str, password: &str) -> Result<Reply, Refusal> {
+        // Repeated failures on this account wait before even being checked. The wait
+        // is in this connection's thread only: other users are not slowed down.
+        let delay = shared.throttle.delay_for(name);
+        if !delay.is_zero() {
+            log::warn!("{}: login for {name} throttled by {delay:?}", self.peer);
+            thread::sleep(delay);
+        }
+        match accounts::authenticate(&shared.db, &shared.hash_gate, name, password) {
+            Ok(user) => {
+                shared.throttle.succeeded(name);
+                log::info!("{}: {name} logged in", self.peer);
+                self.user = Some(LoggedIn {
+                    name: user.name,
+                    role: user.role,
+                });
+                Ok(Reply::ok(format!("welcome, {name} ({})", user.role)))
+            }
+            Err(refusal) => {
+                // Count failures only for real accounts, so the map cannot be filled
+                // with made-up names. (The reply is the same either way.)
+                if shared.db.users.read().contains_key(name) {
+                    shared.throttle.failed(name);
+                }
+                log::warn!("{}: failed login for {name}", self.peer);
+                Err(refusal)
+            }
+        }
+    }
+}
+
+/// HELP, or HELP <verb>: one data line per verb (name, arguments, who, summary).
+fn help(verb: Option<&str>) -> Result<Reply, Refusal> {
+    let row = |spec: &crate::protocol::request::VerbSpec| {
+        let who = match spec.access {
+            Access::Anyone => "anyone",
+            Access::User => "user",
+            Access::Admin => "admin",
+        };
+        vec![
+            spec.name.to_string(),
+            spec.args.to_string(),
+            who.to_string(),
+            spec.summary.to_string(),
+        ]
+    };
+    match verb {
+        None => Ok(Reply::rows(
+            VERBS.iter().map(row).collect(),
+            format!("{} verbs; HELP <verb> for one", VERBS.len()),
+        )),
+        Some(name) => {
+            let spec = verb_spec(name).ok_or_else(|| {
+                Refusal::new(
+                    ErrorCode::NotFound,
+                    format!("no verb named {name:?}: try HELP"),
+                )
+            })?;
+            Ok(Reply::rows(vec![row(spec)], ""))
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Durable tables: CSV snapshots plus one append-only journal, with group commit.
+//!
+//! Why this design (docs/ARCHITECTURE.md, "Storage", tells the whole story):
+//! - Every table lives in memory, so reads never touch the disk.
+//! - Every change is first appended to `journal.csv` and made durable with `fsync`
+//!   before the client hears "OK". Appending costs the same whether a table holds
+//!   a thousand rows or a million: no whole-file rewrite per order (seed 003's flaw).
+//! - One journal line holds a whole transaction (an ORDER changes a product *and*
+//!   adds an order), so a crash applies all of it or none of it.
+//! - Each line carries a checksum. A crash can tear only the last line; on start-up
+//!   a torn last line is dropped (it was never acknowledged), while damage anywhere
+//!   else stops the server with the file and line, rather than losing data silently.
+//! - From time to time (and at start-up) a checkpoint writes every table to its CSV
+//!   snapshot (`users.csv`, ...) through a temporary file and an atomic rename, then
+//!   empties the journal. Snapshots are what people read; the journal is what survives.
+//!
+//! The pieces:
+//! - [`Record`]: how a row type maps to CSV fields;
+//! - [`Table`]: the rows of one table behind their own instrumented lock;
+//! - [`Journal`]: the append-only log and its group commit;
+//! - [`snapshot`]: reading and atomically writing a CSV snapshot.
+
+mod journal;
+mod lock_stats;
+mod record;
+pub mod snapshot;
+mod table;
+
+pub use journal::{Change, Journal, JournalEntry, Staged, Ticket};
+pub use lock_stats::{LockStats, LockStatsSnapshot};
+pub use record::{Field, Record, RowError};
+pub use table::{Table, TableRead, TableWrite};

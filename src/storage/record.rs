@@ -1,0 +1,53 @@
+//! How one row type maps to the fields of a CSV line.
+//!
+//! Why a trait: the table, the journal and the snapshot code are written once, for
+//! any row type; each domain (users, products, orders, ...) only says what its columns
+//! are and how to read them back.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A row that cannot be decoded: which column, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError(pub String);
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RowError {}
+
+/// A row of a table.
+pub trait Record: Clone + Send + Sync + 'static {
+    /// The table's name: the snapshot is `<TABLE>.csv`, and journal lines name it.
+    const TABLE: &'static str;
+    /// The column names, written as the CSV header.
+    const COLUMNS: &'static [&'static str];
+    /// The primary key type; rows are kept sorted by it.
+    type Key: Ord + Clone + fmt::Display + FromStr + Send + Sync + 'static;
+
+    /// This row's key.
+    fn key(&self) -> Self::Key;
+    /// The row as text fields, one per column, in [`Record::COLUMNS`] order.
+    fn to_fields(&self) -> Vec<String>;
+    /// The row from its fields. `fields.len()` is checked by the caller.
+    fn from_fields(fields: &[&str]) -> Result<Self, RowError>;
+}
+
+/// Reads column `index` of a row as any type with `FromStr`, naming it in the error.
+pub struct Field;
+
+impl Field {
+    pub fn parse<T: FromStr>(
+        fields: &[&str],
+        columns: &[&str],
+        index: usize,
+    ) -> Result<T, RowError> {
+        let text = fields.get(index).copied().unwrap_or("");
+        let name = columns.get(index).copied().unwrap_or("?");
+        text.parse()
+            .map_err(|_| RowError(format!("column {name}: cannot read {text:?}")))
+    }
+}

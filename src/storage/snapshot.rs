@@ -1,0 +1,150 @@
+//! Reading a table's CSV snapshot, and replacing it atomically.
+//!
+//! Why the temporary file and rename: writing `products.csv` in place and crashing
+//! half-way leaves a torn file (seed 003 had exactly this risk, and its readers could
+//! see half-written files). Writing `products.csv.tmp`, fsyncing it, renaming it over
+//! the old one and fsyncing the directory means a reader, or a restart, sees either
+//! the old file or the new one, never a mixture.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The path of a table's snapshot in a data directory.
+pub fn path(dir: &Path, table: &str) -> PathBuf {
+    dir.join(format!("{table}.csv"))
+}
+
+/// Reads a snapshot: its rows as fields, each with its line number for error messages.
+/// A missing file is an empty table. The header must match `columns` exactly.
+pub fn read(path: &Path, columns: &[&str]) -> Result<Vec<(u64, Vec<String>)>> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let corrupt = |line: u64, message: String| Error::Corrupt {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes.as_slice());
+    let header = reader
+        .headers()
+        .map_err(|e| corrupt(1, e.to_string()))?
+        .clone();
+    if header.iter().collect::<Vec<_>>() != columns {
+        return Err(corrupt(
+            1,
+            format!(
+                "expected the header {:?}, found {:?}",
+                columns.join(","),
+                header.iter().collect::<Vec<_>>().join(",")
+            ),
+        ));
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            corrupt(line, e.to_string())
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != columns.len() {
+            return Err(corrupt(
+                line,
+                format!("expected {} fields, found {}", columns.len(), record.len()),
+            ));
+        }
+        rows.push((line, record.iter().map(str::to_string).collect()));
+    }
+    Ok(rows)
+}
+
+/// Replaces the snapshot with these rows: temporary file, fsync, rename, fsync directory.
+pub fn write_atomic<I>(dir: &Path, table: &str, columns: &[&str], rows: I) -> Result<()>
+where
+    I: IntoIterator<Item = Vec<String>>,
+{
+    let final_path = path(dir, table);
+    let tmp_path = dir.join(format!("{table}.csv.tmp"));
+    let write = || -> io::Result<()> {
+        let file = File::create(&tmp_path)?;
+        let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
+        // Always a header row: it names the columns for people, and a csv reader
+        // would otherwise mistake a first row for the header.
+        writer.write_record(columns)?;
+        for row in rows {
+            writer.write_record(&row)?;
+        }
+        let file = writer
+            .into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?
+            .into_inner()
+            .map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&tmp_path, &final_path)?;
+        sync_dir(dir)
+    };
+    write().map_err(|e| Error::io(&final_path, e))
+}
+
+/// Makes a rename or a new file in `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COLUMNS: &[&str] = &["name", "price"];
+
+    #[test]
+    fn writes_and_reads_back_awkward_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![
+            vec!["Maçã".to_string(), "2.50".to_string()],
+            vec!["Bola, \"oficial\"\nnova".to_string(), "99.90".to_string()],
+        ];
+        write_atomic(dir.path(), "products", COLUMNS, rows.clone()).unwrap();
+        let back: Vec<Vec<String>> = read(&path(dir.path(), "products"), COLUMNS)
+            .unwrap()
+            .into_iter()
+            .map(|(_, fields)| fields)
+            .collect();
+        assert_eq!(back, rows);
+        assert!(!dir.path().join("products.csv.tmp").exists());
+    }
+
+    #[test]
+    fn a_missing_file_is_an_empty_table() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            read(&path(dir.path(), "nothing"), COLUMNS)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn names_the_line_of_a_bad_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(dir.path(), "products");
+        fs::write(&file, "name,price\nCaju,1.00\nPera\n").unwrap();
+        let error = read(&file, COLUMNS).unwrap_err().to_string();
+        assert!(error.contains("line 3"), "{error}");
+        fs::write(&file, "nome,preco\n").unwrap();
+        assert!(
+            read(&file, COLUMNS)
+                .unwrap_err()
+                .to_string()
+                .contains("header")
+        );
+    }
+}

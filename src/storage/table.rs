@@ -1,0 +1,230 @@
+//! One table: its rows in memory, behind its own lock, with staged changes.
+//!
+//! Why a reader-writer lock: most requests only read (PRODUCTS, PRODUCT, ORDERS), and
+//! many readers may look at the same table at once; a writer waits for them and then
+//! has the table to itself. `parking_lot`'s lock is small, fast, and does not let a
+//! steady stream of readers starve a writer.
+//!
+//! Why staged changes: a write guard does not change rows directly. It *stages* puts
+//! and deletes; [`Journal::commit`](super::Journal::commit) writes them to the journal
+//! and only then applies them. So memory can never hold a change that the disk refused.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::path::Path;
+use std::time::Instant;
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::journal::{Change, Staged};
+use super::{LockStats, Record, snapshot};
+use crate::error::{Error, Result};
+
+/// The rows of one table, sorted by key, behind their own lock.
+pub struct Table<R: Record> {
+    rows: RwLock<BTreeMap<R::Key, R>>,
+    stats: LockStats,
+}
+
+/// Shared, read-only access to a table's rows (many at once).
+pub struct TableRead<'a, R: Record> {
+    rows: RwLockReadGuard<'a, BTreeMap<R::Key, R>>,
+}
+
+/// Exclusive access to a table: read its rows, stage changes for the next commit.
+pub struct TableWrite<'a, R: Record> {
+    rows: RwLockWriteGuard<'a, BTreeMap<R::Key, R>>,
+    staged: Vec<Staging<R>>,
+}
+
+enum Staging<R: Record> {
+    Put(R),
+    Delete(R::Key),
+}
+
+impl<R: Record> Default for Table<R> {
+    fn default() -> Self {
+        Table {
+            rows: RwLock::new(BTreeMap::new()),
+            stats: LockStats::default(),
+        }
+    }
+}
+
+impl<R: Record> Table<R> {
+    /// Loads the table from its snapshot in `dir` (a missing snapshot is an empty table).
+    pub fn load(dir: &Path) -> Result<Table<R>> {
+        let path = snapshot::path(dir, R::TABLE);
+        let mut rows = BTreeMap::new();
+        for (line, fields) in snapshot::read(&path, R::COLUMNS)? {
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let row = R::from_fields(&fields).map_err(|e| Error::Corrupt {
+                path: path.clone(),
+                line,
+                message: e.0,
+            })?;
+            if rows.insert(row.key(), row).is_some() {
+                return Err(Error::Corrupt {
+                    path: path.clone(),
+                    line,
+                    message: "a second row with the same key".into(),
+                });
+            }
+        }
+        Ok(Table {
+            rows: RwLock::new(rows),
+            stats: LockStats::default(),
+        })
+    }
+
+    /// Takes the read lock.
+    pub fn read(&self) -> TableRead<'_, R> {
+        let rows = match self.rows.try_read() {
+            Some(rows) => {
+                self.stats.record_free();
+                rows
+            }
+            None => {
+                let start = Instant::now();
+                let rows = self.rows.read();
+                self.stats.record_wait(start.elapsed());
+                rows
+            }
+        };
+        TableRead { rows }
+    }
+
+    /// Takes the write lock. Mind the lock order (docs/ARCHITECTURE.md).
+    pub fn write(&self) -> TableWrite<'_, R> {
+        let rows = match self.rows.try_write() {
+            Some(rows) => {
+                self.stats.record_free();
+                rows
+            }
+            None => {
+                let start = Instant::now();
+                let rows = self.rows.write();
+                self.stats.record_wait(start.elapsed());
+                rows
+            }
+        };
+        TableWrite {
+            rows,
+            staged: Vec::new(),
+        }
+    }
+
+    /// This table's lock counters.
+    pub fn lock_stats(&self) -> &LockStats {
+        &self.stats
+    }
+
+    /// Applies one change read back from the journal at start-up.
+    pub fn replay(&self, change: &Change) -> std::result::Result<(), String> {
+        let mut rows = self.rows.write();
+        match change {
+            Change::Put { fields, .. } => {
+                if fields.len() != R::COLUMNS.len() {
+                    return Err(format!(
+                        "{}: expected {} fields, found {}",
+                        R::TABLE,
+                        R::COLUMNS.len(),
+                        fields.len()
+                    ));
+                }
+                let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+                let row = R::from_fields(&fields).map_err(|e| format!("{}: {e}", R::TABLE))?;
+                rows.insert(row.key(), row);
+            }
+            Change::Delete { key, .. } => {
+                let key: R::Key = key
+                    .parse()
+                    .map_err(|_| format!("{}: bad key {key:?}", R::TABLE))?;
+                rows.remove(&key);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Record> Deref for TableRead<'_, R> {
+    type Target = BTreeMap<R::Key, R>;
+    fn deref(&self) -> &Self::Target {
+        &self.rows
+    }
+}
+
+impl<R: Record> TableRead<'_, R> {
+    /// Writes these rows as the table's snapshot (see [`snapshot::write_atomic`]).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        snapshot::write_atomic(
+            dir,
+            R::TABLE,
+            R::COLUMNS,
+            self.rows.values().map(R::to_fields),
+        )
+    }
+}
+
+impl<R: Record> Deref for TableWrite<'_, R> {
+    type Target = BTreeMap<R::Key, R>;
+    /// The committed rows; staged changes are not visible until the commit.
+    fn deref(&self) -> &Self::Target {
+        &self.rows
+    }
+}
+
+impl<R: Record> TableWrite<'_, R> {
+    /// Stages an insert or a replacement of `row`.
+    pub fn stage_put(&mut self, row: R) {
+        self.staged.push(Staging::Put(row));
+    }
+
+    /// Stages the deletion of the row with this key.
+    pub fn stage_delete(&mut self, key: R::Key) {
+        self.staged.push(Staging::Delete(key));
+    }
+}
+
+impl<R: Record> Staged for TableWrite<'_, R> {
+    fn staged_changes(&self, out: &mut Vec<Change>) {
+        out.extend(self.staged.iter().map(|staging| match staging {
+            Staging::Put(row) => Change::Put {
+                table: R::TABLE.to_string(),
+                fields: row.to_fields(),
+            },
+            Staging::Delete(key) => Change::Delete {
+                table: R::TABLE.to_string(),
+                key: key.to_string(),
+            },
+        }));
+    }
+
+    fn apply_staged(&mut self) {
+        for staging in self.staged.drain(..) {
+            match staging {
+                Staging::Put(row) => {
+                    self.rows.insert(row.key(), row);
+                }
+                Staging::Delete(key) => {
+                    self.rows.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn discard_staged(&mut self) {
+        self.staged.clear();
+    }
+}
+
+impl<R: Record> Drop for TableWrite<'_, R> {
+    fn drop(&mut self) {
+        // Staging without committing is a bug in the caller, not bad input.
+        debug_assert!(
+            self.staged.is_empty() || std::thread::panicking(),
+            "{}: changes were staged but never committed",
+            R::TABLE
+        );
+    }
+}

@@ -1,0 +1,301 @@
+//! Accounts: registration, login (with a throttle on wrong passwords), deletion.
+//!
+//! Why the slow work happens outside the lock: hashing a password takes ~25 ms. Doing it
+//! while holding the `users` lock would make every other login wait in line. So
+//! REGISTER hashes first and locks only to insert; LOGIN copies the stored hash out
+//! under a read lock, releases it, and then verifies.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::{internal, now_rfc3339, password};
+use crate::db::Db;
+use crate::protocol::{ErrorCode, Refusal};
+use crate::storage::{Field, Record, RowError, Ticket};
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// May shop, pay, share files.
+    Customer,
+    /// May also add products, restock, deposit, read STATS.
+    Admin,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Customer => "customer",
+            Role::Admin => "admin",
+        })
+    }
+}
+
+impl FromStr for Role {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Role, ()> {
+        match text {
+            "customer" => Ok(Role::Customer),
+            "admin" => Ok(Role::Admin),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A row of `users.csv`. The password is stored only as an argon2id PHC string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub created_at: String,
+}
+
+impl Record for User {
+    const TABLE: &'static str = "users";
+    const COLUMNS: &'static [&'static str] = &["name", "role", "password_hash", "created_at"];
+    type Key = String;
+
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+
+    fn to_fields(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.role.to_string(),
+            self.password_hash.clone(),
+            self.created_at.clone(),
+        ]
+    }
+
+    fn from_fields(fields: &[&str]) -> Result<User, RowError> {
+        Ok(User {
+            name: fields[0].to_string(),
+            role: Field::parse(fields, Self::COLUMNS, 1)?,
+            password_hash: fields[2].to_string(),
+            created_at: fields[3].to_string(),
+        })
+    }
+}
+
+/// The shortest password REGISTER accepts.
+pub const MIN_PASSWORD_LEN: usize = 8;
+/// The longest password accepted (argon2 is fine with more; people are not).
+pub const MAX_PASSWORD_LEN: usize = 128;
+/// The longest user name.
+pub const MAX_USER_LEN: usize = 32;
+
+/// Checks a user name: 1 to 32 letters, digits, `_`, `-` or `.` (any script: `joão` is fine).
+pub fn check_user_name(name: &str) -> Result<(), Refusal> {
+    let length = name.chars().count();
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if length == 0 || length > MAX_USER_LEN || !valid_chars {
+        return Err(Refusal::new(
+            ErrorCode::BadRequest,
+            format!("a user name has 1 to {MAX_USER_LEN} letters, digits, '_', '-' or '.'"),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a customer account. Hashing happens before any lock is taken.
+pub fn register(
+    db: &Db,
+    gate: &password::HashGate,
+    name: &str,
+    password: &str,
+) -> Result<Ticket, Refusal> {
+    check_user_name(name)?;
+    let length = password.chars().count();
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&length) {
+        return Err(Refusal::new(
+            ErrorCode::BadRequest,
+            format!("a password has {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"),
+        ));
+    }
+    // Cheap early answer for a taken name, before spending 25 ms on a hash.
+    if db.users.read().contains_key(name) {
+        return Err(taken(name));
+    }
+    let password_hash = gate
+        .run(|| password::hash(password))
+        .map_err(|e| internal(crate::Error::Other(e)))?;
+    let user = User {
+        name: name.to_string(),
+        role: Role::Customer,
+        password_hash,
+        created_at: now_rfc3339(),
+    };
+    let mut users = db.users.write();
+    // Checked again under the write lock: another connection may have taken the name
+    // while we were hashing. This check and the insert are one critical section.
+    if users.contains_key(name) {
+        return Err(taken(name));
+    }
+    users.stage_put(user);
+    db.journal.commit(&mut [&mut users]).map_err(internal)
+}
+
+fn taken(name: &str) -> Refusal {
+    Refusal::new(
+        ErrorCode::Conflict,
+        format!("the user name {name:?} is taken"),
+    )
+}
+
+/// Checks a user's password. Unknown user and wrong password get the same answer,
+/// and take the same time.
+pub fn authenticate(
+    db: &Db,
+    gate: &password::HashGate,
+    name: &str,
+    password: &str,
+) -> Result<User, Refusal> {
+    // Copy what we need and let the lock go before the slow verification.
+    let user = db.users.read().get(name).cloned();
+    let stored_hash = user
+        .as_ref()
+        .map_or(password::DUMMY_HASH, |u| u.password_hash.as_str());
+    let matches = gate.run(|| password::verify(password, stored_hash));
+    match user {
+        Some(user) if matches => Ok(user),
+        _ => Err(Refusal::new(
+            ErrorCode::AuthFailed,
+            "unknown user or wrong password",
+        )),
+    }
+}
+
+/// Deletes an account after checking its password again.
+pub fn unregister(
+    db: &Db,
+    gate: &password::HashGate,
+    name: &str,
+    password: &str,
+) -> Result<Ticket, Refusal> {
+    authenticate(db, gate, name, password)?;
+    let mut users = db.users.write();
+    if !users.contains_key(name) {
+        // Deleted by another session of the same user in the meantime.
+        return Err(Refusal::new(
+            ErrorCode::NotFound,
+            "the account is already gone",
+        ));
+    }
+    users.stage_delete(name.to_string());
+    db.journal.commit(&mut [&mut users]).map_err(internal)
+}
+
+/// Slows down repeated wrong passwords for one account, without slowing anyone else.
+///
+/// The policy (docs/RELIABILITY.md): the first [`LoginThrottle::FREE_FAILURES`] wrong
+/// passwords in a row cost nothing extra. After that, each further attempt on that
+/// account waits 250 ms, doubling per failure up to 8 s, before it is even checked.
+/// A correct password resets the count. The wait happens in the connection's own
+/// thread, so other users' logins are unaffected.
+#[derive(Default)]
+pub struct LoginThrottle {
+    failures: Mutex<HashMap<String, Failures>>,
+}
+
+#[derive(Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+impl LoginThrottle {
+    /// How many failures in a row are forgiven.
+    pub const FREE_FAILURES: u32 = 3;
+    /// After this long without a failure, the count starts again.
+    pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+    /// The longest delay.
+    pub const MAX_DELAY: Duration = Duration::from_secs(8);
+
+    /// How long the next attempt on this account must wait.
+    pub fn delay_for(&self, name: &str) -> Duration {
+        let failures = self.failures.lock();
+        match failures.get(name) {
+            Some(f) if f.last.elapsed() < Self::FORGET_AFTER => Self::delay(f.count),
+            _ => Duration::ZERO,
+        }
+    }
+
+    fn delay(count: u32) -> Duration {
+        match count.checked_sub(Self::FREE_FAILURES) {
+            None => Duration::ZERO,
+            Some(extra) => Duration::from_millis(250)
+                .saturating_mul(1u32 << extra.min(6))
+                .min(Self::MAX_DELAY),
+        }
+    }
+
+    /// Records a wrong password for an existing account.
+    pub fn failed(&self, name: &str) {
+        let mut failures = self.failures.lock();
+        // Bound the map: an attacker trying many names must not grow it forever.
+        if failures.len() >= 10_000 {
+            failures.retain(|_, f| f.last.elapsed() < Self::FORGET_AFTER);
+        }
+        let entry = failures.entry(name.to_string()).or_insert(Failures {
+            count: 0,
+            last: Instant::now(),
+        });
+        if entry.last.elapsed() >= Self::FORGET_AFTER {
+            entry.count = 0;
+        }
+        entry.count = entry.count.saturating_add(1);
+        entry.last = Instant::now();
+    }
+
+    /// Forgets the failures of an account after a correct password.
+    pub fn succeeded(&self, name: &str) {
+        self.failures.lock().remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names() {
+        for good in ["alice", "joão", "a", "x_y-z.1", "李"] {
+            assert!(check_user_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a b", "a,b", "a\"b", "a\nb", &"x".repeat(33)] {
+            assert!(check_user_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_throttle_forgives_three_then_doubles() {
+        let throttle = LoginThrottle::default();
+        for _ in 0..3 {
+            throttle.failed("alice");
+            assert_eq!(throttle.delay_for("alice"), Duration::ZERO);
+        }
+        throttle.failed("alice");
+        assert_eq!(throttle.delay_for("alice"), Duration::from_millis(250));
+        throttle.failed("alice");
+        assert_eq!(throttle.delay_for("alice"), Duration::from_millis(500));
+        for _ in 0..20 {
+            throttle.failed("alice");
+        }
+        assert_eq!(throttle.delay_for("alice"), LoginThrottle::MAX_DELAY);
+        assert_eq!(
+            throttle.delay_for("bob"),
+            Duration::ZERO,
+            "others are not slowed"
+        );
+        throttle.succeeded("alice");
+        assert_eq!(throttle.delay_for("alice"), Duration::ZERO);
+    }
+}

@@ -1,0 +1,31 @@
+//! The store of seeds 003 and 004: accounts, products, orders.
+//!
+//! Why it knows nothing of sockets: every rule here (who may log in, when an order
+//! is refused, how stock changes) is a function from the database and a request to a
+//! result. The server calls these functions; tests call them directly.
+//!
+//! - [`password`]: argon2id hashing and the gate that bounds its memory;
+//! - [`accounts`]: users, registration, login and its throttle;
+//! - [`catalog`]: products, prices, stock;
+//! - [`orders`]: the ORDER critical section and order history.
+
+pub mod accounts;
+pub mod catalog;
+pub mod orders;
+pub mod password;
+
+use crate::protocol::{ErrorCode, Refusal};
+
+/// Turns a storage failure into the reply the client gets, and logs the details.
+pub(crate) fn internal(error: crate::Error) -> Refusal {
+    log::error!("storage failure: {error}");
+    Refusal::new(
+        ErrorCode::Internal,
+        "the server could not save the change; nothing was changed",
+    )
+}
+
+/// The current time as RFC 3339 UTC, to the second: `2026-11-27T15:00:00Z`.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,130 @@
+//! Orders: the ORDER critical section and each user's order history.
+//!
+//! Seed 003 checked the stock, then (in a separate step) decremented it: two clients
+//! could both see "1 left" and both buy it. Here the check, the decrement and the new
+//! order row are one critical section under the `products` and `orders` write locks,
+//! and one journal line: 64 clients racing for 1,000 units sell exactly 1,000.
+
+use super::catalog::not_found;
+use super::internal;
+use crate::db::Db;
+use crate::protocol::{Cents, ErrorCode, Refusal};
+use crate::storage::{Field, Record, RowError, Ticket};
+
+/// A row of `orders.csv`. The unit price is copied in: later price changes do not
+/// rewrite history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: u64,
+    pub user: String,
+    pub product: String,
+    pub quantity: u64,
+    pub unit_price: Cents,
+    pub total: Cents,
+    pub created_at: String,
+}
+
+impl Record for Order {
+    const TABLE: &'static str = "orders";
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "user",
+        "product",
+        "quantity",
+        "unit_price",
+        "total",
+        "created_at",
+    ];
+    type Key = u64;
+
+    fn key(&self) -> u64 {
+        self.id
+    }
+
+    fn to_fields(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.user.clone(),
+            self.product.clone(),
+            self.quantity.to_string(),
+            self.unit_price.to_string(),
+            self.total.to_string(),
+            self.created_at.clone(),
+        ]
+    }
+
+    fn from_fields(fields: &[&str]) -> Result<Order, RowError> {
+        Ok(Order {
+            id: Field::parse(fields, Self::COLUMNS, 0)?,
+            user: fields[1].to_string(),
+            product: fields[2].to_string(),
+            quantity: Field::parse(fields, Self::COLUMNS, 3)?,
+            unit_price: Field::parse(fields, Self::COLUMNS, 4)?,
+            total: Field::parse(fields, Self::COLUMNS, 5)?,
+            created_at: fields[6].to_string(),
+        })
+    }
+}
+
+impl Order {
+    /// The order as a data line: id, product, quantity, unit price, total, time.
+    pub fn to_row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.product.clone(),
+            self.quantity.to_string(),
+            self.unit_price.to_string(),
+            self.total.to_string(),
+            self.created_at.clone(),
+        ]
+    }
+}
+
+/// Places an order: checks and takes the stock and records the order, all or nothing.
+pub fn place(db: &Db, user: &str, product: &str, quantity: u64) -> Result<Order, Refusal> {
+    // Lock order (docs/ARCHITECTURE.md): products before orders.
+    let mut products = db.products.write();
+    let mut orders = db.orders.write();
+
+    let mut item = products
+        .get(product)
+        .cloned()
+        .ok_or_else(|| not_found(product))?;
+    if item.stock < quantity {
+        return Err(Refusal::new(
+            ErrorCode::InsufficientStock,
+            format!("only {} of {product:?} left", item.stock),
+        ));
+    }
+    let total = item
+        .price
+        .checked_mul(quantity)
+        .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, "the total is too large to pay"))?;
+    item.stock -= quantity;
+    let order = Order {
+        id: orders.last_key_value().map_or(1, |(id, _)| id + 1),
+        user: user.to_string(),
+        product: product.to_string(),
+        quantity,
+        unit_price: item.price,
+        total,
+        created_at: super::now_rfc3339(),
+    };
+    products.stage_put(item);
+    orders.stage_put(order.clone());
+    let _: Ticket = db
+        .journal
+        .commit(&mut [&mut products, &mut orders])
+        .map_err(internal)?;
+    Ok(order)
+}
+
+/// A user's orders, oldest first.
+pub fn of_user(db: &Db, user: &str) -> Vec<Order> {
+    db.orders
+        .read()
+        .values()
+        .filter(|o| o.user == user)
+        .cloned()
+        .collect()
+}
