@@ -7,5 +7,5 @@ pub mod storage;
 pub mod store;
 
 pub use error::{Error, Result};
-pub mod server;
 pub mod demo;
+pub mod server;

@@ -1,0 +1,130 @@
+//! The store over TCP: every verb's success and error paths.
+
+mod support;
+
+use support::*;
+
+#[test]
+fn ping_help_and_quit_need_no_login() {
+    let server = start_server();
+    let mut c = server.client();
+    assert_eq!(call(&mut c, "PING").status, Ok("PONG".into()));
+    assert!(ok(&mut c, "HELP").len() >= 14);
+    assert_eq!(ok(&mut c, "help order")[0][0], "ORDER");
+    err(&mut c, "HELP FLY", "NOT_FOUND");
+    assert_eq!(call(&mut c, "QUIT").status, Ok("bye".into()));
+}
+
+#[test]
+fn everything_else_needs_a_login() {
+    let server = start_server();
+    let mut c = server.client();
+    for line in [
+        "PRODUCTS",
+        "PRODUCT Caju",
+        "ORDER Caju 1",
+        "ORDERS",
+        "WHOAMI",
+        "LOGOUT",
+        "RESTOCK Caju 1",
+        "UNREGISTER x",
+    ] {
+        err(&mut c, line, "AUTH_REQUIRED");
+    }
+}
+
+#[test]
+fn browse_and_order() {
+    let server = start_server();
+    let mut c = server.login(ALICE);
+    assert_eq!(ok(&mut c, "WHOAMI"), [["alice", "customer"]]);
+    let cheap = ok(&mut c, "PRODUCTS 1.20");
+    let names: Vec<&str> = cheap.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["Banana", "Caju"]);
+    assert_eq!(ok(&mut c, "PRODUCTS").len(), 8);
+    assert_eq!(ok(&mut c, "PRODUCT Maçã"), [["Maçã", "2.50", "300"]]);
+    let order = ok(&mut c, "ORDER Maçã 4");
+    assert_eq!(&order[0][1..5], ["Maçã", "4", "2.50", "10.00"]);
+    assert_eq!(ok(&mut c, "PRODUCT Maçã")[0][2], "296");
+    assert_eq!(ok(&mut c, "ORDERS").len(), 1);
+    err(&mut c, "ORDER Maçã 297", "INSUFFICIENT_STOCK");
+    err(&mut c, "ORDER Jaca 1", "NOT_FOUND");
+    err(&mut c, "PRODUCT Jaca", "NOT_FOUND");
+    // Bob sees none of Alice's orders.
+    let mut bob = server.login(BOB);
+    assert!(ok(&mut bob, "ORDERS").is_empty());
+}
+
+#[test]
+fn admin_verbs() {
+    let server = start_server();
+    let mut alice = server.login(ALICE);
+    err(&mut alice, "RESTOCK Caju 5", "FORBIDDEN");
+    err(&mut alice, "ADD_PRODUCT Jaca 4.00 10", "FORBIDDEN");
+    let mut admin = server.login(ADMIN);
+    ok(&mut admin, "RESTOCK Caju -20");
+    assert_eq!(ok(&mut admin, "PRODUCT Caju")[0][2], "180");
+    err(&mut admin, "RESTOCK Caju -181", "INSUFFICIENT_STOCK");
+    assert_eq!(
+        ok(&mut admin, "PRODUCT Caju")[0][2],
+        "180",
+        "a refused restock changes nothing"
+    );
+    err(&mut admin, "RESTOCK Jaca 1", "NOT_FOUND");
+    ok(
+        &mut admin,
+        r#"ADD_PRODUCT "Bola, \"oficial\"\nnova" 99.90 7"#,
+    );
+    err(&mut admin, "ADD_PRODUCT Caju 1.00 1", "CONFLICT");
+    err(&mut admin, "ADD_PRODUCT Jaca 0 1", "BAD_REQUEST");
+    err(&mut admin, r#"ADD_PRODUCT "  " 1.00 1"#, "BAD_REQUEST");
+    assert_eq!(
+        ok(&mut alice, r#"PRODUCT "Bola, \"oficial\"\nnova""#)[0][1],
+        "99.90"
+    );
+}
+
+#[test]
+fn accounts_register_login_logout_unregister() {
+    let server = start_server();
+    let mut c = server.client();
+    ok(&mut c, "REGISTER carla carla-pass");
+    err(&mut c, "REGISTER carla other-pass", "CONFLICT");
+    err(&mut c, "REGISTER dora short", "BAD_REQUEST");
+    err(&mut c, "REGISTER \"d ora\" dora-pass", "BAD_REQUEST");
+    err(&mut c, "LOGIN carla wrong-pass", "AUTH_FAILED");
+    err(&mut c, "LOGIN nobody whatever1", "AUTH_FAILED");
+    ok(&mut c, "LOGIN carla carla-pass");
+    assert_eq!(ok(&mut c, "WHOAMI"), [["carla", "customer"]]);
+    ok(&mut c, "LOGOUT");
+    err(&mut c, "WHOAMI", "AUTH_REQUIRED");
+    ok(&mut c, "LOGIN carla carla-pass");
+    err(&mut c, "UNREGISTER wrong-pass", "AUTH_FAILED");
+    ok(&mut c, "UNREGISTER carla-pass");
+    err(&mut c, "WHOAMI", "AUTH_REQUIRED");
+    err(&mut c, "LOGIN carla carla-pass", "AUTH_FAILED");
+}
+
+#[test]
+fn a_deleted_account_loses_its_other_sessions() {
+    let server = start_server();
+    let mut first = server.client();
+    ok(&mut first, "REGISTER erik erik-pass");
+    ok(&mut first, "LOGIN erik erik-pass");
+    let mut second = server.login(("erik", "erik-pass"));
+    ok(&mut second, "UNREGISTER erik-pass");
+    err(&mut first, "ORDERS", "AUTH_REQUIRED");
+}
+
+#[test]
+fn passwords_are_stored_hashed() {
+    let server = start_server();
+    let mut c = server.client();
+    ok(&mut c, "REGISTER fabio fabio-secret-99");
+    let dir = server.stop();
+    let users = std::fs::read_to_string(dir.path().join("users.csv")).unwrap();
+    assert!(users.contains("fabio,customer,\"$argon2id$"));
+    assert!(!users.contains("fabio-secret-99"));
+    let journal = std::fs::read_to_string(dir.path().join("journal.csv")).unwrap();
+    assert!(!journal.contains("fabio-secret-99"));
+}
