@@ -65,7 +65,7 @@ impl<T> Table<T> {
                     lock,
                 });
             }
-            let why = if worker.aborted() {
+            let why = if worker.take_abort() {
                 NotLocked::Aborted
             } else if Instant::now() >= deadline {
                 NotLocked::TimedOut

@@ -73,9 +73,11 @@ impl Worker {
         let _ = self.events.send(event);
     }
 
-    /// True once the watchdog has chosen this thread to break a deadlock.
-    pub fn aborted(&self) -> bool {
-        self.abort.load(Ordering::SeqCst)
+    /// True if the watchdog has chosen this thread to break a deadlock. Taking the
+    /// request clears it, so that if the thread tries again and deadlocks again, the
+    /// watchdog sees a new deadlock rather than one it already dealt with.
+    pub fn take_abort(&self) -> bool {
+        self.abort.swap(false, Ordering::SeqCst)
     }
 
     pub fn say(&self, what: std::fmt::Arguments) {
@@ -171,7 +173,8 @@ fn watch(inbox: Receiver<Event>) -> Vec<Deadlock> {
                 let Some(cycle) = find_cycle(&holder, &waits_for) else {
                     continue; // quiet, but nobody is stuck for good
                 };
-                // An aborted thread is already on its way out: do not report it twice.
+                // A victim that has not yet seen its abort request is on its way out:
+                // this is the deadlock already reported, not a new one.
                 let aborted = |name: &str| {
                     threads
                         .iter()
