@@ -1,11 +1,43 @@
-//! feira: a teaching reference for distributed-systems courses.
+//! # feira
+//!
+//! A teaching reference for distributed-systems courses: one blocking,
+//! thread-per-connection server that re-implements five classic student assignments
+//! (a store, wallets, peer-to-peer file sharing, a Chord ring, sockets versus RPC) the
+//! way they should be done: correct under concurrency, durable, and readable.
+//!
+//! # Layout
+//!
+//! Read it in this order:
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`protocol`] | the wire format: tokens, bounded lines, exact money, `Request` and `Reply`. Pure, no sockets |
+//! | [`server`] | the accept loop, one thread per connection, sessions, timeouts, shutdown |
+//! | [`store`] | the store's rules: accounts and passwords, products, the ORDER critical section |
+//! | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
+//! | [`db`] | every table of a data directory, and **the lock order** |
+//! | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
+//! | [`error`] | the crate's error type, with file and line for damaged data |
+//!
+//! The binaries in `src/bin/` only parse arguments and call into this library.
+//!
+//! # Concepts, and where to see them
+//!
+//! - *Thread per connection*: [`server::listener`].
+//! - *Framing a request and a reply*: [`protocol::frame`], [`protocol::reply`].
+//! - *One lock per table, one global lock order*: [`storage::Table`], [`db`].
+//! - *A critical section*: [`store::orders::place`].
+//! - *Durability and group commit*: [`storage::Journal`].
+//! - *Slow work outside locks*: [`store::accounts`], [`store::password`].
+//! - *Graceful shutdown*: [`server::listener`].
+
 pub mod client;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod protocol;
+pub mod server;
 pub mod storage;
 pub mod store;
 
 pub use error::{Error, Result};
-pub mod demo;
-pub mod server;

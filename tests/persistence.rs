@@ -12,7 +12,10 @@ fn writes_survive_a_restart() {
     ok(&mut c, "LOGIN gabi gabi-pass");
     ok(&mut c, "ORDER Pera 7");
     let mut admin = server.login(ADMIN);
-    ok(&mut admin, "ADD_PRODUCT \"Maçã verde, \\\"nova\\\"\" 4.20 9");
+    ok(
+        &mut admin,
+        "ADD_PRODUCT \"Maçã verde, \\\"nova\\\"\" 4.20 9",
+    );
     ok(&mut admin, "RESTOCK Caju -20");
 
     let server = server.restart();
@@ -36,7 +39,12 @@ fn an_acknowledged_write_is_in_the_journal_before_the_reply() {
     let mut c = server.login(ALICE);
     ok(&mut c, "ORDER Banana 3");
     let journal = std::fs::read_to_string(server.data_dir().join("journal.csv")).unwrap();
-    assert!(journal.lines().any(|l| l.contains("orders,put") && l.contains("Banana")), "{journal}");
+    assert!(
+        journal
+            .lines()
+            .any(|l| l.contains("orders,put") && l.contains("Banana")),
+        "{journal}"
+    );
 }
 
 /// Opening a data directory after a crash (no checkpoint) replays the journal.
@@ -71,7 +79,10 @@ fn a_checkpoint_keeps_the_journal_small() {
     }
     assert!(server.shared.db.journal.len_bytes() < 4096 + 1024);
     let orders = std::fs::read_to_string(server.data_dir().join("orders.csv")).unwrap();
-    assert!(orders.lines().count() > 50, "checkpoints wrote the orders snapshot");
+    assert!(
+        orders.lines().count() > 50,
+        "checkpoints wrote the orders snapshot"
+    );
     let server = server.restart();
     assert_eq!(server.shared.db.orders.read().len(), 100);
 }
@@ -80,5 +91,8 @@ fn a_checkpoint_keeps_the_journal_small() {
 fn the_tracked_demo_data_is_never_modified_by_tests() {
     // Tests run on copies; this guards against a support helper pointing at data/.
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    assert!(!data.join("journal.csv").exists(), "data/ must not hold a journal");
+    assert!(
+        !data.join("journal.csv").exists(),
+        "data/ must not hold a journal"
+    );
 }

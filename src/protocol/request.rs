@@ -337,25 +337,24 @@ impl Args {
 
     /// A whole number from 0 to [`MAX_QUANTITY`].
     fn count(&mut self, what: &str) -> Result<u64, Refusal> {
-        let text = self.text(what)?;
-        match text.parse::<u64>() {
-            Ok(n) if n <= MAX_QUANTITY && text.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
-            _ => Err(bad(format!(
-                "<{what}> must be a whole number from 0 to {MAX_QUANTITY}, not {}",
-                token::quote(&text)
-            ))),
-        }
+        self.whole(what, 0)
     }
 
     /// A whole number from 1 to [`MAX_QUANTITY`].
     fn quantity(&mut self, what: &str) -> Result<u64, Refusal> {
-        let text = self.tokens.get(self.next).cloned().unwrap_or_default();
-        match self.count(what)? {
-            0 => Err(bad(format!(
-                "<{what}> must be at least 1, not {}",
+        self.whole(what, 1)
+    }
+
+    /// A whole number, digits only, from `min` to [`MAX_QUANTITY`].
+    fn whole(&mut self, what: &str, min: u64) -> Result<u64, Refusal> {
+        let text = self.text(what)?;
+        let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        match text.parse::<u64>() {
+            Ok(n) if digits_only && (min..=MAX_QUANTITY).contains(&n) => Ok(n),
+            _ => Err(bad(format!(
+                "<{what}> must be a whole number from {min} to {MAX_QUANTITY}, not {}",
                 token::quote(&text)
             ))),
-            n => Ok(n),
         }
     }
 
