@@ -39,7 +39,9 @@ clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # Everything CI checks. Tests run with nextest when it is installed, else cargo test.
+# The examples are built first: tests/demos.rs runs them as programs.
 test: fmt clippy
+	$(CARGO) build --examples
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --all-targets --no-fail-fast && $(CARGO) test --doc; \
 	else \

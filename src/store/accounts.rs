@@ -195,9 +195,10 @@ pub fn unregister(
 
 /// Slows down repeated wrong passwords for one account, without slowing anyone else.
 ///
-/// The policy (docs/RELIABILITY.md): the first [`LoginThrottle::FREE_FAILURES`] wrong
-/// passwords in a row cost nothing extra. After that, each further attempt on that
-/// account waits 250 ms, doubling per failure up to 8 s, before it is even checked.
+/// The policy (docs/PROTOCOL.md, "Sessions and access"): the first
+/// [`LoginThrottle::FREE_FAILURES`] wrong passwords in a row cost nothing extra. From
+/// then on, each attempt on that account waits 250 ms, doubling per further failure up
+/// to 8 s, before it is even checked.
 /// A correct password resets the count. The wait happens in the connection's own
 /// thread, so other users' logins are unaffected.
 #[derive(Default)]
@@ -278,10 +279,12 @@ mod tests {
     #[test]
     fn the_throttle_forgives_three_then_doubles() {
         let throttle = LoginThrottle::default();
-        for _ in 0..3 {
+        // Attempts 1, 2 and 3 are not delayed, whatever their outcome.
+        for _ in 0..2 {
             throttle.failed("alice");
             assert_eq!(throttle.delay_for("alice"), Duration::ZERO);
         }
+        // After the third failure, the fourth attempt waits, and each failure doubles it.
         throttle.failed("alice");
         assert_eq!(throttle.delay_for("alice"), Duration::from_millis(250));
         throttle.failed("alice");
