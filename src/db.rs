@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
-use crate::storage::{Change, Journal, Table};
+use crate::storage::{Change, Journal, LockStatsSnapshot, Table};
 use crate::store::accounts::User;
 use crate::store::catalog::Product;
 use crate::store::orders::Order;
@@ -103,6 +103,16 @@ impl Db {
             products.save(&self.dir)?;
             orders.save(&self.dir)
         })
+    }
+
+    /// Every lock's contention counters, in lock order (for STATS).
+    pub fn lock_stats(&self) -> Vec<(&'static str, LockStatsSnapshot)> {
+        vec![
+            ("users", self.users.lock_stats().snapshot()),
+            ("products", self.products.lock_stats().snapshot()),
+            ("orders", self.orders.lock_stats().snapshot()),
+            ("journal", self.journal.lock_stats().snapshot()),
+        ]
     }
 
     /// Checkpoints if the journal has grown past its limit and no checkpoint is running.

@@ -128,3 +128,26 @@ fn passwords_are_stored_hashed() {
     let journal = std::fs::read_to_string(dir.path().join("journal.csv")).unwrap();
     assert!(!journal.contains("fabio-secret-99"));
 }
+
+#[test]
+fn stats_show_connections_verbs_and_locks() {
+    let server = start_server();
+    let mut alice = server.login(ALICE);
+    err(&mut alice, "STATS", "FORBIDDEN");
+    ok(&mut alice, "ORDER Caju 2");
+    ok(&mut alice, "ORDER Caju 1");
+    let mut admin = server.login(ADMIN);
+    let rows = ok(&mut admin, "STATS");
+    let find = |kind: &str, name: &str| {
+        rows.iter()
+            .find(|r| r[0] == kind && r[1] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} in {rows:?}"))
+            .clone()
+    };
+    assert_eq!(find("server", "connections_live")[2], "2");
+    assert_eq!(find("verb", "ORDER")[2], "2");
+    assert_eq!(find("verb", "LOGIN")[2], "2");
+    let products = find("lock", "products");
+    assert!(products[2].parse::<u64>().unwrap() >= 2, "{products:?}");
+    assert!(find("server", "threads")[2].parse::<u64>().unwrap() >= 3);
+}

@@ -93,6 +93,13 @@ pub const VERBS: &[VerbSpec] = &[
         Access::User,
         "deletes your account",
     ),
+    // Operations (issue 7).
+    verb(
+        "STATS",
+        "",
+        Access::Admin,
+        "uptime, connections, requests by verb, lock contention",
+    ),
     // The store (seeds 003 and 004).
     verb(
         "PRODUCTS",
@@ -153,6 +160,7 @@ pub enum Request {
     Unregister {
         password: Secret,
     },
+    Stats,
     Products {
         max_price: Option<Cents>,
     },
@@ -213,6 +221,7 @@ impl Request {
             "UNREGISTER" => Request::Unregister {
                 password: Secret(args.text("password")?),
             },
+            "STATS" => Request::Stats,
             "PRODUCTS" => Request::Products {
                 max_price: match args.optional() {
                     Some(text) => Some(parse_money(&text)?),
@@ -253,6 +262,7 @@ impl Request {
             Request::Logout => "LOGOUT",
             Request::Whoami => "WHOAMI",
             Request::Unregister { .. } => "UNREGISTER",
+            Request::Stats => "STATS",
             Request::Products { .. } => "PRODUCTS",
             Request::Product { .. } => "PRODUCT",
             Request::Order { .. } => "ORDER",
@@ -271,9 +281,12 @@ impl Request {
     pub fn to_tokens(&self) -> Vec<String> {
         let mut tokens = vec![self.verb().to_string()];
         let args: Vec<String> = match self {
-            Request::Ping | Request::Quit | Request::Logout | Request::Whoami | Request::Orders => {
-                vec![]
-            }
+            Request::Ping
+            | Request::Quit
+            | Request::Logout
+            | Request::Whoami
+            | Request::Stats
+            | Request::Orders => vec![],
             Request::Help { verb } => verb.iter().cloned().collect(),
             Request::Register { user, password } | Request::Login { user, password } => {
                 vec![user.clone(), password.0.clone()]

@@ -4,12 +4,14 @@
 //! - [`listener`]: [`Server`], the accept loop, the connection limit, shutdown;
 //! - [`connection`]: one connection's thread: read a line, handle it, write the reply;
 //! - [`timed_reader`]: the idle and line timeouts;
-//! - [`session`]: one logged-in (or not) user, and the dispatch of each request.
+//! - [`session`]: one logged-in (or not) user, and the dispatch of each request;
+//! - [`stats`]: the STATS reply: connections, requests by verb, lock contention.
 
 pub mod config;
 pub mod connection;
 pub mod listener;
 pub mod session;
+pub mod stats;
 pub mod timed_reader;
 
 pub use config::Config;
@@ -38,7 +40,6 @@ pub struct Shared {
 }
 
 /// Server-wide counters; atomics, so counting never waits.
-#[derive(Default)]
 pub struct Counters {
     /// Connections being served now.
     pub live: AtomicUsize,
@@ -48,9 +49,36 @@ pub struct Counters {
     pub refused: AtomicU64,
     /// Requests handled.
     pub requests: AtomicU64,
+    /// Requests handled, by verb: one counter per row of `protocol::request::VERBS`.
+    pub by_verb: Vec<AtomicU64>,
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            live: AtomicUsize::new(0),
+            accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            by_verb: crate::protocol::request::VERBS
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
+    }
 }
 
 impl Counters {
+    /// Counts one request for this verb.
+    pub fn count_verb(&self, verb: &str) {
+        let index = crate::protocol::request::VERBS
+            .iter()
+            .position(|v| v.name == verb);
+        if let Some(counter) = index.and_then(|i| self.by_verb.get(i)) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub fn live(&self) -> usize {
         self.live.load(Ordering::Relaxed)
     }

@@ -76,6 +76,7 @@ impl Session {
 
     /// Handles one parsed request.
     pub fn handle(&mut self, shared: &Shared, request: Request) -> (Reply, Flow) {
+        shared.counters.count_verb(request.verb());
         if let Err(refusal) = self.check_access(shared, request.spec().access) {
             return (refusal.into(), Flow::Continue);
         }
@@ -149,6 +150,7 @@ impl Session {
                 log::info!("{}: unregistered {name}", self.peer);
                 Reply::ok(format!("account {name} deleted"))
             }
+            Request::Stats => super::stats::reply(shared),
             Request::Products { max_price } => {
                 let products = catalog::list(db, max_price);
                 let count = products.len();
