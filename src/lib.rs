@@ -1,6 +1,7 @@
 //! feira: a teaching reference for distributed-systems courses.
 pub mod client;
 pub mod db;
+pub mod directory;
 pub mod error;
 pub mod protocol;
 pub mod storage;
