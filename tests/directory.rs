@@ -370,3 +370,17 @@ fn read_csv(path: &Path) -> Vec<Vec<String>> {
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
         .collect()
 }
+
+#[test]
+fn an_idle_peer_is_disconnected_by_the_idle_timeout() {
+    let server = start_server_with(|config| config.idle_timeout = Duration::from_millis(300));
+    let mut alice = server.login(ALICE);
+    ok(&mut alice, "CONNECT 9000");
+    let mut bob = server.login(BOB);
+    ok(&mut bob, "CONNECT 9001");
+    // Bob keeps talking (each LIST_USERS resets his idle clock); alice says nothing.
+    assert!(
+        wait_until(Duration::from_secs(10), || listed(&mut bob) == ["bob"]),
+        "alice is still listed after her idle timeout"
+    );
+}
