@@ -12,7 +12,11 @@
 //! 1. `users`
 //! 2. `products`
 //! 3. `orders`
-//! 4. the journal's writer lock (taken inside `Journal::commit`, never by callers)
+//! 4. `files` (published files, issue 4: LIST_CONTENT reads `users` then `files`)
+//! 5. the journal's writer lock (taken inside `Journal::commit`, never by callers)
+//!
+//! The file-sharing directory's set of connected users (`directory::Directory`) has a
+//! mutex of its own that is a leaf: it is never held while any other lock is taken.
 //!
 //! Why this order: it is the order of the tables' fields below, so a reader can check a
 //! function against it at a glance; and every multi-table operation (ORDER takes
@@ -23,6 +27,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::directory::SharedFile;
 use crate::error::{Error, Result};
 use crate::storage::{Change, Journal, LockStatsSnapshot, Table};
 use crate::store::accounts::User;
@@ -35,6 +40,7 @@ pub struct Db {
     pub users: Table<User>,
     pub products: Table<Product>,
     pub orders: Table<Order>,
+    pub files: Table<SharedFile>,
     pub journal: Journal,
     /// Checkpoint when the journal grows past this many bytes.
     checkpoint_bytes: u64,
@@ -56,6 +62,7 @@ impl Db {
             users: Table::load(dir)?,
             products: Table::load(dir)?,
             orders: Table::load(dir)?,
+            files: Table::load(dir)?,
             journal,
             checkpoint_bytes,
             checkpointing: AtomicBool::new(false),
@@ -87,6 +94,7 @@ impl Db {
             "users" => self.users.replay(change),
             "products" => self.products.replay(change),
             "orders" => self.orders.replay(change),
+            "files" => self.files.replay(change),
             other => Err(format!("unknown table {other:?}")),
         }
     }
@@ -98,10 +106,12 @@ impl Db {
         let users = self.users.read();
         let products = self.products.read();
         let orders = self.orders.read();
+        let files = self.files.read();
         self.journal.checkpoint(|| {
             users.save(&self.dir)?;
             products.save(&self.dir)?;
-            orders.save(&self.dir)
+            orders.save(&self.dir)?;
+            files.save(&self.dir)
         })
     }
 
@@ -111,6 +121,7 @@ impl Db {
             ("users", self.users.lock_stats().snapshot()),
             ("products", self.products.lock_stats().snapshot()),
             ("orders", self.orders.lock_stats().snapshot()),
+            ("files", self.files.lock_stats().snapshot()),
             ("journal", self.journal.lock_stats().snapshot()),
         ]
     }

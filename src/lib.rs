@@ -16,6 +16,7 @@
 //! | [`store`] | the store's rules: accounts and passwords, products, the ORDER critical section |
 //! | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
 //! | [`db`] | every table of a data directory, and **the lock order** |
+//! | [`directory`] | the file-sharing directory of seed 002: who is connected, published files, the audit thread |
 //! | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
 //! | [`error`] | the crate's error type, with file and line for damaged data |
 //!
@@ -34,6 +35,7 @@
 pub mod client;
 pub mod db;
 pub mod demo;
+pub mod directory;
 pub mod error;
 pub mod protocol;
 pub mod server;

@@ -43,11 +43,15 @@ pub enum ErrorCode {
     Timeout,
     /// The server failed (for example, the disk refused a write). Nothing was changed.
     Internal,
+    /// A file-sharing verb that needs `CONNECT` first (seed 002's USER NOT CONNECTED).
+    NotConnected,
+    /// `CONNECT` from a user who is already connected (seed 002's USER ALREADY CONNECTED).
+    AlreadyConnected,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownCommand,
         ErrorCode::AuthRequired,
@@ -61,6 +65,8 @@ impl ErrorCode {
         ErrorCode::Busy,
         ErrorCode::Timeout,
         ErrorCode::Internal,
+        ErrorCode::NotConnected,
+        ErrorCode::AlreadyConnected,
     ];
 
     /// The code as it travels on the wire.
@@ -79,6 +85,8 @@ impl ErrorCode {
             ErrorCode::Busy => "BUSY",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::NotConnected => "NOT_CONNECTED",
+            ErrorCode::AlreadyConnected => "ALREADY_CONNECTED",
         }
     }
 

@@ -132,6 +132,60 @@ pub const VERBS: &[VerbSpec] = &[
         Access::Admin,
         "adds a product",
     ),
+    // File sharing (issue 4, seed 002): the directory of peers and their files.
+    verb(
+        "CONNECT",
+        "<port>",
+        Access::User,
+        "announces your file listener's port; your address is taken from this connection",
+    ),
+    verb(
+        "DISCONNECT",
+        "",
+        Access::User,
+        "leaves the list of connected users",
+    ),
+    verb(
+        "PUBLISH",
+        "<file_name> <description>",
+        Access::User,
+        "lists a file of your share directory (after CONNECT)",
+    ),
+    verb(
+        "DELETE",
+        "<file_name>",
+        Access::User,
+        "withdraws a file you published (after CONNECT)",
+    ),
+    verb(
+        "LIST_USERS",
+        "",
+        Access::User,
+        "the connected users: name, address, port (after CONNECT)",
+    ),
+    verb(
+        "LIST_CONTENT",
+        "<user>",
+        Access::User,
+        "a user's published files (after CONNECT)",
+    ),
+    verb(
+        "PEER",
+        "<user>",
+        Access::User,
+        "where to fetch a connected user's files: name, address, port (after CONNECT)",
+    ),
+];
+
+/// The file-sharing verbs: each one is written to the audit log (see `directory::audit`).
+pub const FILE_SHARING_VERBS: &[&str] = &[
+    "CONNECT",
+    "DISCONNECT",
+    "PUBLISH",
+    "DELETE",
+    "LIST_USERS",
+    "LIST_CONTENT",
+    "PEER",
 ];
 
 /// Finds a verb's entry, case-insensitively.
@@ -180,6 +234,25 @@ pub enum Request {
         name: String,
         price: Cents,
         stock: u64,
+    },
+    // File sharing (issue 4).
+    Connect {
+        port: u16,
+    },
+    Disconnect,
+    Publish {
+        file_name: String,
+        description: String,
+    },
+    Delete {
+        file_name: String,
+    },
+    ListUsers,
+    ListContent {
+        user: String,
+    },
+    Peer {
+        user: String,
     },
 }
 
@@ -245,6 +318,25 @@ impl Request {
                 price: parse_money(&args.text("price")?)?,
                 stock: args.count("stock")?,
             },
+            // File sharing (issue 4).
+            "CONNECT" => Request::Connect {
+                port: args.port("port")?,
+            },
+            "DISCONNECT" => Request::Disconnect,
+            "PUBLISH" => Request::Publish {
+                file_name: args.text("file_name")?,
+                description: args.text("description")?,
+            },
+            "DELETE" => Request::Delete {
+                file_name: args.text("file_name")?,
+            },
+            "LIST_USERS" => Request::ListUsers,
+            "LIST_CONTENT" => Request::ListContent {
+                user: args.text("user")?,
+            },
+            "PEER" => Request::Peer {
+                user: args.text("user")?,
+            },
             other => unreachable!("verb {other} is in VERBS but has no parser"),
         };
         args.finish()?;
@@ -269,6 +361,14 @@ impl Request {
             Request::Orders => "ORDERS",
             Request::Restock { .. } => "RESTOCK",
             Request::AddProduct { .. } => "ADD_PRODUCT",
+            // File sharing (issue 4).
+            Request::Connect { .. } => "CONNECT",
+            Request::Disconnect => "DISCONNECT",
+            Request::Publish { .. } => "PUBLISH",
+            Request::Delete { .. } => "DELETE",
+            Request::ListUsers => "LIST_USERS",
+            Request::ListContent { .. } => "LIST_CONTENT",
+            Request::Peer { .. } => "PEER",
         }
     }
 
@@ -299,6 +399,15 @@ impl Request {
             Request::AddProduct { name, price, stock } => {
                 vec![name.clone(), price.to_string(), stock.to_string()]
             }
+            // File sharing (issue 4).
+            Request::Connect { port } => vec![port.to_string()],
+            Request::Disconnect | Request::ListUsers => vec![],
+            Request::Publish {
+                file_name,
+                description,
+            } => vec![file_name.clone(), description.clone()],
+            Request::Delete { file_name } => vec![file_name.clone()],
+            Request::ListContent { user } | Request::Peer { user } => vec![user.clone()],
         };
         tokens.extend(args);
         tokens
@@ -307,6 +416,11 @@ impl Request {
     /// The request as one line, without the line ending.
     pub fn to_line(&self) -> String {
         token::join(&self.to_tokens())
+    }
+
+    /// Is this one of the [`FILE_SHARING_VERBS`] (which the server audits)?
+    pub fn is_file_sharing(&self) -> bool {
+        FILE_SHARING_VERBS.contains(&self.verb())
     }
 }
 
@@ -380,6 +494,20 @@ impl Args {
             Ok(n) if valid && n.unsigned_abs() <= MAX_QUANTITY => Ok(n),
             _ => Err(bad(format!(
                 "<{what}> must be a whole number from -{MAX_QUANTITY} to {MAX_QUANTITY}, not {}",
+                token::quote(&text)
+            ))),
+        }
+    }
+
+    /// A TCP port a peer listens on: a whole number from 1 to 65535 (port 0 means
+    /// "any free port" to the operating system, so nobody can be reached on it).
+    fn port(&mut self, what: &str) -> Result<u16, Refusal> {
+        let text = self.text(what)?;
+        match text.parse::<u16>() {
+            Ok(n) if n >= 1 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+            _ => Err(bad(format!(
+                "<{what}> must be a whole number from 1 to {}, not {}",
+                u16::MAX,
                 token::quote(&text)
             ))),
         }
@@ -464,6 +592,37 @@ mod tests {
     }
 
     #[test]
+    fn file_sharing_verbs() {
+        assert_eq!(
+            Request::parse("connect 40001"),
+            Ok(Request::Connect { port: 40001 })
+        );
+        assert_eq!(
+            Request::parse(r#"PUBLISH "fotos/praia, 2026.jpg" "Férias \"boas\" em Maçã""#),
+            Ok(Request::Publish {
+                file_name: "fotos/praia, 2026.jpg".into(),
+                description: "Férias \"boas\" em Maçã".into()
+            })
+        );
+        assert_eq!(Request::parse("list_users"), Ok(Request::ListUsers));
+        for port in ["0", "65536", "70000", "abc", "-1", "+80", "80.0", "\"\""] {
+            assert_eq!(
+                code(&format!("CONNECT {port}")),
+                ErrorCode::BadRequest,
+                "{port:?}"
+            );
+        }
+        assert_eq!(code("CONNECT"), ErrorCode::BadRequest);
+        assert_eq!(code("PUBLISH only-a-name"), ErrorCode::BadRequest);
+        assert_eq!(code("LIST_CONTENT"), ErrorCode::BadRequest);
+        for name in FILE_SHARING_VERBS {
+            assert!(verb_spec(name).is_some(), "{name} is in VERBS");
+        }
+        assert!(Request::Disconnect.is_file_sharing());
+        assert!(!Request::Orders.is_file_sharing());
+    }
+
+    #[test]
     fn passwords_never_appear_in_debug_output() {
         let request = Request::parse("LOGIN alice hunter22").unwrap();
         assert!(!format!("{request:?}").contains("hunter22"));
@@ -497,6 +656,8 @@ mod tests {
                 Request::Order { product: product.clone(), quantity },
                 Request::Restock { product: product.clone(), delta },
                 Request::Product { name: product.clone() },
+                Request::Publish { file_name: product.clone(), description: product.clone() },
+                Request::ListContent { user: product.clone() },
             ] {
                 prop_assert_eq!(Request::parse(&request.to_line()), Ok(request));
             }

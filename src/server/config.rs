@@ -27,6 +27,8 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// Stack size of each connection thread. Small, so that thousands fit.
     pub thread_stack: usize,
+    /// The audit log's channel size, send timeout and fsync cadence.
+    pub audit: crate::directory::AuditOptions,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             checkpoint_bytes: crate::db::DEFAULT_CHECKPOINT_BYTES,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             thread_stack: 128 * 1024,
+            audit: crate::directory::AuditOptions::default(),
         }
     }
 }

@@ -12,7 +12,8 @@
 //! 3. Every connection's read side is shut down: a thread waiting for a request reads
 //!    end-of-file and exits; a thread in the middle of a request finishes it, writes the
 //!    reply, then reads end-of-file.
-//! 4. [`Server::run`] joins the threads, checkpoints the tables, and returns.
+//! 4. [`Server::run`] joins the threads, stops the audit logger (which writes and
+//!    fsyncs its last rows), checkpoints the tables, and returns.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -26,6 +27,7 @@ use parking_lot::Mutex;
 
 use super::{Config, Counters, Shared, SharedRef, connection};
 use crate::db::Db;
+use crate::directory::{AuditLog, Directory};
 use crate::error::{Error, Result};
 use crate::protocol::{ErrorCode, Reply};
 use crate::store::accounts::LoginThrottle;
@@ -68,6 +70,7 @@ impl Server {
     /// Opens the data directory and binds the listening socket.
     pub fn bind(config: Config) -> Result<Server> {
         let db = Db::open(&config.data_dir, config.checkpoint_bytes)?;
+        let audit = AuditLog::open(&config.data_dir, config.audit.clone())?;
         let listener = TcpListener::bind(&config.addr)
             .map_err(|e| Error::Other(format!("cannot listen on {}: {e}", config.addr)))?;
         let local = listener
@@ -87,6 +90,8 @@ impl Server {
             hash_gate: HashGate::new(config.hash_concurrency),
             throttle: LoginThrottle::default(),
             counters: Counters::default(),
+            directory: Directory::default(),
+            audit,
             started: Instant::now(),
             db,
             config,
@@ -155,6 +160,8 @@ impl Server {
         for thread in threads {
             let _ = thread.join();
         }
+        // Every connection has ended (and audited its end): write the last rows.
+        self.shared.audit.shutdown();
         self.shared.db.checkpoint()?;
         log::info!("shutdown complete; tables saved");
         Ok(())

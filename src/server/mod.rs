@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::db::Db;
+use crate::directory::{AuditLog, Directory};
 use crate::store::accounts::LoginThrottle;
 use crate::store::password::HashGate;
 
@@ -36,6 +37,10 @@ pub struct Shared {
     pub throttle: LoginThrottle,
     /// Counters for STATS and the logs.
     pub counters: Counters,
+    /// The users connected for file sharing (in memory only).
+    pub directory: Directory,
+    /// The sending side of the audit log of file-sharing operations.
+    pub audit: AuditLog,
     pub started: Instant,
 }
 

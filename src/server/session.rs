@@ -7,6 +7,8 @@
 //! [`Reply`] out. Domain refusals (no such product, not enough stock) come back as
 //! `Err(Refusal)` and become `ERR` replies; the connection carries on.
 
+mod file_sharing;
+
 use std::thread;
 
 use super::Shared;
@@ -34,6 +36,9 @@ pub struct Session {
     peer: String,
     user: Option<LoggedIn>,
     requests: u64,
+    /// The file-sharing directory entry this session made with CONNECT, removed when
+    /// the session ends or changes user (see `directory::connected`).
+    announced: Option<file_sharing::Announced>,
 }
 
 impl Session {
@@ -42,6 +47,7 @@ impl Session {
             peer: peer.to_string(),
             user: None,
             requests: 0,
+            announced: None,
         }
     }
 
@@ -61,7 +67,9 @@ impl Session {
     }
 
     /// Called once when the connection ends, however it ends.
-    pub fn close(&mut self, _shared: &Shared) {
+    pub fn close(&mut self, shared: &Shared) {
+        // A peer whose server connection is gone is no longer listed (seed 002).
+        self.end_announcement(shared, "connection closed");
         self.user = None;
     }
 
@@ -70,13 +78,28 @@ impl Session {
         self.requests += 1;
         match Request::parse(line) {
             Ok(request) => self.handle(shared, request),
-            Err(refusal) => (refusal.into(), Flow::Continue),
+            Err(refusal) => {
+                self.audit_unparsed(shared, line, &refusal);
+                (refusal.into(), Flow::Continue)
+            }
         }
     }
 
     /// Handles one parsed request.
     pub fn handle(&mut self, shared: &Shared, request: Request) -> (Reply, Flow) {
         shared.counters.count_verb(request.verb());
+        // File-sharing requests are audited, whatever their outcome.
+        let audit = request
+            .is_file_sharing()
+            .then(|| (self.name().to_string(), request.verb(), request.to_tokens()));
+        let (reply, flow) = self.handle_checked(shared, request);
+        if let Some((user, verb, tokens)) = audit {
+            self.audit(shared, &user, verb, &tokens[1..], &reply);
+        }
+        (reply, flow)
+    }
+
+    fn handle_checked(&mut self, shared: &Shared, request: Request) -> (Reply, Flow) {
         if let Err(refusal) = self.check_access(shared, request.spec().access) {
             return (refusal.into(), Flow::Continue);
         }
@@ -136,6 +159,7 @@ impl Session {
             }
             Request::Login { user, password } => self.login(shared, &user, &password.0)?,
             Request::Logout => {
+                self.end_announcement(shared, "logged out");
                 self.user = None;
                 Reply::ok("logged out")
             }
@@ -146,6 +170,7 @@ impl Session {
             Request::Unregister { password } => {
                 let name = self.name().to_string();
                 accounts::unregister(db, gate, &name, &password.0)?;
+                self.forget_account(shared, &name);
                 self.user = None;
                 log::info!("{}: unregistered {name}", self.peer);
                 Reply::ok(format!("account {name} deleted"))
@@ -189,6 +214,14 @@ impl Session {
                 catalog::add(db, &name, price, stock)?;
                 Reply::ok(format!("added {name} at {price}, stock {stock}"))
             }
+            // File sharing (issue 4): see session/file_sharing.rs.
+            request @ (Request::Connect { .. }
+            | Request::Disconnect
+            | Request::Publish { .. }
+            | Request::Delete { .. }
+            | Request::ListUsers
+            | Request::ListContent { .. }
+            | Request::Peer { .. }) => self.file_sharing(shared, request)?,
         })
     }
 
@@ -204,6 +237,11 @@ impl Session {
             Ok(user) => {
                 shared.throttle.succeeded(name);
                 log::info!("{}: {name} logged in", self.peer);
+                // This connection announced another user's files: that user is
+                // disconnected (seed 002: connecting as someone else replaces them).
+                if self.name() != user.name {
+                    self.end_announcement(shared, "logged in as another user");
+                }
                 self.user = Some(LoggedIn {
                     name: user.name,
                     role: user.role,

@@ -1,0 +1,306 @@
+//! Published files: the `files` table, and PUBLISH, DELETE and LIST_CONTENT.
+//!
+//! Why a table of its own (with its own lock): publishing is independent of the store,
+//! so a user publishing a file never waits for someone placing an order. And unlike the
+//! set of connected peers, a user's published files outlive the connection and the
+//! server: they are in `files.csv` and the journal, like every other table.
+//!
+//! The key is the pair (user, file name): two users may publish files with the same
+//! name, and one user cannot publish the same name twice (seed 002's CONTENT ALREADY
+//! PUBLISHED). Rows are sorted by user, then file name, so one user's files are one
+//! contiguous range of the table.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::names;
+use crate::db::Db;
+use crate::protocol::{ErrorCode, Refusal};
+use crate::storage::{Record, RowError};
+use crate::store::{internal, now_rfc3339};
+
+/// The most files one user may have published at once. A bound, so that one client
+/// in a loop cannot grow the table (and every snapshot) without limit.
+pub const MAX_FILES_PER_USER: usize = 10_000;
+
+/// The key of a published file: who published it, and its name.
+///
+/// Its text form (used in journal `del` lines) is `user/file_name`. A user name never
+/// contains `/` (see `check_user_name`), so the first `/` always ends the user name,
+/// even when the file name has folders in it: `alice/fotos/praia.jpg`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileKey {
+    /// Compared first: one user's files are next to each other in the table.
+    pub user: String,
+    pub file_name: String,
+}
+
+impl FileKey {
+    pub fn new(user: &str, file_name: &str) -> FileKey {
+        FileKey {
+            user: user.to_string(),
+            file_name: file_name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for FileKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.user, self.file_name)
+    }
+}
+
+impl FromStr for FileKey {
+    type Err = RowError;
+    fn from_str(text: &str) -> Result<FileKey, RowError> {
+        match text.split_once('/') {
+            Some((user, file_name)) if !user.is_empty() => Ok(FileKey::new(user, file_name)),
+            _ => Err(RowError(format!("not a user/file_name key: {text:?}"))),
+        }
+    }
+}
+
+/// A row of `files.csv`: one file that one user offers to the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedFile {
+    pub user: String,
+    /// The file's path inside its owner's share directory (see [`names`]).
+    pub file_name: String,
+    pub description: String,
+    /// When it was published, by the server's clock (RFC 3339 UTC).
+    pub published_at: String,
+}
+
+impl Record for SharedFile {
+    const TABLE: &'static str = "files";
+    const COLUMNS: &'static [&'static str] = &["user", "file_name", "description", "published_at"];
+    type Key = FileKey;
+
+    fn key(&self) -> FileKey {
+        FileKey::new(&self.user, &self.file_name)
+    }
+
+    fn to_fields(&self) -> Vec<String> {
+        vec![
+            self.user.clone(),
+            self.file_name.clone(),
+            self.description.clone(),
+            self.published_at.clone(),
+        ]
+    }
+
+    fn from_fields(fields: &[&str]) -> Result<SharedFile, RowError> {
+        if fields[0].is_empty() || fields[0].contains('/') {
+            return Err(RowError(format!(
+                "column user: not a user name: {:?}",
+                fields[0]
+            )));
+        }
+        Ok(SharedFile {
+            user: fields[0].to_string(),
+            file_name: fields[1].to_string(),
+            description: fields[2].to_string(),
+            published_at: fields[3].to_string(),
+        })
+    }
+}
+
+impl SharedFile {
+    /// The file as a data line of LIST_CONTENT: name, description, time.
+    pub fn to_row(&self) -> Vec<String> {
+        vec![
+            self.file_name.clone(),
+            self.description.clone(),
+            self.published_at.clone(),
+        ]
+    }
+}
+
+/// The keys of one user's files: every key from `(user, "")` while the user matches.
+fn of_user_in<'a>(
+    rows: &'a std::collections::BTreeMap<FileKey, SharedFile>,
+    user: &'a str,
+) -> impl Iterator<Item = &'a SharedFile> + 'a {
+    rows.range(FileKey::new(user, "")..)
+        .take_while(move |(key, _)| key.user == user)
+        .map(|(_, file)| file)
+}
+
+/// Publishes a file in `user`'s name. The caller has checked that `user` is connected.
+pub fn publish(
+    db: &Db,
+    user: &str,
+    file_name: &str,
+    description: &str,
+) -> Result<SharedFile, Refusal> {
+    // Cheap checks first, outside every lock.
+    names::check_file_name(file_name)?;
+    names::check_description(description)?;
+    let file = SharedFile {
+        user: user.to_string(),
+        file_name: file_name.to_string(),
+        description: description.to_string(),
+        published_at: now_rfc3339(),
+    };
+    let mut files = db.files.write();
+    // The check and the insert are one critical section: two sessions of one user
+    // publishing the same name at once get one OK and one CONFLICT.
+    if files.contains_key(&file.key()) {
+        return Err(Refusal::new(
+            ErrorCode::Conflict,
+            format!("you have already published {file_name:?}: DELETE it first to change it"),
+        ));
+    }
+    if of_user_in(&files, user).count() >= MAX_FILES_PER_USER {
+        return Err(Refusal::new(
+            ErrorCode::Conflict,
+            format!(
+                "you have published {MAX_FILES_PER_USER} files, the most allowed: DELETE some first"
+            ),
+        ));
+    }
+    files.stage_put(file.clone());
+    db.journal.commit(&mut [&mut files]).map_err(internal)?;
+    Ok(file)
+}
+
+/// Withdraws a file that `user` published (seed 002's CONTENT NOT PUBLISHED if absent).
+pub fn delete(db: &Db, user: &str, file_name: &str) -> Result<(), Refusal> {
+    let key = FileKey::new(user, file_name);
+    let mut files = db.files.write();
+    if !files.contains_key(&key) {
+        return Err(Refusal::new(
+            ErrorCode::NotFound,
+            format!("you have not published {file_name:?}: LIST_CONTENT shows what you have"),
+        ));
+    }
+    files.stage_delete(key);
+    db.journal.commit(&mut [&mut files]).map_err(internal)?;
+    Ok(())
+}
+
+/// The files `user` has published, sorted by name. `NOT_FOUND` if there is no such
+/// account (seed 002's REMOTE USER DOES NOT EXIST); a user who exists but is not
+/// connected still has a list, since published files outlive connections.
+pub fn of_user(db: &Db, user: &str) -> Result<Vec<SharedFile>, Refusal> {
+    // Lock order (src/db.rs): users before files. Both are read locks, held together
+    // so that the answer is about one moment: an account deleted meanwhile cannot
+    // show up with its files.
+    let users = db.users.read();
+    if !users.contains_key(user) {
+        return Err(Refusal::new(
+            ErrorCode::NotFound,
+            format!("no user named {user:?}"),
+        ));
+    }
+    let files = db.files.read();
+    Ok(of_user_in(&files, user).cloned().collect())
+}
+
+/// Deletes every file of `user` (after the account is deleted). Returns how many.
+pub fn delete_all_of(db: &Db, user: &str) -> Result<usize, Refusal> {
+    let mut files = db.files.write();
+    let keys: Vec<FileKey> = of_user_in(&files, user).map(SharedFile::key).collect();
+    for key in &keys {
+        files.stage_delete(key.clone());
+    }
+    db.journal.commit(&mut [&mut files]).map_err(internal)?;
+    Ok(keys.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), u64::MAX).unwrap();
+        for name in ["alice", "bob", "alice2"] {
+            let mut users = db.users.write();
+            users.stage_put(crate::store::accounts::User {
+                name: name.into(),
+                role: crate::store::accounts::Role::Customer,
+                password_hash: String::new(),
+                created_at: String::new(),
+            });
+            db.journal.commit(&mut [&mut users]).unwrap();
+        }
+        (dir, db)
+    }
+
+    fn names(files: &[SharedFile]) -> Vec<&str> {
+        files.iter().map(|f| f.file_name.as_str()).collect()
+    }
+
+    #[test]
+    fn keys_round_trip_through_text() {
+        for key in [
+            FileKey::new("alice", "a.txt"),
+            FileKey::new("alice", "fotos/2026/praia, sol.jpg"),
+            FileKey::new("joão", ""),
+        ] {
+            assert_eq!(key.to_string().parse::<FileKey>().unwrap(), key);
+        }
+        assert!("no-slash".parse::<FileKey>().is_err());
+        assert!("/x".parse::<FileKey>().is_err());
+    }
+
+    #[test]
+    fn publish_list_delete() {
+        let (_dir, db) = open_db();
+        publish(&db, "alice", "b.txt", "second").unwrap();
+        publish(&db, "alice", "a b, c.txt", "first, \"quoted\"").unwrap();
+        publish(&db, "alice2", "z.txt", "").unwrap();
+        publish(&db, "bob", "b.txt", "bob's").unwrap();
+        // alice's range does not leak into alice2's, whose name starts the same way.
+        assert_eq!(
+            names(&of_user(&db, "alice").unwrap()),
+            ["a b, c.txt", "b.txt"]
+        );
+        assert_eq!(names(&of_user(&db, "bob").unwrap()), ["b.txt"]);
+        let again = publish(&db, "alice", "b.txt", "again").unwrap_err();
+        assert_eq!(again.code, ErrorCode::Conflict);
+        delete(&db, "alice", "b.txt").unwrap();
+        assert_eq!(
+            delete(&db, "alice", "b.txt").unwrap_err().code,
+            ErrorCode::NotFound
+        );
+        assert_eq!(names(&of_user(&db, "alice").unwrap()), ["a b, c.txt"]);
+        assert_eq!(names(&of_user(&db, "bob").unwrap()), ["b.txt"]);
+        assert_eq!(
+            of_user(&db, "nobody").unwrap_err().code,
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            publish(&db, "alice", "../x", "").unwrap_err().code,
+            ErrorCode::BadRequest
+        );
+        assert_eq!(delete_all_of(&db, "alice").unwrap(), 1);
+        assert!(of_user(&db, "alice").unwrap().is_empty());
+        assert_eq!(names(&of_user(&db, "alice2").unwrap()), ["z.txt"]);
+    }
+
+    #[test]
+    fn published_files_survive_a_reopen() {
+        let (dir, db) = open_db();
+        publish(
+            &db,
+            "alice",
+            "Maçã, \"verde\".txt",
+            "Descrição, com vírgula",
+        )
+        .unwrap();
+        publish(&db, "alice", "gone.txt", "").unwrap();
+        delete(&db, "alice", "gone.txt").unwrap();
+        drop(db);
+        // Replays the journal (put, put, del by key text) and checkpoints.
+        let db = Db::open(dir.path(), u64::MAX).unwrap();
+        let files = of_user(&db, "alice").unwrap();
+        assert_eq!(names(&files), ["Maçã, \"verde\".txt"]);
+        assert_eq!(files[0].description, "Descrição, com vírgula");
+        drop(db);
+        // And again from the snapshot alone.
+        let db = Db::open(dir.path(), u64::MAX).unwrap();
+        assert_eq!(of_user(&db, "alice").unwrap(), files);
+    }
+}

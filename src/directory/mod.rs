@@ -1,0 +1,26 @@
+//! The file-sharing directory of seed 002: who is connected, what each user publishes,
+//! and the audit log of every operation.
+//!
+//! Why the server is only a directory: files travel directly between peers (see the
+//! peer-to-peer library); the server knows *who* is online, *where* their file
+//! listener is and *what* they offer, and never carries a byte of a file. Like the
+//! store, this module knows nothing of sockets: the session calls these functions with
+//! a user name and an address, and tests call them directly.
+//!
+//! - [`connected`]: the [`Directory`] of connected users, in memory only;
+//! - [`files`]: the `files` table (published files, persistent) and its operations;
+//! - [`names`]: what a published file name and description may contain;
+//! - [`audit`]: the [`AuditLog`], a bounded channel to one logger thread.
+//!
+//! Locks: the `files` table's lock comes after `orders` in the lock order of
+//! src/db.rs; the directory's own mutex is a leaf, never held with another lock; the
+//! audit log takes no lock at all on the sending side.
+
+pub mod audit;
+pub mod connected;
+pub mod files;
+pub mod names;
+
+pub use audit::{AuditEvent, AuditLog, AuditOptions};
+pub use connected::{Directory, Peer, Token};
+pub use files::{FileKey, SharedFile};

@@ -1,0 +1,215 @@
+//! A session's file-sharing verbs (issue 4, seed 002): CONNECT, DISCONNECT, PUBLISH,
+//! DELETE, LIST_USERS, LIST_CONTENT and PEER, and the audit of each one.
+//!
+//! Why here and not in `crate::directory`: two facts belong to the connection, not to
+//! the directory: the address the client connects from (which CONNECT records, so
+//! a client cannot send others to a third party's machine), and which session made a
+//! directory entry (so that the entry goes when *that* connection ends). The rules
+//! themselves are in `crate::directory`; this file translates requests and replies.
+//!
+//! Which verbs need CONNECT first (seed 002, section 1.4): PUBLISH, DELETE,
+//! LIST_USERS, LIST_CONTENT and PEER answer `NOT_CONNECTED` until the user has
+//! connected; DISCONNECT answers `NOT_CONNECTED` if there is nothing to disconnect.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::Session;
+use crate::directory::{AuditEvent, Token, files};
+use crate::protocol::request::{FILE_SHARING_VERBS, verb_spec};
+use crate::protocol::{ErrorCode, Refusal, Reply, Request, token};
+use crate::server::Shared;
+
+/// The directory entry a session made with CONNECT.
+pub(super) struct Announced {
+    user: String,
+    token: Token,
+}
+
+impl Session {
+    /// Handles a file-sharing request of a logged-in session.
+    pub(super) fn file_sharing(
+        &mut self,
+        shared: &Shared,
+        request: Request,
+    ) -> Result<Reply, Refusal> {
+        let db = &shared.db;
+        let directory = &shared.directory;
+        let user = self.name().to_string();
+        Ok(match request {
+            Request::Connect { port } => {
+                let ip = self.peer_ip()?;
+                let token = directory.connect(&user, ip, port)?;
+                // An older entry of this session, if any, was already removed by a
+                // DISCONNECT from another session: this one replaces it.
+                self.announced = Some(Announced {
+                    user: user.clone(),
+                    token,
+                });
+                log::info!("{}: {user} connected; files at {ip} port {port}", self.peer);
+                let row = directory
+                    .peer(&user)
+                    .map(|peer| peer.to_row(&user))
+                    .into_iter()
+                    .collect();
+                Reply::rows(
+                    row,
+                    format!("connected: other users fetch your files from {ip} port {port}"),
+                )
+            }
+            Request::Disconnect => {
+                directory.disconnect(&user)?;
+                // Disconnected from any session: this one no longer owns an entry.
+                if self.announced.as_ref().is_some_and(|a| a.user == user) {
+                    self.announced = None;
+                }
+                log::info!("{}: {user} disconnected", self.peer);
+                Reply::ok("disconnected")
+            }
+            Request::Publish {
+                file_name,
+                description,
+            } => {
+                directory.require_connected(&user)?;
+                let file = files::publish(db, &user, &file_name, &description)?;
+                Reply::rows(vec![file.to_row()], format!("published {file_name}"))
+            }
+            Request::Delete { file_name } => {
+                directory.require_connected(&user)?;
+                files::delete(db, &user, &file_name)?;
+                Reply::ok(format!("deleted {file_name}"))
+            }
+            Request::ListUsers => {
+                directory.require_connected(&user)?;
+                let peers = directory.list();
+                let count = peers.len();
+                Reply::rows(
+                    peers.iter().map(|(name, peer)| peer.to_row(name)).collect(),
+                    format!("{count} users connected"),
+                )
+            }
+            Request::ListContent { user: owner } => {
+                directory.require_connected(&user)?;
+                let published = files::of_user(db, &owner)?;
+                let count = published.len();
+                Reply::rows(
+                    published.iter().map(|f| f.to_row()).collect(),
+                    format!("{count} files published by {owner}"),
+                )
+            }
+            Request::Peer { user: owner } => {
+                directory.require_connected(&user)?;
+                let Some(peer) = directory.peer(&owner) else {
+                    let message = if db.users.read().contains_key(&owner) {
+                        format!("{owner} is not connected: their files cannot be fetched now")
+                    } else {
+                        format!("no user named {owner:?}")
+                    };
+                    return Err(Refusal::new(ErrorCode::NotFound, message));
+                };
+                Reply::rows(
+                    vec![peer.to_row(&owner)],
+                    format!("{owner}'s files are at {} port {}", peer.ip, peer.port),
+                )
+            }
+            other => unreachable!("{} is not a file-sharing verb", other.verb()),
+        })
+    }
+
+    /// The client's IP address on this connection.
+    fn peer_ip(&self) -> Result<IpAddr, Refusal> {
+        self.peer
+            .parse::<SocketAddr>()
+            .map(|addr| addr.ip())
+            .map_err(|_| {
+                log::error!("{}: cannot read an address from the peer", self.peer);
+                Refusal::new(
+                    ErrorCode::Internal,
+                    "the server could not read your address; try connecting again",
+                )
+            })
+    }
+
+    /// Removes the directory entry this session made, if it is still there, and
+    /// audits it as a `DROP` with the reason.
+    pub(super) fn end_announcement(&mut self, shared: &Shared, reason: &str) {
+        let Some(announced) = self.announced.take() else {
+            return;
+        };
+        if shared.directory.release(&announced.user, announced.token) {
+            log::info!("{}: {} disconnected ({reason})", self.peer, announced.user);
+            shared.audit.record(AuditEvent::now(
+                &announced.user,
+                &self.peer,
+                "DROP",
+                reason.to_string(),
+                "OK",
+            ));
+        }
+    }
+
+    /// After UNREGISTER: the user leaves the directory and their files are withdrawn.
+    ///
+    /// This is a second journal commit after the one that deleted the account, so a
+    /// crash between the two leaves the files in `files.csv`; LIST_CONTENT answers
+    /// NOT_FOUND for them all the same, since it checks the account first.
+    pub(super) fn forget_account(&mut self, shared: &Shared, name: &str) {
+        let connected = shared.directory.forget(name);
+        let withdrawn = match files::delete_all_of(&shared.db, name) {
+            Ok(count) => count,
+            Err(refusal) => {
+                log::error!("{}: cannot withdraw {name}'s files: {refusal}", self.peer);
+                0
+            }
+        };
+        if connected || withdrawn > 0 {
+            shared.audit.record(AuditEvent::now(
+                name,
+                &self.peer,
+                "DROP",
+                format!("account deleted; {withdrawn} files withdrawn"),
+                "OK",
+            ));
+        }
+        self.announced = None;
+    }
+
+    /// Audits one handled file-sharing request: who, from where, what, and the result.
+    pub(super) fn audit(
+        &self,
+        shared: &Shared,
+        user: &str,
+        verb: &'static str,
+        arguments: &[String],
+        reply: &Reply,
+    ) {
+        let result = reply.code().map_or("OK", ErrorCode::as_str);
+        shared.audit.record(AuditEvent::now(
+            user,
+            &self.peer,
+            verb,
+            token::join(arguments),
+            result,
+        ));
+    }
+
+    /// Audits a file-sharing request that could not be parsed (`CONNECT abc`).
+    pub(super) fn audit_unparsed(&self, shared: &Shared, line: &str, refusal: &Refusal) {
+        let line = line.trim_start_matches([' ', '\t']);
+        let (verb, rest) = line.split_once([' ', '\t']).unwrap_or((line, ""));
+        let Some(spec) = verb_spec(verb).filter(|s| FILE_SHARING_VERBS.contains(&s.name)) else {
+            return;
+        };
+        // Re-quote the arguments as the protocol would, if they split at all.
+        let arguments = match token::split(rest) {
+            Ok(tokens) => token::join(&tokens),
+            Err(_) => rest.to_string(),
+        };
+        shared.audit.record(AuditEvent::now(
+            self.name(),
+            &self.peer,
+            spec.name,
+            arguments,
+            refusal.code.as_str(),
+        ));
+    }
+}
