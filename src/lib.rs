@@ -7,5 +7,6 @@ pub mod storage;
 pub mod store;
 
 pub use error::{Error, Result};
+pub mod cli;
 pub mod demo;
 pub mod server;
