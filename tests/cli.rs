@@ -9,7 +9,14 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
+
+use feira::cli::input::Script;
+use feira::cli::{Exit, Options, repl};
+use feira::protocol::{ErrorCode, Reply};
 
 use support::*;
 
@@ -49,8 +56,10 @@ fn run(mut command: Command, stdin: &str) -> Run {
     command.stdin(Stdio::piped());
     let mut child = command.spawn().expect("the client starts");
     // Write and close stdin, so the client sees the end of its script.
+    // A client that exits without reading it all (the server is down) closes the pipe
+    // early: that is its business, not a failure of the test.
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).unwrap();
+    let _ = input.write_all(stdin.as_bytes());
     drop(input);
     finish(child)
 }
@@ -64,12 +73,10 @@ fn finish(mut child: Child) -> Run {
     let status = child.wait().unwrap();
     let mut stdout = String::new();
     let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    // (A `Live` session has taken stdout already and reads it itself.)
+    if let Some(mut pipe) = child.stdout.take() {
+        pipe.read_to_string(&mut stdout).unwrap();
+    }
     child
         .stderr
         .take()
@@ -358,28 +365,153 @@ fn a_refusal_in_a_session_is_shown_and_the_session_goes_on() {
     assert!(out.ends_with("alice  customer\n"), "{out}");
 }
 
+/// A client session driven line by line: each line of its stdout arrives on a
+/// channel, so the test can wait for a reply (with a deadline) before going on.
+struct Live {
+    child: Child,
+    input: std::process::ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Live {
+    fn start(mut command: Command) -> Live {
+        command.stdin(Stdio::piped());
+        let mut child = command.spawn().expect("the client starts");
+        let input = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Live {
+            child,
+            input,
+            lines,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.input, "{line}").unwrap();
+    }
+
+    /// Waits for a stdout line equal to `expected`, returning the lines before it.
+    fn expect(&mut self, expected: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.lines.recv_timeout(DEADLINE) {
+                Ok(line) if line == expected => return seen,
+                Ok(line) => seen.push(line),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!("no line {expected:?} from the client; it printed {seen:#?}");
+                }
+            }
+        }
+    }
+
+    /// Closes stdin and waits for the exit; the rest of stdout comes back as lines.
+    fn end(self) -> (Run, Vec<String>) {
+        drop(self.input);
+        let run = finish(self.child);
+        (run, self.lines.try_iter().collect())
+    }
+}
+
 #[test]
 fn a_lost_connection_ends_a_piped_session_with_exit_2() {
     let server = start_server();
-    let mut command = cli(server.addr);
-    command.stdin(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    writeln!(input, "login alice alice-pass").unwrap();
-    // Wait for the login's reply, so the session is connected before the server goes.
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert_eq!(first, "welcome, alice (customer)\n");
+    let mut session = Live::start(cli(server.addr));
+    session.send("login alice alice-pass");
+    // Wait for the reply, so the session is connected before the server goes.
+    session.expect("welcome, alice (customer)");
     drop(server.stop());
-    writeln!(input, "orders").unwrap();
-    drop(input);
-    child.stdout = Some(stdout.into_inner());
-    let run = finish(child);
+    session.send("orders");
+    let (run, _) = session.end();
     assert_eq!(run.code(), Some(2));
+    assert!(run.stderr.contains("was lost"), "{}", run.stderr);
+}
+
+#[test]
+fn a_session_idle_past_the_server_timeout_reconnects_and_logs_in_again() {
+    let server = start_server_with(|config| config.idle_timeout = Duration::from_secs(1));
+    let mut session = Live::start(cli(server.addr));
+    session.send("login alice alice-pass");
+    session.send("whoami");
+    session.expect("alice  customer");
+    // The server closes the idle connection (after sending ERR TIMEOUT).
+    let closed = wait_until(DEADLINE, || server.shared.counters.live() == 0);
+    assert!(closed, "the server never closed the idle connection");
+    session.send("whoami");
+    let before = session.expect("alice  customer");
     assert!(
-        run.stderr.contains("was lost") || run.stderr.contains("cannot reach the server"),
-        "{}",
-        run.stderr
+        before.contains(&"(the server had closed the idle connection: reconnecting)".into()),
+        "{before:#?}"
     );
+    let (run, _) = session.end();
+    assert_eq!(run.code(), Some(0), "stderr: {}", run.stderr);
+}
+
+/// A stand-in for a server that has the wallet's verbs (issue 3), so the menu header
+/// can be tested before that server exists. It answers BALANCE, and UNKNOWN_COMMAND to
+/// PAYKEY, and counts how often each was asked.
+fn fake_wallet_server() -> (SocketAddr, Arc<[AtomicUsize; 2]>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let asked = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let counts = Arc::clone(&asked);
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut writer = stream.try_clone().unwrap();
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+            let reply = match verb.as_str() {
+                "LOGIN" => Reply::ok("welcome, alice (customer)"),
+                "WHOAMI" => Reply::rows(vec![vec!["alice".into(), "customer".into()]], ""),
+                "BALANCE" => {
+                    counts[0].fetch_add(1, Ordering::Relaxed);
+                    Reply::rows(vec![vec!["1234.50".into()]], "")
+                }
+                "PAYKEY" => {
+                    counts[1].fetch_add(1, Ordering::Relaxed);
+                    Reply::err(ErrorCode::UnknownCommand, "unknown verb PAYKEY")
+                }
+                _ => Reply::ok("bye"),
+            };
+            if reply.write_to(&mut writer).is_err() || verb == "QUIT" {
+                return;
+            }
+        }
+    });
+    (addr, asked)
+}
+
+#[test]
+fn the_menu_header_shows_the_balance_when_the_server_has_it() {
+    let (addr, asked) = fake_wallet_server();
+    let options = Options {
+        addr: addr.to_string(),
+        user: None,
+        timeout: DEADLINE,
+        raw: false,
+    };
+    let mut input = Script::new("login alice alice-pass\n?\nmenu\n".as_bytes());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = repl::run(&options, &mut input, &mut out, &mut err);
+    assert_eq!(exit, Exit::Success);
+    let out = String::from_utf8(out).unwrap();
+    let header = format!("feira at {addr} · alice (customer) · balance: R$ 1.234,50");
+    assert_eq!(
+        out.lines().filter(|l| *l == header).count(),
+        2,
+        "the header, twice: {out}"
+    );
+    // The balance is asked each time; a verb the server lacks, only once.
+    assert_eq!(asked[0].load(Ordering::Relaxed), 2);
+    assert_eq!(asked[1].load(Ordering::Relaxed), 1);
 }
