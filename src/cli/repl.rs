@@ -145,6 +145,12 @@ impl Repl<'_> {
                 return Flow::Stop(Exit::Trouble);
             }
         }
+        if self.input.is_terminal() {
+            self.say(&format!(
+                "Connected to feira at {}. Choose from the menu, or type a verb.",
+                self.options.addr
+            ));
+        }
         if let Some(user) = self.options.user.clone() {
             match password_for(&user) {
                 Ok(password) => {
@@ -157,10 +163,6 @@ impl Repl<'_> {
             }
         }
         if self.input.is_terminal() {
-            self.say(&format!(
-                "Connected to feira at {}. Choose from the menu, or type a verb.",
-                self.options.addr
-            ));
             self.show_menu();
         }
         Flow::Continue
@@ -243,8 +245,9 @@ impl Repl<'_> {
             }
             ("QUIT" | "EXIT", 1) => Flow::Stop(Exit::Success),
             ("RECONNECT", 1) => {
-                self.client = None;
-                self.reconnect();
+                if self.reconnect() {
+                    self.say("(reconnected)");
+                }
                 Flow::Continue
             }
             ("HELP", 1) => {
@@ -359,8 +362,10 @@ impl Repl<'_> {
         if self.input.is_terminal() && self.confirm("reconnect? [Y/n] ") {
             if self.reconnect() {
                 self.say("(reconnected)");
+            } else {
+                // Stay: the next request tries again.
+                self.say("(not connected: type reconnect to try again, or quit)");
             }
-            // Even if that failed, stay: the next request tries again.
             return Flow::Continue;
         }
         Flow::Stop(Exit::Trouble)
@@ -369,7 +374,7 @@ impl Repl<'_> {
     /// No connection and none to be had.
     fn gone(&mut self) -> Flow {
         if self.input.is_terminal() {
-            self.say("(type reconnect to try again, or quit)");
+            self.say("(not connected: type reconnect to try again, or quit)");
             Flow::Continue
         } else {
             Flow::Stop(Exit::Trouble)
