@@ -337,18 +337,32 @@ impl Repl<'_> {
             }
         };
         if let Some(login) = &self.login {
-            match client.login(&login.user, &login.password) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                    let message = format!("connected, but logging in again failed: {e}");
-                    self.login = None;
-                    self.client = Some(client);
-                    self.trouble(&message);
-                    return true;
-                }
+            let line = token::join(&["LOGIN", login.user.as_str(), login.password.as_str()]);
+            let refusal = match client.call_line(&line) {
+                Ok(reply) => reply.status.err(),
                 Err(e) => {
                     self.trouble(&connect::lost(addr, &e));
                     return false;
+                }
+            };
+            match refusal {
+                None => {}
+                // A full server says so before anything else: still logged in, just
+                // not connected.
+                Some(refusal) if refusal.code == ErrorCode::Busy => {
+                    self.trouble(&format!(
+                        "the server at {addr} is at its connection limit (ERR BUSY): \
+                         try again later"
+                    ));
+                    return false;
+                }
+                // The account may have been deleted, or its password changed.
+                Some(refusal) => {
+                    self.trouble(&format!(
+                        "connected, but logging in again as {} failed: {refusal}",
+                        login.user
+                    ));
+                    self.login = None;
                 }
             }
         }
@@ -396,30 +410,37 @@ impl Repl<'_> {
     /// `feira at 127.0.0.1:7878 · alice (customer) · balance: R$ 100,00`.
     fn header(&mut self) -> String {
         let mut parts = vec![format!("feira at {}", self.options.addr)];
-        if self.login.is_some() {
-            if self.login.as_ref().is_some_and(|l| l.role.is_none()) {
-                let role = self
-                    .quiet_call("WHOAMI")
-                    .and_then(|reply| reply.data.first().and_then(|row| row.get(1)).cloned());
-                if let Some(login) = &mut self.login {
-                    login.role = role;
-                }
-            }
-            if let Some(login) = &self.login {
-                match &login.role {
-                    Some(role) => parts.push(format!("{} ({role})", login.user)),
-                    None => parts.push(login.user.clone()),
-                }
-            }
-            for (i, probe) in PROBES.iter().enumerate() {
-                if let Some(value) = self.probe(i, probe) {
-                    parts.push(format!("{}: {value}", probe.label));
-                }
-            }
-        } else {
+        if self.login.is_none() {
             parts.push("not logged in".into());
+            return parts.join(" · ");
+        }
+        self.learn_role();
+        if let Some(login) = &self.login {
+            match &login.role {
+                Some(role) => parts.push(format!("{} ({role})", login.user)),
+                None => parts.push(login.user.clone()),
+            }
+        }
+        for (i, probe) in PROBES.iter().enumerate() {
+            if let Some(value) = self.probe(i, probe) {
+                parts.push(format!("{}: {value}", probe.label));
+            }
         }
         parts.join(" · ")
+    }
+
+    /// Asks WHOAMI for the logged-in user's role, once per login (admins see more
+    /// menu entries).
+    fn learn_role(&mut self) {
+        if self.login.as_ref().is_none_or(|l| l.role.is_some()) {
+            return;
+        }
+        let role = self
+            .quiet_call("WHOAMI")
+            .and_then(|reply| reply.data.first().and_then(|row| row.get(1)).cloned());
+        if let Some(login) = &mut self.login {
+            login.role = role;
+        }
     }
 
     /// A probe's value, if the server has its verb. A server that does not is not
