@@ -18,6 +18,7 @@
 //! | [`db`] | every table of a data directory, and **the lock order** |
 //! | [`directory`] | the file-sharing directory of seed 002: who is connected, published files, the audit thread |
 //! | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
+//! | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
 //! | [`error`] | the crate's error type, with file and line for damaged data |
 //!
 //! The binaries in `src/bin/` only parse arguments and call into this library.
@@ -32,6 +33,7 @@
 //! - *Slow work outside locks*: [`store::accounts`], [`store::password`].
 //! - *Graceful shutdown*: [`server::listener`].
 
+pub mod cli;
 pub mod client;
 pub mod db;
 pub mod demo;

@@ -1,0 +1,56 @@
+//! `feira-cli`: parse the flags, then run one command or an interactive session.
+//! Everything else lives in the library (`feira::cli`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use feira::cli::{self, Options};
+
+/// The feira client. With a command, runs it and exits; without one, opens an
+/// interactive session (a numbered menu, and every verb of the protocol).
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about,
+    after_help = "\
+Examples:
+  feira-cli                                  interactive session (menu and verbs)
+  feira-cli ping
+  FEIRA_PASSWORD=alice-pass feira-cli --user alice products 5.00
+  feira-cli --user alice order \"Raquete de tênis\" 1     (prompts for the password)
+
+The password comes from $FEIRA_PASSWORD, or is asked on the terminal.
+Exit codes: 0 success; 1 the server answered ERR (printed on stderr as `ERR CODE message`);
+2 no answer: bad usage, the server cannot be reached, the connection was lost or refused
+(ERR BUSY), or no password could be read."
+)]
+struct Args {
+    /// The server's address.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    addr: String,
+    /// Log in as this user before the command (or at the start of the session).
+    #[arg(long)]
+    user: Option<String>,
+    /// Seconds to wait to connect, and for each reply.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// Print the reply exactly as it came over the wire (one-shot mode).
+    #[arg(long)]
+    raw: bool,
+    /// A verb and its arguments, sent as one request (flags go before it). Without
+    /// one, an interactive session starts.
+    #[arg(value_name = "VERB [ARGS]", trailing_var_arg = true)]
+    command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let options = Options {
+        addr: args.addr,
+        user: args.user,
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        raw: args.raw,
+    };
+    ExitCode::from(cli::run(&options, &args.command).code())
+}
