@@ -23,7 +23,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -298,14 +297,8 @@ impl Journal {
     }
 
     fn lock_writer(&self) -> parking_lot::MutexGuard<'_, Writer> {
-        if let Some(guard) = self.writer.try_lock() {
-            self.stats.record_free();
-            return guard;
-        }
-        let start = Instant::now();
-        let guard = self.writer.lock();
-        self.stats.record_wait(start.elapsed());
-        guard
+        self.stats
+            .acquire(|| self.writer.try_lock(), || self.writer.lock())
     }
 }
 

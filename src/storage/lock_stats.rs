@@ -6,7 +6,7 @@
 //! once, so the uncontended path costs one `try_lock` more.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Acquisition and wait counters for one lock.
 #[derive(Debug, Default)]
@@ -40,6 +40,19 @@ impl LockStats {
         self.contended.fetch_add(1, Ordering::Relaxed);
         self.total_wait_ns.fetch_add(ns, Ordering::Relaxed);
         self.max_wait_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    /// Takes a lock through `try_lock` if it is free (counted as free), else through
+    /// `lock`, timing the wait. Every instrumented lock in feira goes through here.
+    pub fn acquire<G>(&self, try_lock: impl FnOnce() -> Option<G>, lock: impl FnOnce() -> G) -> G {
+        if let Some(guard) = try_lock() {
+            self.record_free();
+            return guard;
+        }
+        let start = Instant::now();
+        let guard = lock();
+        self.record_wait(start.elapsed());
+        guard
     }
 
     /// The counters now.

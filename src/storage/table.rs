@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::path::Path;
-use std::time::Instant;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -79,35 +78,17 @@ impl<R: Record> Table<R> {
 
     /// Takes the read lock.
     pub fn read(&self) -> TableRead<'_, R> {
-        let rows = match self.rows.try_read() {
-            Some(rows) => {
-                self.stats.record_free();
-                rows
-            }
-            None => {
-                let start = Instant::now();
-                let rows = self.rows.read();
-                self.stats.record_wait(start.elapsed());
-                rows
-            }
-        };
+        let rows = self
+            .stats
+            .acquire(|| self.rows.try_read(), || self.rows.read());
         TableRead { rows }
     }
 
     /// Takes the write lock. Mind the lock order (docs/ARCHITECTURE.md).
     pub fn write(&self) -> TableWrite<'_, R> {
-        let rows = match self.rows.try_write() {
-            Some(rows) => {
-                self.stats.record_free();
-                rows
-            }
-            None => {
-                let start = Instant::now();
-                let rows = self.rows.write();
-                self.stats.record_wait(start.elapsed());
-                rows
-            }
-        };
+        let rows = self
+            .stats
+            .acquire(|| self.rows.try_write(), || self.rows.write());
         TableWrite {
             rows,
             staged: Vec::new(),
