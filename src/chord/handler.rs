@@ -145,7 +145,8 @@ pub fn handle(ctx: &Context, message: Message) -> (Reply, After) {
             predecessor,
         } => {
             if node.predecessor_leaves(leaving, predecessor) {
-                info!("{me}: predecessor {leaving} left; predecessor is now {predecessor:?}");
+                let now = predecessor.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+                info!("{me}: predecessor {leaving} left; predecessor is now {now}");
                 Reply::ok("updated")
             } else {
                 Reply::ok("ignored")
