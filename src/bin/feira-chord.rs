@@ -212,6 +212,10 @@ fn ask(via: &Via, line: &str) -> ExitCode {
         }
     }
     match reply.status {
+        Ok(text) if text.is_empty() => {
+            println!("OK");
+            ExitCode::SUCCESS
+        }
         Ok(text) => {
             println!("OK {text}");
             ExitCode::SUCCESS
