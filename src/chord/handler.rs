@@ -12,13 +12,14 @@ use std::time::Duration;
 use log::info;
 
 use super::error::Error;
+use super::id::Id;
 use super::lifecycle::{self, Control};
 use super::lookup::{self, Lookup};
-use super::message::{Audience, Message, VERBS, verb_spec};
+use super::message::{Audience, Message, VERBS, VerbSpec, verb_spec};
 use super::node::{Node, NodeRef};
 use super::rows::{self, Row};
 use super::rpc::{NetTransport, Peer};
-use crate::protocol::{ErrorCode, Reply};
+use crate::protocol::{ErrorCode, Refusal, Reply};
 
 /// RING stops after this many nodes, in case the successors form a loop that never
 /// comes back to the asking node (a broken ring must not make RING run forever).
@@ -55,7 +56,7 @@ impl Context {
         Peer::connect(node.addr, self.node.ring(), self.rpc_timeout)
     }
 
-    fn find_successor(&self, target: super::id::Id) -> Result<Lookup, Error> {
+    fn find_successor(&self, target: Id) -> Result<Lookup, Error> {
         lookup::find_successor(&self.node, target, &mut self.transport())
     }
 }
@@ -171,7 +172,7 @@ pub fn handle(ctx: &Context, message: Message) -> (Reply, After) {
 }
 
 fn help(verb: Option<&str>) -> Reply {
-    let row = |v: &super::message::VerbSpec| -> Row {
+    let row = |v: &VerbSpec| -> Row {
         vec![
             v.name.to_string(),
             v.args.to_string(),
@@ -276,7 +277,7 @@ fn ring(ctx: &Context) -> Reply {
         None => Reply::rows(data, format!("{} nodes", walked.len())),
         Some(why) => Reply {
             data,
-            status: Err(crate::protocol::Refusal::new(ErrorCode::Internal, why)),
+            status: Err(Refusal::new(ErrorCode::Internal, why)),
         },
     }
 }

@@ -21,7 +21,7 @@ use super::lookup::{Lookup, Step, Transport};
 use super::message::Message;
 use super::node::{NodeRef, Routing};
 use super::rows::{self, Row};
-use crate::protocol::Reply;
+use crate::protocol::{ErrorCode, Reply};
 
 /// The largest reply accepted, in bytes. KEYS on a node with many keys is the largest
 /// reply a node sends; 16 MiB is plenty for a classroom ring.
@@ -118,17 +118,18 @@ impl Peer {
 
     /// Sends one raw line and returns the reply, `OK` or `ERR`.
     pub fn call_line(&mut self, line: &str) -> Result<Reply, Error> {
-        let io_err = |name: &str, timeout, e| Error::from_io(name, timeout, e);
+        // A fresh deadline and byte budget for this call's reply.
         let bounded = self.reader.get_mut();
         bounded.deadline = Instant::now() + self.timeout;
         bounded.budget = MAX_REPLY_BYTES;
         let mut wire = String::with_capacity(line.len() + 1);
         wire.push_str(line);
         wire.push('\n');
-        self.writer
+        let answer = self
+            .writer
             .write_all(wire.as_bytes())
-            .map_err(|e| io_err(&self.name, self.timeout, e))?;
-        match Reply::read_from(&mut self.reader, MAX_REPLY_LINE) {
+            .and_then(|()| Reply::read_from(&mut self.reader, MAX_REPLY_LINE));
+        match answer {
             Ok(Some(reply)) => Ok(reply),
             Ok(None) => Err(Error::Unreachable {
                 peer: self.name.clone(),
@@ -137,7 +138,7 @@ impl Peer {
                     "it closed the connection without answering",
                 ),
             }),
-            Err(e) => Err(io_err(&self.name, self.timeout, e)),
+            Err(e) => Err(Error::from_io(&self.name, self.timeout, e)),
         }
     }
 
@@ -236,11 +237,7 @@ impl Peer {
                 Ok(row) => Err(self.garbage("FETCH", format!("bad value row {row:?}"))),
                 Err(e) => Err(self.garbage("FETCH", e)),
             },
-            Err(Error::Refused { refusal, .. })
-                if refusal.code == crate::protocol::ErrorCode::NotFound =>
-            {
-                Ok(None)
-            }
+            Err(Error::Refused { refusal, .. }) if refusal.code == ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
