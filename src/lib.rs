@@ -17,6 +17,7 @@
 //! | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
 //! | [`db`] | every table of a data directory, and **the lock order** |
 //! | [`directory`] | the file-sharing directory of seed 002: who is connected, published files, the audit thread |
+//! | [`chord`] | the Chord ring of seed 000: a node server, its maintenance thread, lookups (`feira-chord`) |
 //! | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
 //! | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
 //! | [`error`] | the crate's error type, with file and line for damaged data |
@@ -33,6 +34,7 @@
 //! - *Slow work outside locks*: [`store::accounts`], [`store::password`].
 //! - *Graceful shutdown*: [`server::listener`].
 
+pub mod chord;
 pub mod cli;
 pub mod client;
 pub mod db;

@@ -1,0 +1,228 @@
+//! feira-chord: run a Chord node, or ask one a question.
+//!
+//! Thin on purpose: argument parsing, then a call into `feira::chord`. The client
+//! subcommands print the reply's rows as they come (one row per line, its tag first),
+//! so what you see is what travels on the wire; they exit 1 on `ERR`, 2 when the node
+//! cannot be reached.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use log::{error, info};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use feira::chord::{Config, Message, Node, Peer, Ring};
+use feira::protocol::token;
+
+#[derive(Parser)]
+#[command(
+    name = "feira-chord",
+    version,
+    about = "A Chord ring (Stoica et al. 2001): run a node, or ask one which node holds a key"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a node until Ctrl-C or SIGTERM (it then leaves the ring gracefully) or LEAVE.
+    Node(NodeArgs),
+    /// Which node holds KEY, and the path the lookup took.
+    Lookup {
+        key: String,
+        #[command(flatten)]
+        via: Via,
+    },
+    /// Stores VALUE under KEY on the key's successor.
+    Put {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        via: Via,
+    },
+    /// Reads KEY from the key's successor.
+    Get {
+        key: String,
+        #[command(flatten)]
+        via: Via,
+    },
+    /// The ring as the node sees it, following successors.
+    Ring {
+        #[command(flatten)]
+        via: Via,
+    },
+    /// The node's predecessor, successor list and finger table.
+    Fingers {
+        #[command(flatten)]
+        via: Via,
+    },
+    /// The keys stored on the node.
+    Keys {
+        #[command(flatten)]
+        via: Via,
+    },
+    /// Makes the node leave the ring gracefully and stop.
+    Leave {
+        #[command(flatten)]
+        via: Via,
+    },
+    /// Sends one raw request line (e.g. "NEXT_HOP 42") and prints the reply.
+    Raw {
+        line: String,
+        #[command(flatten)]
+        via: Via,
+    },
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// The address to listen on, and to be known by (its hash is the node's id).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    addr: SocketAddr,
+    /// The address of a node of the ring to join; without it, a new ring starts.
+    #[arg(long)]
+    join: Option<String>,
+    /// m: the number of bits in an id (6 makes classroom drawings easy).
+    #[arg(long, default_value_t = 32)]
+    bits: u8,
+    /// r: the length of the successor list.
+    #[arg(long, default_value_t = 3)]
+    successors: usize,
+    /// How often stabilize / fix_fingers / check_predecessor run, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    stabilize_ms: u64,
+    /// The budget of each call to another node, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    timeout_ms: u64,
+    /// Choose the id by hand instead of hashing the address (to follow the paper's figures).
+    #[arg(long)]
+    id: Option<u64>,
+}
+
+#[derive(Args)]
+struct Via {
+    /// The node to ask.
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    via: String,
+    /// How long to wait for the answer, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Node(args) => run_node(args),
+        Command::Lookup { key, via } => ask(&via, &Message::Lookup { key }.to_line()),
+        Command::Put { key, value, via } => ask(&via, &Message::Put { key, value }.to_line()),
+        Command::Get { key, via } => ask(&via, &Message::Get { key }.to_line()),
+        Command::Ring { via } => ask(&via, &Message::Ring.to_line()),
+        Command::Fingers { via } => ask(&via, &Message::Fingers.to_line()),
+        Command::Keys { via } => ask(&via, &Message::Keys.to_line()),
+        Command::Leave { via } => ask(&via, &Message::Leave.to_line()),
+        Command::Raw { line, via } => ask(&via, &line),
+    }
+}
+
+fn run_node(args: NodeArgs) -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let config = Config {
+        addr: args.addr,
+        join: args.join,
+        bits: args.bits,
+        successors: args.successors,
+        stabilize_every: Duration::from_millis(args.stabilize_ms),
+        rpc_timeout: Duration::from_millis(args.timeout_ms),
+        id: args.id,
+    };
+    let handle = match Node::start(config) {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("feira-chord: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The one line on stdout: scripts (and tests) read the real address from it.
+    println!(
+        "node {} listening on {}",
+        handle.me().id,
+        handle.local_addr()
+    );
+
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("feira-chord: cannot install signal handlers: {e}");
+            handle.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
+    let stopper = handle.stopper();
+    let watcher = thread::Builder::new()
+        .name("chord-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                info!("signal {signal}: leaving the ring");
+                match stopper.leave() {
+                    Ok(text) => info!("{text}"),
+                    Err(e) => error!("{e}"),
+                }
+            }
+        });
+    if let Err(e) = watcher {
+        eprintln!("feira-chord: cannot start the signal thread: {e}");
+        handle.shutdown();
+        return ExitCode::FAILURE;
+    }
+    // Returns when the node stops: after a signal, or a LEAVE from the network.
+    handle.wait();
+    ExitCode::SUCCESS
+}
+
+/// Sends one line to a node and prints the reply.
+fn ask(via: &Via, line: &str) -> ExitCode {
+    // The client does not know the ring's size: any 64-bit id is accepted in replies.
+    let ring = match Ring::new(Ring::MAX_BITS) {
+        Ok(ring) => ring,
+        Err(e) => {
+            eprintln!("feira-chord: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let timeout = Duration::from_millis(via.timeout_ms);
+    let reply = match Peer::connect(via.via.as_str(), ring, timeout)
+        .and_then(|mut peer| peer.call_line(line))
+    {
+        Ok(reply) => reply,
+        Err(e) => {
+            eprintln!("feira-chord: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for row in &reply.data {
+        match row.split_first() {
+            Some((tag, rest)) => println!("{tag:<12} {}", token::join(rest)),
+            None => println!(),
+        }
+    }
+    match reply.status {
+        Ok(text) if text.is_empty() => {
+            println!("OK");
+            ExitCode::SUCCESS
+        }
+        Ok(text) => {
+            println!("OK {text}");
+            ExitCode::SUCCESS
+        }
+        Err(refusal) => {
+            eprintln!("ERR {refusal}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! What a node does for each verb: a [`Message`] in, a [`Reply`] out.
+//!
+//! Why apart from the server: the server is about sockets and threads, this file is
+//! about Chord. Verbs that only read or change local state (NEXT_HOP, NOTIFY, STORE)
+//! touch the node's lock briefly and answer at once; verbs that need other nodes
+//! (LOOKUP, PUT, GET, RING, FIND_SUCCESSOR) copy what they need, let go of the lock,
+//! and call out with a timeout on every call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use log::info;
+
+use super::error::Error;
+use super::id::Id;
+use super::lifecycle::{self, Control};
+use super::lookup::{self, Lookup};
+use super::message::{Audience, Message, VERBS, VerbSpec, verb_spec};
+use super::node::{Node, NodeRef};
+use super::rows::{self, Row};
+use super::rpc::{NetTransport, Peer};
+use crate::protocol::{ErrorCode, Refusal, Reply};
+
+/// RING stops after this many nodes, in case the successors form a loop that never
+/// comes back to the asking node (a broken ring must not make RING run forever).
+pub const MAX_RING_WALK: usize = 1024;
+
+/// What one connection thread needs to answer requests.
+pub struct Context {
+    pub node: Arc<Node>,
+    pub control: Arc<Control>,
+    /// The budget of each call this node makes to another node.
+    pub rpc_timeout: Duration,
+}
+
+/// What the connection does after sending the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Read the next request.
+    Continue,
+    /// Close this connection (QUIT).
+    Close,
+    /// Close it and stop the whole node (after LEAVE).
+    StopNode,
+}
+
+impl Context {
+    fn transport(&self) -> NetTransport {
+        NetTransport {
+            ring: self.node.ring(),
+            timeout: self.rpc_timeout,
+        }
+    }
+
+    fn peer(&self, node: NodeRef) -> Result<Peer, Error> {
+        Peer::connect(node.addr, self.node.ring(), self.rpc_timeout)
+    }
+
+    fn find_successor(&self, target: Id) -> Result<Lookup, Error> {
+        lookup::find_successor(&self.node, target, &mut self.transport())
+    }
+}
+
+/// Answers one message.
+pub fn handle(ctx: &Context, message: Message) -> (Reply, After) {
+    let node = &ctx.node;
+    let me = node.me();
+    let reply = match message {
+        Message::Help { verb } => help(verb.as_deref()),
+        Message::Quit => return (Reply::ok("bye"), After::Close),
+        Message::Lookup { key } => {
+            let id = node.ring().key_id(&key);
+            match ctx.find_successor(id) {
+                Ok(lookup) => {
+                    let mut data = vec![rows::key_row(&key, id)];
+                    data.extend(rows::lookup_rows(&lookup));
+                    Reply::rows(data, format!("{} hops", lookup.hops()))
+                }
+                Err(e) => Reply::from(e.to_refusal()),
+            }
+        }
+        Message::Put { key, value } => put(ctx, key, value),
+        Message::Get { key } => get(ctx, key),
+        Message::Ring => ring(ctx),
+        Message::Fingers => Reply::rows(rows::routing_rows(&node.routing()), format!("node {me}")),
+        Message::Keys => {
+            let keys = node.keys();
+            let count = keys.len();
+            let data = keys
+                .iter()
+                .map(|(id, k, v)| rows::stored_key_row(*id, k, v))
+                .collect();
+            Reply::rows(data, format!("{count} keys"))
+        }
+        Message::Leave => {
+            // The node stops whatever happens: a half-left node is worse than a gone one.
+            let reply = match lifecycle::leave(node, &ctx.control, ctx.rpc_timeout) {
+                Ok(text) => Reply::ok(text),
+                Err(e) => Reply::from(e.to_refusal()),
+            };
+            return (reply, After::StopNode);
+        }
+        Message::Ping => {
+            let bits = vec!["bits".to_string(), node.ring().bits().to_string()];
+            Reply::rows(vec![rows::node_row("node", &me), bits], "PONG")
+        }
+        Message::FindSuccessor { id } => match ctx.find_successor(id) {
+            Ok(lookup) => Reply::rows(
+                rows::lookup_rows(&lookup),
+                format!("{} hops", lookup.hops()),
+            ),
+            Err(e) => Reply::from(e.to_refusal()),
+        },
+        Message::NextHop { id } => Reply::rows(rows::step_rows(&node.next_hop(id)), ""),
+        Message::GetPredecessor => match node.predecessor() {
+            Some(p) => Reply::rows(vec![rows::node_row("predecessor", &p)], ""),
+            None => Reply::ok("no predecessor"),
+        },
+        Message::GetSuccessors => {
+            let list = node.successors();
+            let count = list.len();
+            let data = list
+                .iter()
+                .map(|s| rows::node_row("successor", s))
+                .collect();
+            Reply::rows(data, format!("{count} successors"))
+        }
+        Message::Notify { node: candidate } => {
+            if node.notify(candidate) {
+                info!("{me}: predecessor is now {candidate}");
+                Reply::ok("accepted")
+            } else {
+                Reply::ok("ignored")
+            }
+        }
+        Message::Store { key, value } => match node.store(key, value) {
+            Ok(()) => Reply::ok("stored"),
+            Err(refusal) => Reply::from(refusal),
+        },
+        Message::Fetch { key } => match node.fetch(&key) {
+            Some(value) => Reply::rows(vec![vec!["value".to_string(), value]], ""),
+            None => Reply::err(ErrorCode::NotFound, format!("no key {key:?} on {me}")),
+        },
+        Message::PredecessorLeaves {
+            leaving,
+            predecessor,
+        } => {
+            if node.predecessor_leaves(leaving, predecessor) {
+                let now = predecessor.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+                info!("{me}: predecessor {leaving} left; predecessor is now {now}");
+                Reply::ok("updated")
+            } else {
+                Reply::ok("ignored")
+            }
+        }
+        Message::SuccessorLeaves {
+            leaving,
+            successors,
+        } => {
+            if node.successor_leaves(leaving, &successors) {
+                info!(
+                    "{me}: successor {leaving} left; successor is now {}",
+                    successors[0]
+                );
+                Reply::ok("updated")
+            } else {
+                Reply::ok("ignored")
+            }
+        }
+    };
+    (reply, After::Continue)
+}
+
+fn help(verb: Option<&str>) -> Reply {
+    let row = |v: &VerbSpec| -> Row {
+        vec![
+            v.name.to_string(),
+            v.args.to_string(),
+            v.audience.to_string(),
+            v.summary.to_string(),
+        ]
+    };
+    match verb {
+        None => {
+            let users = VERBS.iter().filter(|v| v.audience == Audience::User);
+            let nodes = VERBS.iter().filter(|v| v.audience == Audience::Node);
+            let data = users.chain(nodes).map(row).collect();
+            Reply::rows(data, format!("{} verbs", VERBS.len()))
+        }
+        Some(name) => match verb_spec(name) {
+            Some(spec) => Reply::rows(vec![row(spec)], ""),
+            None => Reply::err(ErrorCode::NotFound, format!("no verb {name:?}")),
+        },
+    }
+}
+
+/// PUT: find the key's successor, then STORE there (or here, if it is us).
+fn put(ctx: &Context, key: String, value: String) -> Reply {
+    let id = ctx.node.ring().key_id(&key);
+    let lookup = match ctx.find_successor(id) {
+        Ok(lookup) => lookup,
+        Err(e) => return Reply::from(e.to_refusal()),
+    };
+    let holder = lookup.holder;
+    let stored = if holder == ctx.node.me() {
+        ctx.node.store(key.clone(), value).map_err(Reply::from)
+    } else {
+        ctx.peer(holder)
+            .and_then(|mut peer| peer.store(&key, &value))
+            .map_err(|e| Reply::from(e.to_refusal()))
+    };
+    if let Err(reply) = stored {
+        return reply;
+    }
+    let mut data = vec![rows::key_row(&key, id)];
+    data.extend(rows::lookup_rows(&lookup));
+    Reply::rows(data, format!("stored on {holder}"))
+}
+
+/// GET: find the key's successor, then FETCH there (or read here).
+fn get(ctx: &Context, key: String) -> Reply {
+    let id = ctx.node.ring().key_id(&key);
+    let lookup = match ctx.find_successor(id) {
+        Ok(lookup) => lookup,
+        Err(e) => return Reply::from(e.to_refusal()),
+    };
+    let holder = lookup.holder;
+    let fetched = if holder == ctx.node.me() {
+        Ok(ctx.node.fetch(&key))
+    } else {
+        ctx.peer(holder).and_then(|mut peer| peer.fetch(&key))
+    };
+    match fetched {
+        Ok(Some(value)) => {
+            let mut data = vec![rows::key_row(&key, id)];
+            data.extend(rows::lookup_rows(&lookup));
+            data.push(vec!["value".to_string(), value]);
+            Reply::rows(data, format!("from {holder}"))
+        }
+        Ok(None) => Reply::err(
+            ErrorCode::NotFound,
+            format!("no key {key:?} (id {id}) on its successor {holder}"),
+        ),
+        Err(e) => Reply::from(e.to_refusal()),
+    }
+}
+
+/// RING: follow successor pointers from this node until we are back here.
+///
+/// Each node met is asked for its successor list, and the walk moves to the first
+/// entry. A ring that does not close (a loop that skips us, a node that does not
+/// answer) is reported as an error after the rows walked so far.
+fn ring(ctx: &Context) -> Reply {
+    let me = ctx.node.me();
+    let mut walked = vec![me];
+    let mut at = ctx.node.successor();
+    let failure = loop {
+        if at == me {
+            break None;
+        }
+        if walked.contains(&at) {
+            break Some(format!(
+                "the successors loop back to {at} without reaching {me}"
+            ));
+        }
+        if walked.len() >= MAX_RING_WALK {
+            break Some(format!("stopped after {MAX_RING_WALK} nodes"));
+        }
+        walked.push(at);
+        match ctx.peer(at).and_then(|mut peer| peer.get_successors()) {
+            Ok(list) => at = list[0],
+            Err(e) => break Some(format!("the walk stopped at {at}: {e}")),
+        }
+    };
+    let data = walked.iter().map(|n| rows::node_row("node", n)).collect();
+    match failure {
+        None => Reply::rows(data, format!("{} nodes", walked.len())),
+        Some(why) => Reply {
+            data,
+            status: Err(Refusal::new(ErrorCode::Internal, why)),
+        },
+    }
+}

@@ -1,0 +1,384 @@
+//! A node's life: start (and join), run, leave gracefully, or stop.
+//!
+//! Why one file: these are the moments when the threads of a node are created or
+//! ended, and the order matters. Start binds the listener first (the node's address
+//! is its identity), joins through a known node, then starts serving and maintaining.
+//! Leave stops the maintenance thread first (so that nothing it sends undoes the
+//! leave), hands the keys over, tells both neighbours, then stops the node.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use log::{info, warn};
+use parking_lot::Mutex;
+
+use super::error::Error;
+use super::handler::Context;
+use super::id::Ring;
+use super::maintenance;
+use super::message::MAX_SUCCESSORS;
+use super::node::{Node, NodeRef, Routing};
+use super::rpc::Peer;
+use super::server::{self, Connections};
+
+/// How a node is started.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; this address (with the real port if it was 0) is how other
+    /// nodes reach this one, and its hash is the node's id. It must be a concrete IP:
+    /// 0.0.0.0 cannot be told to other nodes.
+    pub addr: SocketAddr,
+    /// A node of the ring to join through; `None` starts a new ring.
+    pub join: Option<String>,
+    /// m: identifiers have this many bits (1 to 64).
+    pub bits: u8,
+    /// r: the length of the successor list (1 to 32).
+    pub successors: usize,
+    /// How often the maintenance round runs.
+    pub stabilize_every: Duration,
+    /// The budget of each call to another node (connect, send, whole reply).
+    pub rpc_timeout: Duration,
+    /// An id chosen by hand instead of the hash of the address (for drawings that
+    /// follow the paper's figures). Two nodes with the same id cannot join.
+    pub id: Option<u64>,
+}
+
+impl Config {
+    /// Defaults for a node at `addr`: a new ring of 32 bits, r = 3, a round every
+    /// 200 ms, one second per call.
+    pub fn new(addr: SocketAddr) -> Config {
+        Config {
+            addr,
+            join: None,
+            bits: 32,
+            successors: 3,
+            stabilize_every: Duration::from_millis(200),
+            rpc_timeout: Duration::from_secs(1),
+            id: None,
+        }
+    }
+
+    /// A node on 127.0.0.1 with a port chosen by the system (tests, examples).
+    pub fn local() -> Config {
+        Config::new(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// How long joining may take: a FIND_SUCCESSOR is a whole lookup on the other side.
+    fn join_timeout(&self) -> Duration {
+        self.rpc_timeout * 10
+    }
+}
+
+/// What starts and stops a node's threads. Shared by the accept thread, the
+/// connection threads (LEAVE stops the node), and the [`NodeHandle`].
+pub struct Control {
+    stopping: AtomicBool,
+    /// Our own listener, connected to once to wake the blocked `accept`.
+    wake_addr: SocketAddr,
+    /// Dropping this sender ends the maintenance thread's wait at once.
+    maintenance_stop: Mutex<Option<Sender<()>>>,
+    maintenance: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Control {
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Asks every thread of the node to stop; returns at once. Safe to call twice.
+    pub fn stop(&self) {
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.maintenance_stop.lock().take();
+        // The accept thread sees the flag as soon as accept returns: make it return.
+        if let Err(e) = TcpStream::connect_timeout(&self.wake_addr, Duration::from_secs(1)) {
+            warn!(
+                "could not wake the accept thread at {}: {e}",
+                self.wake_addr
+            );
+        }
+    }
+
+    /// Stops the maintenance thread and waits for its current round to end.
+    fn stop_maintenance(&self) {
+        self.maintenance_stop.lock().take();
+        let thread = self.maintenance.lock().take();
+        if let Some(thread) = thread
+            && thread.thread().id() != thread::current().id()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A running node, owned by whoever started it. Dropping it stops the node.
+pub struct NodeHandle {
+    node: Arc<Node>,
+    control: Arc<Control>,
+    rpc_timeout: Duration,
+    accept: Option<JoinHandle<()>>,
+    connections: Arc<Connections>,
+}
+
+/// Something that can stop a running node from another thread (a signal handler).
+#[derive(Clone)]
+pub struct Stopper {
+    node: Arc<Node>,
+    control: Arc<Control>,
+    rpc_timeout: Duration,
+}
+
+impl Stopper {
+    /// Stops the node at once, without leaving: to the ring, this is a crash.
+    pub fn stop(&self) {
+        self.control.stop();
+    }
+
+    /// Leaves the ring gracefully (hands the keys to the successor), then stops.
+    pub fn leave(&self) -> Result<String, Error> {
+        let result = leave(&self.node, &self.control, self.rpc_timeout);
+        self.control.stop();
+        result
+    }
+}
+
+impl Node {
+    /// Starts a node: binds, joins the ring through `config.join` (if any), then
+    /// starts the accept thread and the maintenance thread.
+    ///
+    /// Fails, with nothing left running, if the configuration is unusable or the
+    /// join does not work (the address is not a node, a different ring size, an id
+    /// already taken).
+    pub fn start(config: Config) -> Result<NodeHandle, Error> {
+        let ring = Ring::new(config.bits).map_err(Error::Config)?;
+        if !(1..=MAX_SUCCESSORS).contains(&config.successors) {
+            return Err(Error::Config(format!(
+                "the successor list needs 1 to {MAX_SUCCESSORS} entries, not {}",
+                config.successors
+            )));
+        }
+        if config.addr.ip().is_unspecified() {
+            return Err(Error::Config(format!(
+                "{} cannot be given to other nodes: listen on the address they reach you at",
+                config.addr.ip()
+            )));
+        }
+        if config.stabilize_every.is_zero() || config.rpc_timeout.is_zero() {
+            return Err(Error::Config(
+                "intervals and timeouts must be above zero".into(),
+            ));
+        }
+        let listener = TcpListener::bind(config.addr).map_err(Error::Listen)?;
+        let addr = listener.local_addr().map_err(Error::Listen)?;
+        let id = match config.id {
+            Some(value) => ring.id(value).ok_or_else(|| {
+                Error::Config(format!(
+                    "--id must be from 0 to {}, not {value}",
+                    ring.max()
+                ))
+            })?,
+            None => ring.node_id(addr),
+        };
+        let me = NodeRef { id, addr };
+        let node = Arc::new(Node::new(me, ring, config.successors));
+
+        if let Some(via) = &config.join {
+            let successor = join(&node, via, config.join_timeout())?;
+            node.adopt_successors(successor, &[]);
+            info!("{me}: joined through {via}; successor is {successor}");
+        } else {
+            info!("{me}: started a new ring of 2^{} ids", ring.bits());
+        }
+
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+        let control = Arc::new(Control {
+            stopping: AtomicBool::new(false),
+            wake_addr: addr,
+            maintenance_stop: Mutex::new(Some(stop_tx)),
+            maintenance: Mutex::new(None),
+        });
+        let connections = Arc::new(Connections::default());
+        let ctx = Arc::new(Context {
+            node: Arc::clone(&node),
+            control: Arc::clone(&control),
+            rpc_timeout: config.rpc_timeout,
+        });
+        let accept =
+            server::spawn_accept(listener, ctx, Arc::clone(&connections)).map_err(Error::Listen)?;
+        let mut handle = NodeHandle {
+            node: Arc::clone(&node),
+            control: Arc::clone(&control),
+            rpc_timeout: config.rpc_timeout,
+            accept: Some(accept),
+            connections,
+        };
+        match maintenance::spawn(node, config.stabilize_every, config.rpc_timeout, stop_rx) {
+            Ok(thread) => *control.maintenance.lock() = Some(thread),
+            Err(e) => {
+                handle.stop_and_join();
+                return Err(Error::Listen(e));
+            }
+        }
+        Ok(handle)
+    }
+}
+
+impl NodeHandle {
+    /// The address the node listens on (with the real port if 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.node.me().addr
+    }
+
+    /// The node's id and address.
+    pub fn me(&self) -> NodeRef {
+        self.node.me()
+    }
+
+    /// A copy of the node's routing state, read in-process (tests use RPCs instead,
+    /// which is what a student would see).
+    pub fn routing(&self) -> Routing {
+        self.node.routing()
+    }
+
+    /// A handle for stopping the node from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            node: Arc::clone(&self.node),
+            control: Arc::clone(&self.control),
+            rpc_timeout: self.rpc_timeout,
+        }
+    }
+
+    /// Waits until the node stops (LEAVE, or a [`Stopper`]), then cleans up.
+    pub fn wait(mut self) {
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        self.stop_and_join();
+    }
+
+    /// Leaves the ring gracefully, then stops.
+    pub fn leave(self) -> Result<String, Error> {
+        let result = self.stopper().leave();
+        drop(self);
+        result
+    }
+
+    /// Stops now, without leaving: its neighbours find out by failing to reach it,
+    /// as if it had crashed. Its keys are gone.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.control.stop();
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        self.control.stop_maintenance();
+        self.connections.close_all();
+        info!("{}: stopped", self.node.me());
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        if self.accept.is_some() {
+            self.stop_and_join();
+        }
+    }
+}
+
+/// Joins the ring through `via`: checks that it is a chord node on a ring of the
+/// same size, then asks it for the successor of our id. That successor is all a
+/// new node needs; stabilisation does the rest.
+fn join(node: &Node, via: &str, timeout: Duration) -> Result<NodeRef, Error> {
+    let me = node.me();
+    let ring = node.ring();
+    let mut peer = Peer::connect(via, ring, timeout)?;
+    let (them, bits) = peer.ping()?;
+    if bits != ring.bits() {
+        return Err(Error::Config(format!(
+            "{via} ({}) is on a ring of {bits} bits, this node is set to {}",
+            them.id,
+            ring.bits()
+        )));
+    }
+    let found = peer.find_successor(me.id)?;
+    if found.holder.id == me.id {
+        return Err(Error::IdTaken {
+            id: me.id,
+            holder: found.holder.to_string(),
+        });
+    }
+    Ok(found.holder)
+}
+
+/// The graceful leave (the paper's voluntary departure).
+///
+/// 1. Stop maintenance, and refuse new STOREs.
+/// 2. Hand every key to the first successor that answers (STORE), then tell it that
+///    its predecessor is now ours (PREDECESSOR_LEAVES).
+/// 3. Tell our predecessor that its successor list is now ours (SUCCESSOR_LEAVES).
+///
+/// The caller stops the node afterwards, whatever the outcome.
+pub fn leave(node: &Node, control: &Control, timeout: Duration) -> Result<String, Error> {
+    let me = node.me();
+    control.stop_maintenance();
+    let Some(departure) = node.begin_leaving() else {
+        return Ok("already leaving".to_string());
+    };
+    let count = departure.keys.len();
+    let successors: Vec<NodeRef> = departure
+        .successors
+        .iter()
+        .copied()
+        .filter(|s| *s != me)
+        .collect();
+    if successors.is_empty() {
+        info!("{me}: leaving; alone in the ring, {count} keys go with it");
+        return Ok(format!("left; was alone, {count} keys dropped"));
+    }
+    let mut last_error = None;
+    let mut heir = None;
+    for successor in &successors {
+        let handed = Peer::connect(successor.addr, node.ring(), timeout).and_then(|mut peer| {
+            for (key, value) in &departure.keys {
+                peer.store(key, value)?;
+            }
+            peer.predecessor_leaves(me.id, departure.predecessor)
+        });
+        match handed {
+            Ok(()) => {
+                heir = Some(*successor);
+                break;
+            }
+            Err(e) => {
+                warn!("{me}: leaving: successor {successor} failed: {e}");
+                last_error = Some(e);
+            }
+        }
+    }
+    let Some(heir) = heir else {
+        let e = last_error.map_or_else(|| "no successor".to_string(), |e| e.to_string());
+        return Err(Error::NoRoute {
+            target: me.id,
+            detail: format!("left, but could not hand {count} keys to any successor: {e}"),
+        });
+    };
+    if let Some(p) = departure.predecessor.filter(|p| *p != me) {
+        let told = Peer::connect(p.addr, node.ring(), timeout)
+            .and_then(|mut peer| peer.successor_leaves(me.id, &successors));
+        if let Err(e) = told {
+            // Not fatal: p's stabilize will find its successor gone and skip it.
+            warn!("{me}: leaving: could not tell predecessor {p}: {e}");
+        }
+    }
+    info!("{me}: left the ring; {count} keys handed to {heir}");
+    Ok(format!("left the ring: {count} keys handed to {heir}"))
+}

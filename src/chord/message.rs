@@ -1,0 +1,578 @@
+//! The verbs a chord node understands, parsed once into a typed [`Message`].
+//!
+//! Why a separate enum from the main server's `Request`: a chord node is a different
+//! server with different verbs, but it speaks the same line protocol (tokens, quoting,
+//! `* ` data lines, `OK`/`ERR`), so it reuses `protocol::token` and `protocol::Reply`
+//! and only adds its own verbs. The same type encodes messages in [`super::rpc`], so
+//! the node that asks and the node that answers cannot drift apart.
+//!
+//! Adding a verb: a row in [`VERBS`], a variant, an arm in `parse` and `to_tokens`,
+//! a handler in `handler.rs`, a call in `rpc.rs`, and a row in docs/CHORD.md.
+
+use std::fmt;
+
+use super::id::{Id, Ring};
+use super::node::NodeRef;
+use crate::protocol::token;
+use crate::protocol::{ErrorCode, Refusal};
+
+/// The longest successor list a message may carry (and the largest r a node accepts).
+pub const MAX_SUCCESSORS: usize = 32;
+
+/// Who sends a verb: a person (or the CLI), or another node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    User,
+    Node,
+}
+
+impl fmt::Display for Audience {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Audience::User => "user",
+            Audience::Node => "node",
+        })
+    }
+}
+
+/// One verb's entry in the help table.
+#[derive(Debug)]
+pub struct VerbSpec {
+    pub name: &'static str,
+    pub args: &'static str,
+    pub audience: Audience,
+    pub summary: &'static str,
+}
+
+const fn verb(
+    name: &'static str,
+    args: &'static str,
+    audience: Audience,
+    summary: &'static str,
+) -> VerbSpec {
+    VerbSpec {
+        name,
+        args,
+        audience,
+        summary,
+    }
+}
+
+/// Every verb a node knows, in the order HELP lists them.
+pub const VERBS: &[VerbSpec] = &[
+    // For people.
+    verb(
+        "HELP",
+        "[verb]",
+        Audience::User,
+        "lists the verbs, or explains one",
+    ),
+    verb("QUIT", "", Audience::User, "closes the connection"),
+    verb(
+        "LOOKUP",
+        "<key>",
+        Audience::User,
+        "which node holds a key, and the path the lookup took",
+    ),
+    verb(
+        "PUT",
+        "<key> <value>",
+        Audience::User,
+        "stores a value on the key's successor",
+    ),
+    verb(
+        "GET",
+        "<key>",
+        Audience::User,
+        "reads a value from the key's successor",
+    ),
+    verb(
+        "RING",
+        "",
+        Audience::User,
+        "the ring as this node sees it, following successors",
+    ),
+    verb(
+        "FINGERS",
+        "",
+        Audience::User,
+        "this node's predecessor, successor list and finger table",
+    ),
+    verb("KEYS", "", Audience::User, "the keys stored on this node"),
+    verb(
+        "LEAVE",
+        "",
+        Audience::User,
+        "leaves the ring gracefully, handing the keys to the successor",
+    ),
+    // For other nodes.
+    verb(
+        "PING",
+        "",
+        Audience::Node,
+        "answers the node's id, address and ring size",
+    ),
+    verb(
+        "FIND_SUCCESSOR",
+        "<id>",
+        Audience::Node,
+        "runs a lookup from this node: the successor of id",
+    ),
+    verb(
+        "NEXT_HOP",
+        "<id>",
+        Audience::Node,
+        "one lookup step: the successor if it holds id, else closer nodes",
+    ),
+    verb(
+        "GET_PREDECESSOR",
+        "",
+        Audience::Node,
+        "this node's predecessor",
+    ),
+    verb(
+        "GET_SUCCESSORS",
+        "",
+        Audience::Node,
+        "this node's successor list",
+    ),
+    verb(
+        "NOTIFY",
+        "<id> <addr>",
+        Audience::Node,
+        "\"I think I am your predecessor\"",
+    ),
+    verb(
+        "STORE",
+        "<key> <value>",
+        Audience::Node,
+        "keeps a key here, no routing (PUT at the holder, key transfers)",
+    ),
+    verb(
+        "FETCH",
+        "<key>",
+        Audience::Node,
+        "reads a key kept here, no routing",
+    ),
+    verb(
+        "PREDECESSOR_LEAVES",
+        "<leaving-id> [<id> <addr>]",
+        Audience::Node,
+        "your predecessor leaves; here is its predecessor",
+    ),
+    verb(
+        "SUCCESSOR_LEAVES",
+        "<leaving-id> <id> <addr> [<id> <addr>]...",
+        Audience::Node,
+        "your successor leaves; here is its successor list",
+    ),
+];
+
+/// Finds a verb's entry, case-insensitively.
+pub fn verb_spec(name: &str) -> Option<&'static VerbSpec> {
+    VERBS.iter().find(|v| v.name.eq_ignore_ascii_case(name))
+}
+
+/// A parsed message: one variant per verb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Help {
+        verb: Option<String>,
+    },
+    Quit,
+    Lookup {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: String,
+    },
+    Get {
+        key: String,
+    },
+    Ring,
+    Fingers,
+    Keys,
+    Leave,
+    Ping,
+    FindSuccessor {
+        id: Id,
+    },
+    NextHop {
+        id: Id,
+    },
+    GetPredecessor,
+    GetSuccessors,
+    Notify {
+        node: NodeRef,
+    },
+    Store {
+        key: String,
+        value: String,
+    },
+    Fetch {
+        key: String,
+    },
+    PredecessorLeaves {
+        leaving: Id,
+        predecessor: Option<NodeRef>,
+    },
+    SuccessorLeaves {
+        leaving: Id,
+        successors: Vec<NodeRef>,
+    },
+}
+
+impl Message {
+    /// Parses one line (without its line ending). Identifiers are checked against
+    /// `ring`: an id of 2^m or more is a malformed request, not a point on the ring.
+    pub fn parse(line: &str, ring: Ring) -> Result<Message, Refusal> {
+        let tokens = token::split(line).map_err(|e| bad(e.to_string()))?;
+        let mut tokens = tokens.into_iter();
+        let Some(verb) = tokens.next() else {
+            return Err(bad("empty request: try HELP"));
+        };
+        let Some(spec) = verb_spec(&verb) else {
+            return Err(Refusal::new(
+                ErrorCode::UnknownCommand,
+                format!("unknown verb {}: try HELP", token::quote(&verb)),
+            ));
+        };
+        let mut args = Args {
+            spec,
+            ring,
+            tokens: tokens.collect(),
+            next: 0,
+        };
+        let message = match spec.name {
+            "HELP" => Message::Help {
+                verb: args.optional(),
+            },
+            "QUIT" => Message::Quit,
+            "LOOKUP" => Message::Lookup {
+                key: args.text("key")?,
+            },
+            "PUT" => Message::Put {
+                key: args.text("key")?,
+                value: args.text("value")?,
+            },
+            "GET" => Message::Get {
+                key: args.text("key")?,
+            },
+            "RING" => Message::Ring,
+            "FINGERS" => Message::Fingers,
+            "KEYS" => Message::Keys,
+            "LEAVE" => Message::Leave,
+            "PING" => Message::Ping,
+            "FIND_SUCCESSOR" => Message::FindSuccessor { id: args.id("id")? },
+            "NEXT_HOP" => Message::NextHop { id: args.id("id")? },
+            "GET_PREDECESSOR" => Message::GetPredecessor,
+            "GET_SUCCESSORS" => Message::GetSuccessors,
+            "NOTIFY" => Message::Notify { node: args.node()? },
+            "STORE" => Message::Store {
+                key: args.text("key")?,
+                value: args.text("value")?,
+            },
+            "FETCH" => Message::Fetch {
+                key: args.text("key")?,
+            },
+            "PREDECESSOR_LEAVES" => Message::PredecessorLeaves {
+                leaving: args.id("leaving-id")?,
+                predecessor: if args.remaining() > 0 {
+                    Some(args.node()?)
+                } else {
+                    None
+                },
+            },
+            "SUCCESSOR_LEAVES" => {
+                let leaving = args.id("leaving-id")?;
+                let mut successors = vec![args.node()?];
+                while args.remaining() > 0 {
+                    if successors.len() == MAX_SUCCESSORS {
+                        return Err(bad(format!(
+                            "at most {MAX_SUCCESSORS} successors in one message"
+                        )));
+                    }
+                    successors.push(args.node()?);
+                }
+                Message::SuccessorLeaves {
+                    leaving,
+                    successors,
+                }
+            }
+            other => unreachable!("verb {other} is in VERBS but has no parser"),
+        };
+        args.finish()?;
+        Ok(message)
+    }
+
+    /// The verb's name as it appears in [`VERBS`].
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Message::Help { .. } => "HELP",
+            Message::Quit => "QUIT",
+            Message::Lookup { .. } => "LOOKUP",
+            Message::Put { .. } => "PUT",
+            Message::Get { .. } => "GET",
+            Message::Ring => "RING",
+            Message::Fingers => "FINGERS",
+            Message::Keys => "KEYS",
+            Message::Leave => "LEAVE",
+            Message::Ping => "PING",
+            Message::FindSuccessor { .. } => "FIND_SUCCESSOR",
+            Message::NextHop { .. } => "NEXT_HOP",
+            Message::GetPredecessor => "GET_PREDECESSOR",
+            Message::GetSuccessors => "GET_SUCCESSORS",
+            Message::Notify { .. } => "NOTIFY",
+            Message::Store { .. } => "STORE",
+            Message::Fetch { .. } => "FETCH",
+            Message::PredecessorLeaves { .. } => "PREDECESSOR_LEAVES",
+            Message::SuccessorLeaves { .. } => "SUCCESSOR_LEAVES",
+        }
+    }
+
+    /// The message as tokens, the verb first.
+    pub fn to_tokens(&self) -> Vec<String> {
+        let mut tokens = vec![self.verb().to_string()];
+        match self {
+            Message::Quit
+            | Message::Ring
+            | Message::Fingers
+            | Message::Keys
+            | Message::Leave
+            | Message::Ping
+            | Message::GetPredecessor
+            | Message::GetSuccessors => {}
+            Message::Help { verb } => tokens.extend(verb.iter().cloned()),
+            Message::Lookup { key } | Message::Get { key } | Message::Fetch { key } => {
+                tokens.push(key.clone())
+            }
+            Message::Put { key, value } | Message::Store { key, value } => {
+                tokens.push(key.clone());
+                tokens.push(value.clone());
+            }
+            Message::FindSuccessor { id } | Message::NextHop { id } => tokens.push(id.to_string()),
+            Message::Notify { node } => tokens.extend(node.to_tokens()),
+            Message::PredecessorLeaves {
+                leaving,
+                predecessor,
+            } => {
+                tokens.push(leaving.to_string());
+                tokens.extend(predecessor.iter().flat_map(NodeRef::to_tokens));
+            }
+            Message::SuccessorLeaves {
+                leaving,
+                successors,
+            } => {
+                tokens.push(leaving.to_string());
+                tokens.extend(successors.iter().flat_map(NodeRef::to_tokens));
+            }
+        }
+        tokens
+    }
+
+    /// The message as one line, without the line ending.
+    pub fn to_line(&self) -> String {
+        token::join(&self.to_tokens())
+    }
+}
+
+fn bad(message: impl Into<String>) -> Refusal {
+    Refusal::new(ErrorCode::BadRequest, message)
+}
+
+/// The arguments after the verb, consumed left to right.
+struct Args {
+    spec: &'static VerbSpec,
+    ring: Ring,
+    tokens: Vec<String>,
+    next: usize,
+}
+
+impl Args {
+    fn usage(&self) -> String {
+        format!("usage: {} {}", self.spec.name, self.spec.args)
+    }
+
+    fn remaining(&self) -> usize {
+        self.tokens.len() - self.next
+    }
+
+    /// The next argument, if there is one.
+    fn optional(&mut self) -> Option<String> {
+        let token = self.tokens.get(self.next).cloned();
+        if token.is_some() {
+            self.next += 1;
+        }
+        token
+    }
+
+    /// The next argument, which must be present.
+    fn text(&mut self, what: &str) -> Result<String, Refusal> {
+        match self.optional() {
+            Some(t) => Ok(t),
+            None => Err(bad(format!("missing <{what}>; {}", self.usage()))),
+        }
+    }
+
+    /// An identifier on this node's ring.
+    fn id(&mut self, what: &str) -> Result<Id, Refusal> {
+        let text = self.text(what)?;
+        self.ring
+            .parse_id(&text)
+            .map_err(|e| bad(format!("<{what}>: {e}")))
+    }
+
+    /// A node: its id, then its address.
+    fn node(&mut self) -> Result<NodeRef, Refusal> {
+        let id = self.id("id")?;
+        let addr = self.text("addr")?;
+        let addr = addr.parse().map_err(|_| {
+            bad(format!(
+                "<addr> must be an IP address and port like 127.0.0.1:7000, not {}",
+                token::quote(&addr)
+            ))
+        })?;
+        Ok(NodeRef { id, addr })
+    }
+
+    /// Refuses arguments left over: a typo should not be silently ignored.
+    fn finish(&self) -> Result<(), Refusal> {
+        if self.remaining() == 0 {
+            Ok(())
+        } else {
+            Err(bad(format!("too many arguments; {}", self.usage())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> Ring {
+        Ring::new(6).unwrap()
+    }
+
+    fn node(id: u64, port: u16) -> NodeRef {
+        NodeRef {
+            id: ring().id(id).unwrap(),
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let id = ring().id(42).unwrap();
+        let messages = [
+            Message::Help { verb: None },
+            Message::Help {
+                verb: Some("put".into()),
+            },
+            Message::Quit,
+            Message::Lookup {
+                key: "Maçã verde".into(),
+            },
+            Message::Put {
+                key: "k".into(),
+                value: "".into(),
+            },
+            Message::Get { key: "k".into() },
+            Message::Ring,
+            Message::Fingers,
+            Message::Keys,
+            Message::Leave,
+            Message::Ping,
+            Message::FindSuccessor { id },
+            Message::NextHop { id },
+            Message::GetPredecessor,
+            Message::GetSuccessors,
+            Message::Notify {
+                node: node(8, 7000),
+            },
+            Message::Store {
+                key: "a b".into(),
+                value: "\"q\"".into(),
+            },
+            Message::Fetch { key: "a".into() },
+            Message::PredecessorLeaves {
+                leaving: id,
+                predecessor: None,
+            },
+            Message::PredecessorLeaves {
+                leaving: id,
+                predecessor: Some(node(1, 7001)),
+            },
+            Message::SuccessorLeaves {
+                leaving: id,
+                successors: vec![node(50, 7002), node(60, 7003)],
+            },
+        ];
+        for message in &messages {
+            let line = message.to_line();
+            assert_eq!(
+                Message::parse(&line, ring()).as_ref(),
+                Ok(message),
+                "{line}"
+            );
+        }
+        // The list above covers every verb in the table, and nothing else.
+        let covered: std::collections::BTreeSet<&str> =
+            messages.iter().map(Message::verb).collect();
+        let table: std::collections::BTreeSet<&str> = VERBS.iter().map(|v| v.name).collect();
+        assert_eq!(covered, table);
+    }
+
+    #[test]
+    fn verbs_are_case_insensitive() {
+        assert_eq!(Message::parse("ping", ring()), Ok(Message::Ping));
+        assert_eq!(
+            Message::parse("next_hop 5", ring()),
+            Ok(Message::NextHop {
+                id: ring().id(5).unwrap()
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_ids_and_addresses_are_bad_requests() {
+        for line in [
+            "NEXT_HOP 64",
+            "NEXT_HOP -1",
+            "NEXT_HOP x",
+            "FIND_SUCCESSOR",
+            "NOTIFY 5",
+            "NOTIFY 5 localhost",
+            "NOTIFY 5 127.0.0.1",
+            "NOTIFY 99 127.0.0.1:7000",
+            "SUCCESSOR_LEAVES 5",
+            "SUCCESSOR_LEAVES 5 6 127.0.0.1:1 7",
+            "PREDECESSOR_LEAVES 5 6",
+            "PING extra",
+            "PUT onlykey",
+            "\"unclosed",
+            "",
+        ] {
+            let refusal = Message::parse(line, ring()).unwrap_err();
+            assert_eq!(refusal.code, ErrorCode::BadRequest, "{line:?}");
+        }
+        let refusal = Message::parse("NEXT_HOP 64", ring()).unwrap_err();
+        assert!(refusal.message.contains("0 to 63"), "{}", refusal.message);
+        assert_eq!(
+            Message::parse("FROB", ring()).unwrap_err().code,
+            ErrorCode::UnknownCommand
+        );
+    }
+
+    #[test]
+    fn successor_lists_are_bounded() {
+        let mut line = "SUCCESSOR_LEAVES 1".to_string();
+        for i in 0..=MAX_SUCCESSORS {
+            line.push_str(&format!(" 2 127.0.0.1:{}", 7000 + i));
+        }
+        assert_eq!(
+            Message::parse(&line, ring()).unwrap_err().code,
+            ErrorCode::BadRequest
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! A Chord ring (Stoica et al., SIGCOMM 2001): which node holds key K?
+//!
+//! Why it is here: seed 000 built nodes that were server and client at once and
+//! asked which node holds a key. This module is that idea done the way the paper
+//! does it, with every step visible: each lookup reports the nodes it visited, each
+//! node shows its finger table, and the maintenance steps log what they change.
+//! docs/CHORD.md draws a lookup step by step and lists the verbs.
+//!
+//! # Layout (read in this order)
+//! - [`id`]: the ring of 2^m identifiers, SHA-1 hashing, and the interval tests
+//!   `(a, b)` and `(a, b]` that every rule below is written in.
+//! - [`node`]: one node's state (successor list, predecessor, finger table, keys)
+//!   behind one lock, and the local rules: the next hop, NOTIFY, the successor list.
+//! - [`lookup`]: the iterative lookup, driven by the node that was asked.
+//! - [`message`]: the verbs, parsed once into a typed [`Message`]; [`rows`]: the data
+//!   rows of the replies, written and read in one place.
+//! - [`rpc`]: calls to another node, each bounded by a timeout; the CLI and the tests
+//!   use the same [`Peer`].
+//! - `handler`: what a node does for each verb. `server`: the accept thread and one
+//!   thread per connection. [`maintenance`]: the one background thread that runs
+//!   stabilize, check_predecessor, fix_fingers, and moves keys to their node.
+//! - [`lifecycle`]: start and join, graceful leave, stop.
+//!
+//! # Concepts
+//! - A key with id k lives on its *successor*: the first node whose id is k or
+//!   follows k clockwise. A node n holds the keys in (predecessor(n), n].
+//! - Correctness needs only the successor pointers; the finger table (finger i of n
+//!   is the successor of n + 2^i) makes lookups take about ½·log2 N hops instead of N.
+//! - Joins set only the new node's successor; periodic stabilisation repairs the
+//!   rest. The successor list of length r lets the ring survive r - 1 adjacent crashes.
+//!
+//! The wire format is the main protocol's (`protocol::token`, `protocol::frame`,
+//! `protocol::Reply`); only the verbs differ.
+//!
+//! ```no_run
+//! use feira::chord::{Config, Node};
+//! let first = Node::start(Config::local())?;
+//! let mut config = Config::local();
+//! config.join = Some(first.local_addr().to_string());
+//! let second = Node::start(config)?;
+//! second.shutdown();
+//! first.shutdown();
+//! # Ok::<(), feira::chord::Error>(())
+//! ```
+
+mod handler;
+mod server;
+
+pub mod error;
+pub mod id;
+pub mod lifecycle;
+pub mod lookup;
+pub mod maintenance;
+pub mod message;
+pub mod node;
+pub mod rows;
+pub mod rpc;
+
+pub use error::Error;
+pub use id::{Id, Ring};
+pub use lifecycle::{Config, NodeHandle, Stopper};
+pub use lookup::{Lookup, Step};
+pub use message::Message;
+pub use node::{Node, NodeRef, Routing};
+pub use rpc::Peer;
