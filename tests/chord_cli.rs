@@ -115,6 +115,18 @@ fn nodes_as_processes_answer_the_cli_and_leave_on_sigterm() {
         );
     }
 
+    // `feira-cli chord ...` is the same client: the same answer through the other binary.
+    let via_cli = Command::new(env!("CARGO_BIN_EXE_feira-cli"))
+        .args(["chord", "get", "fruta 3", "--via", &first.addr])
+        .output()
+        .unwrap();
+    assert!(via_cli.status.success(), "{via_cli:?}");
+    assert!(
+        stdout(&via_cli).contains("value        maçã"),
+        "{}",
+        stdout(&via_cli)
+    );
+
     // ERR exits 1 and says why on stderr; an unreachable node exits 2.
     let missing = run(&["get", "nothing", "--via", &first.addr]);
     assert_eq!(missing.status.code(), Some(1));

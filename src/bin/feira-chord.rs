@@ -15,8 +15,8 @@ use log::{error, info};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use feira::chord::{Config, Message, Node, Peer, Ring};
-use feira::protocol::token;
+use feira::chord::cli::ClientCommand;
+use feira::chord::{Config, Node};
 
 #[derive(Parser)]
 #[command(
@@ -33,51 +33,8 @@ struct Cli {
 enum Command {
     /// Runs a node until Ctrl-C or SIGTERM (it then leaves the ring gracefully) or LEAVE.
     Node(NodeArgs),
-    /// Which node holds KEY, and the path the lookup took.
-    Lookup {
-        key: String,
-        #[command(flatten)]
-        via: Via,
-    },
-    /// Stores VALUE under KEY on the key's successor.
-    Put {
-        key: String,
-        value: String,
-        #[command(flatten)]
-        via: Via,
-    },
-    /// Reads KEY from the key's successor.
-    Get {
-        key: String,
-        #[command(flatten)]
-        via: Via,
-    },
-    /// The ring as the node sees it, following successors.
-    Ring {
-        #[command(flatten)]
-        via: Via,
-    },
-    /// The node's predecessor, successor list and finger table.
-    Fingers {
-        #[command(flatten)]
-        via: Via,
-    },
-    /// The keys stored on the node.
-    Keys {
-        #[command(flatten)]
-        via: Via,
-    },
-    /// Makes the node leave the ring gracefully and stop.
-    Leave {
-        #[command(flatten)]
-        via: Via,
-    },
-    /// Sends one raw request line (e.g. "NEXT_HOP 42") and prints the reply.
-    Raw {
-        line: String,
-        #[command(flatten)]
-        via: Via,
-    },
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 #[derive(Args)]
@@ -105,28 +62,11 @@ struct NodeArgs {
     id: Option<u64>,
 }
 
-#[derive(Args)]
-struct Via {
-    /// The node to ask.
-    #[arg(long, default_value = "127.0.0.1:7000")]
-    via: String,
-    /// How long to wait for the answer, in milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    timeout_ms: u64,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Node(args) => run_node(args),
-        Command::Lookup { key, via } => ask(&via, &Message::Lookup { key }.to_line()),
-        Command::Put { key, value, via } => ask(&via, &Message::Put { key, value }.to_line()),
-        Command::Get { key, via } => ask(&via, &Message::Get { key }.to_line()),
-        Command::Ring { via } => ask(&via, &Message::Ring.to_line()),
-        Command::Fingers { via } => ask(&via, &Message::Fingers.to_line()),
-        Command::Keys { via } => ask(&via, &Message::Keys.to_line()),
-        Command::Leave { via } => ask(&via, &Message::Leave.to_line()),
-        Command::Raw { line, via } => ask(&via, &line),
+        Command::Client(command) => feira::chord::cli::run(command),
     }
 }
 
@@ -183,46 +123,4 @@ fn run_node(args: NodeArgs) -> ExitCode {
     // Returns when the node stops: after a signal, or a LEAVE from the network.
     handle.wait();
     ExitCode::SUCCESS
-}
-
-/// Sends one line to a node and prints the reply.
-fn ask(via: &Via, line: &str) -> ExitCode {
-    // The client does not know the ring's size: any 64-bit id is accepted in replies.
-    let ring = match Ring::new(Ring::MAX_BITS) {
-        Ok(ring) => ring,
-        Err(e) => {
-            eprintln!("feira-chord: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let timeout = Duration::from_millis(via.timeout_ms);
-    let reply = match Peer::connect(via.via.as_str(), ring, timeout)
-        .and_then(|mut peer| peer.call_line(line))
-    {
-        Ok(reply) => reply,
-        Err(e) => {
-            eprintln!("feira-chord: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    for row in &reply.data {
-        match row.split_first() {
-            Some((tag, rest)) => println!("{tag:<12} {}", token::join(rest)),
-            None => println!(),
-        }
-    }
-    match reply.status {
-        Ok(text) if text.is_empty() => {
-            println!("OK");
-            ExitCode::SUCCESS
-        }
-        Ok(text) => {
-            println!("OK {text}");
-            ExitCode::SUCCESS
-        }
-        Err(refusal) => {
-            eprintln!("ERR {refusal}");
-            ExitCode::FAILURE
-        }
-    }
 }

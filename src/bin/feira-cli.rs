@@ -19,6 +19,7 @@ Examples:
   feira-cli ping
   FEIRA_PASSWORD=alice-pass feira-cli --user alice products 5.00
   feira-cli --user alice order \"Raquete de tênis\" 1     (prompts for the password)
+  feira-cli chord lookup apple --via 127.0.0.1:7000   (ask a Chord node: docs/CHORD.md)
 
 The password comes from $FEIRA_PASSWORD, or is asked on the terminal.
 Exit codes: 0 success; 1 the server answered ERR (printed on stderr as `ERR CODE message`);
@@ -44,8 +45,23 @@ struct Args {
     command: Vec<String>,
 }
 
+/// `feira-cli chord ...`: the Chord client (the same subcommands as `feira-chord`).
+#[derive(Parser, Debug)]
+#[command(
+    name = "feira-cli chord",
+    about = "Ask a Chord node (see docs/CHORD.md)"
+)]
+struct ChordArgs {
+    #[command(subcommand)]
+    command: feira::chord::cli::ClientCommand,
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.command.first().map(String::as_str) == Some("chord") {
+        let chord = ChordArgs::parse_from(&args.command);
+        return feira::chord::cli::run(chord.command);
+    }
     let options = Options {
         addr: args.addr,
         user: args.user,

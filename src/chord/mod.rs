@@ -46,6 +46,7 @@
 mod handler;
 mod server;
 
+pub mod cli;
 pub mod error;
 pub mod id;
 pub mod lifecycle;
