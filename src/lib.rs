@@ -9,3 +9,4 @@ pub mod store;
 pub use error::{Error, Result};
 pub mod demo;
 pub mod server;
+pub mod wallet;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::protocol::DEFAULT_MAX_LINE;
+use crate::wallet::WalletPolicy;
 
 /// Everything the server can be told at start-up.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// Stack size of each connection thread. Small, so that thousands fit.
     pub thread_stack: usize,
+    /// A new wallet's balance and how long a pay key lives (issue 3).
+    pub wallet: WalletPolicy,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             checkpoint_bytes: crate::db::DEFAULT_CHECKPOINT_BYTES,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             thread_stack: 128 * 1024,
+            wallet: WalletPolicy::default(),
         }
     }
 }
