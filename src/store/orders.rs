@@ -167,3 +167,79 @@ pub fn of_user(db: &Db, user: &str) -> Vec<Order> {
         .cloned()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::catalog::Product;
+    use crate::wallet::testing::db_with;
+    use crate::wallet::{balance, check};
+
+    fn with_caju(stock: u64) -> (tempfile::TempDir, Db) {
+        let (dir, db) = db_with(&["ana"], Cents(1000));
+        let mut products = db.products.write();
+        products.stage_put(Product {
+            name: "Caju".into(),
+            price: Cents(120),
+            stock,
+        });
+        db.journal.commit(&mut [&mut products]).unwrap();
+        drop(products);
+        (dir, db)
+    }
+
+    fn state(db: &Db) -> (u64, Cents, usize, usize) {
+        (
+            db.products.read()["Caju"].stock,
+            balance(db, "ana").unwrap(),
+            db.orders.read().len(),
+            db.transfers.read().len(),
+        )
+    }
+
+    #[test]
+    fn an_order_is_paid_from_the_wallet() {
+        let (_dir, db) = with_caju(100);
+        let order = place(&db, "ana", "Caju", 5).unwrap();
+        assert_eq!(order.total, Cents(600));
+        assert_eq!(state(&db), (95, Cents(400), 1, 2));
+        let payment = db.transfers.read().values().last().cloned().unwrap();
+        assert_eq!(payment.kind, Kind::Order);
+        assert_eq!(payment.reference, Some(order.id.to_string()));
+        assert!(check::check(&db).is_ok());
+    }
+
+    #[test]
+    fn without_funds_or_stock_nothing_changes() {
+        let (_dir, db) = with_caju(100);
+        let before = state(&db);
+        // 9 x 1.20 = 10.80 > 10.00: stock enough, money not.
+        let refusal = place(&db, "ana", "Caju", 9).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::InsufficientFunds);
+        assert_eq!(state(&db), before);
+        assert_eq!(
+            place(&db, "ana", "Caju", 101).unwrap_err().code,
+            ErrorCode::InsufficientStock
+        );
+        assert_eq!(
+            place(&db, "nobody", "Caju", 1).unwrap_err().code,
+            ErrorCode::NotFound
+        );
+        db.journal.fail_next_writes(1);
+        assert_eq!(
+            place(&db, "ana", "Caju", 1).unwrap_err().code,
+            ErrorCode::Internal
+        );
+        assert_eq!(state(&db), before);
+        // Exactly the balance is fine.
+        let (_dir, db) = with_caju(100);
+        let mut wallets = db.wallets.write();
+        let mut wallet = wallets["ana"].clone();
+        wallet.balance = Cents(360);
+        wallets.stage_put(wallet);
+        db.journal.commit(&mut [&mut wallets]).unwrap();
+        drop(wallets);
+        place(&db, "ana", "Caju", 3).unwrap();
+        assert_eq!(balance(&db, "ana"), Ok(Cents(0)));
+    }
+}

@@ -348,3 +348,140 @@ fn recorded(user: &str, replayed: Cents, recorded: Option<Cents>) -> Result<(), 
         None => Err(format!("{user}'s balance after the line is missing")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wallet::testing::{db_with, key_of};
+    use crate::wallet::transfer;
+
+    /// A small history: two accounts, a transfer, a deposit and an order.
+    fn history() -> (tempfile::TempDir, Db) {
+        let (dir, db) = db_with(&["ana", "bia"], Cents(10_000));
+        transfer::send(&db, "ana", &key_of(&db, "bia"), Cents(2500)).unwrap();
+        transfer::deposit(&db, "root", "ana", Cents(100)).unwrap();
+        let mut products = db.products.write();
+        products.stage_put(crate::store::catalog::Product {
+            name: "Caju".into(),
+            price: Cents(120),
+            stock: 10,
+        });
+        db.journal.commit(&mut [&mut products]).unwrap();
+        drop(products);
+        crate::store::orders::place(&db, "bia", "Caju", 3).unwrap();
+        (dir, db)
+    }
+
+    type Tables = (
+        BTreeMap<String, User>,
+        BTreeMap<String, Wallet>,
+        BTreeMap<u64, Order>,
+        BTreeMap<u64, LedgerEntry>,
+    );
+
+    fn tables(db: &Db) -> Tables {
+        (
+            db.users.read().clone(),
+            db.wallets.read().clone(),
+            db.orders.read().clone(),
+            db.transfers.read().clone(),
+        )
+    }
+
+    /// Damages a copy of the tables and returns what the check says.
+    fn damaged(db: &Db, damage: impl FnOnce(&mut Tables)) -> String {
+        let mut t = tables(db);
+        damage(&mut t);
+        verify(&t.0, &t.1, &t.2, &t.3).unwrap_err().0
+    }
+
+    #[test]
+    fn a_consistent_history_passes_with_its_totals() {
+        let (_dir, db) = history();
+        let report = check(&db).unwrap();
+        assert_eq!(report.initial, 20_000);
+        assert_eq!(report.deposits, 100);
+        assert_eq!(report.orders_paid, 360);
+        assert_eq!(report.balances, 20_000 + 100 - 360);
+        assert_eq!((report.wallets, report.ledger_lines), (2, 5));
+    }
+
+    #[test]
+    fn each_kind_of_damage_is_named() {
+        let (_dir, db) = history();
+        let cases: Vec<(&str, Box<dyn FnOnce(&mut Tables)>)> = vec![
+            (
+                "ana holds 1.00, but the ledger adds up to 76.00",
+                Box::new(|t| t.1.get_mut("ana").unwrap().balance = Cents(100)),
+            ),
+            (
+                "id 4 comes where id 3 should",
+                Box::new(|t| {
+                    t.3.remove(&3);
+                }),
+            ),
+            (
+                "transfers.csv id 3 (transfer): records ana's balance as 75.01",
+                Box::new(|t| t.3.get_mut(&3).unwrap().from_balance = Some(Cents(7501))),
+            ),
+            (
+                "order 1 (3 x Caju by bia, 3.60) was never paid",
+                Box::new(|t| {
+                    // The payment is gone, and the balance agrees: only the order tells.
+                    t.3.remove(&5);
+                    t.1.get_mut("bia").unwrap().balance = Cents(12_500);
+                }),
+            ),
+            (
+                "bia pays 3.60 for order 1, but the order is bia's for 9.99",
+                Box::new(|t| t.2.get_mut(&1).unwrap().total = Cents(999)),
+            ),
+            (
+                "users.csv: cid has no wallet",
+                Box::new(|t| {
+                    let mut cid = t.0["ana"].clone();
+                    cid.name = "cid".into();
+                    t.0.insert("cid".into(), cid);
+                }),
+            ),
+            (
+                "ana and bia share the pay key",
+                Box::new(|t| {
+                    let key = t.1["ana"].pay_key;
+                    t.1.get_mut("bia").unwrap().pay_key = key;
+                }),
+            ),
+            (
+                "wallets.csv: bia has no wallet, but the ledger leaves",
+                Box::new(|t| {
+                    t.1.remove("bia");
+                }),
+            ),
+            (
+                "ana's balance of 100.00 cannot pay 1000.00",
+                Box::new(|t| t.3.get_mut(&3).unwrap().amount = Cents(100_000)),
+            ),
+        ];
+        for (expected, damage) in cases {
+            let message = damaged(&db, damage);
+            assert!(
+                message.contains(expected),
+                "{message:?} should say {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn check_dir_reads_the_journal_and_leaves_the_directory_alone() {
+        let (dir, db) = history();
+        // Nothing was checkpointed: the history is only in the journal.
+        let journal = std::fs::read(dir.path().join("journal.csv")).unwrap();
+        let report = check_dir(dir.path()).unwrap().unwrap();
+        assert_eq!(report.ledger_lines, 5);
+        assert_eq!(
+            std::fs::read(dir.path().join("journal.csv")).unwrap(),
+            journal
+        );
+        drop(db);
+    }
+}

@@ -299,9 +299,53 @@ pub fn open_missing(db: &Db, policy: &WalletPolicy) -> crate::Result<usize> {
     Ok(opened)
 }
 
+/// A database in a temporary directory with some accounts, for unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::store::accounts::{Role, User};
+
+    /// Accounts with these names, each with a wallet of `initial`.
+    pub fn db_with(names: &[&str], initial: Cents) -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), crate::db::DEFAULT_CHECKPOINT_BYTES).unwrap();
+        let policy = WalletPolicy {
+            initial_balance: initial,
+            ..WalletPolicy::default()
+        };
+        for name in names {
+            add_account(&db, name, &policy);
+        }
+        (dir, db)
+    }
+
+    /// Adds an account and its wallet as REGISTER does, without the slow password hash.
+    pub fn add_account(db: &Db, name: &str, policy: &WalletPolicy) {
+        let mut users = db.users.write();
+        let mut wallets = db.wallets.write();
+        let mut ledger = db.transfers.write();
+        stage_open(&mut wallets, &mut ledger, name, policy).unwrap();
+        users.stage_put(User {
+            name: name.to_string(),
+            role: Role::Customer,
+            password_hash: crate::store::password::DUMMY_HASH.to_string(),
+            created_at: now_rfc3339(),
+        });
+        db.journal
+            .commit(&mut [&mut users, &mut wallets, &mut ledger])
+            .unwrap();
+    }
+
+    /// A user's pay key.
+    pub fn key_of(db: &Db, name: &str) -> PayKey {
+        db.wallets.read()[name].pay_key
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wallet::testing::db_with;
 
     #[test]
     fn expiry_rounds_up_to_the_second() {
@@ -362,5 +406,62 @@ mod tests {
             credit("a", Cents(i64::MAX), Cents(1)).unwrap_err().code,
             ErrorCode::Conflict
         );
+    }
+
+    #[test]
+    fn an_account_closes_only_an_empty_wallet_and_can_open_again() {
+        let (_dir, db) = db_with(&["ana"], Cents(500));
+        let close = |db: &Db| {
+            let mut wallets = db.wallets.write();
+            let mut ledger = db.transfers.write();
+            stage_close(&mut wallets, &mut ledger, "ana")?;
+            db.journal
+                .commit(&mut [&mut wallets, &mut ledger])
+                .map_err(internal)
+        };
+        assert_eq!(close(&db).unwrap_err().code, ErrorCode::Conflict);
+        assert_eq!(
+            balance(&db, "ana"),
+            Ok(Cents(500)),
+            "a refusal changes nothing"
+        );
+        // Spend it all, then the wallet closes with a `close` line.
+        let mut wallets = db.wallets.write();
+        let mut emptied = wallets["ana"].clone();
+        emptied.balance = Cents(0);
+        wallets.stage_put(emptied);
+        db.journal.commit(&mut [&mut wallets]).unwrap();
+        drop(wallets);
+        close(&db).unwrap();
+        assert_eq!(balance(&db, "ana").unwrap_err().code, ErrorCode::NotFound);
+        let last = db.transfers.read().values().last().cloned().unwrap();
+        assert_eq!(
+            (last.kind, last.from.as_deref()),
+            (Kind::Close, Some("ana"))
+        );
+        // The name can be used again: a new wallet, a new `initial` line.
+        let mut wallets = db.wallets.write();
+        let mut ledger = db.transfers.write();
+        stage_open(&mut wallets, &mut ledger, "ana", &WalletPolicy::default()).unwrap();
+        db.journal.commit(&mut [&mut wallets, &mut ledger]).unwrap();
+        drop((wallets, ledger));
+        assert_eq!(balance(&db, "ana"), Ok(Cents(10_000)));
+    }
+
+    #[test]
+    fn open_missing_gives_every_account_a_wallet_once() {
+        let (_dir, db) = db_with(&["ana"], Cents(500));
+        let mut users = db.users.write();
+        let mut hand_made = users["ana"].clone();
+        hand_made.name = "root".into();
+        users.stage_put(hand_made);
+        db.journal.commit(&mut [&mut users]).unwrap();
+        drop(users);
+        let policy = WalletPolicy::default();
+        assert_eq!(open_missing(&db, &policy).unwrap(), 1);
+        assert_eq!(open_missing(&db, &policy).unwrap(), 0);
+        assert_eq!(balance(&db, "root"), Ok(Cents(10_000)));
+        assert_eq!(balance(&db, "ana"), Ok(Cents(500)));
+        assert!(check::check(&db).is_ok());
     }
 }

@@ -94,10 +94,11 @@ pub fn rotate_due(db: &Db, lifetime: Duration) -> Result<Pass> {
 
 /// How long to sleep after a pass: until the earliest expiry, at most one lifetime.
 fn wait_after(pass: &Pass, lifetime: Duration) -> Duration {
-    let until_next = pass
-        .next_expiry
-        .and_then(|t| t.duration_since(SystemTime::now()).ok())
-        .unwrap_or(lifetime);
+    // An expiry already past (a swap failed) means "go again soon", not "wait long".
+    let until_next = pass.next_expiry.map_or(lifetime, |t| {
+        t.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+    });
     until_next.clamp(MIN_WAIT, lifetime.max(MIN_WAIT))
 }
 
@@ -163,4 +164,92 @@ fn run(db: &Db, lifetime: Duration, stopped: &Receiver<()>) {
         }
     }
     log::info!("key rotation stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Cents, PayKey};
+    use crate::wallet::testing::{db_with, key_of};
+
+    const LIFETIME: Duration = Duration::from_secs(180);
+
+    /// Sets a wallet's expiry directly, as time passing (or a config change) would.
+    fn set_expiry(db: &Db, user: &str, at: SystemTime) {
+        let mut wallets = db.wallets.write();
+        let mut wallet = wallets[user].clone();
+        wallet.key_expires_at = at;
+        wallets.stage_put(wallet);
+        db.journal.commit(&mut [&mut wallets]).unwrap();
+    }
+
+    #[test]
+    fn only_due_keys_are_replaced() {
+        let (_dir, db) = db_with(&["ana", "bia", "cid"], Cents(0));
+        let now = SystemTime::now();
+        set_expiry(&db, "ana", now - Duration::from_secs(1));
+        set_expiry(&db, "bia", now + 10 * LIFETIME);
+        let before: Vec<PayKey> = ["ana", "bia", "cid"].map(|u| key_of(&db, u)).into();
+        let pass = rotate_due(&db, LIFETIME).unwrap();
+        assert_eq!(
+            pass.rotated, 2,
+            "the expired key and the one that lived too long"
+        );
+        assert_ne!(key_of(&db, "ana"), before[0]);
+        assert_ne!(key_of(&db, "bia"), before[1]);
+        assert_eq!(key_of(&db, "cid"), before[2]);
+        let wallets = db.wallets.read();
+        for user in ["ana", "bia"] {
+            let expires = wallets[user].key_expires_at;
+            assert!(expires > now && expires <= expiry(SystemTime::now(), LIFETIME));
+        }
+        // The old keys belong to no one any more.
+        assert!(wallets.values().all(|w| w.pay_key != before[0]));
+        drop(wallets);
+        assert_eq!(rotate_due(&db, LIFETIME).unwrap().rotated, 0);
+    }
+
+    #[test]
+    fn a_rotated_key_survives_a_restart() {
+        let (dir, db) = db_with(&["ana"], Cents(0));
+        set_expiry(&db, "ana", SystemTime::now() - Duration::from_secs(1));
+        rotate_due(&db, LIFETIME).unwrap();
+        let key = key_of(&db, "ana");
+        drop(db);
+        let db = Db::open(dir.path(), crate::db::DEFAULT_CHECKPOINT_BYTES).unwrap();
+        assert_eq!(key_of(&db, "ana"), key);
+    }
+
+    #[test]
+    fn the_wait_is_until_the_next_expiry_within_bounds() {
+        let soon = Pass {
+            rotated: 0,
+            next_expiry: Some(SystemTime::now() + Duration::from_secs(3600)),
+        };
+        assert_eq!(wait_after(&soon, LIFETIME), LIFETIME);
+        let past = Pass {
+            rotated: 0,
+            next_expiry: Some(SystemTime::now() - Duration::from_secs(1)),
+        };
+        assert_eq!(wait_after(&past, LIFETIME), MIN_WAIT);
+        let none = Pass {
+            rotated: 0,
+            next_expiry: None,
+        };
+        assert_eq!(wait_after(&none, LIFETIME), LIFETIME);
+    }
+
+    #[test]
+    fn dropping_the_rotator_stops_its_thread() {
+        let (_dir, db) = db_with(&["ana"], Cents(0));
+        let db = Arc::new(db);
+        let rotator = Rotator::spawn(db.clone(), LIFETIME).unwrap();
+        // The thread sleeps for up to 180 s; stopping must wake it, not wait it out.
+        rotator.stop();
+        assert_eq!(
+            Arc::strong_count(&db),
+            1,
+            "the thread has let go of the database"
+        );
+    }
 }

@@ -150,3 +150,129 @@ pub fn deposit(db: &Db, admin: &str, user: &str, amount: Cents) -> Result<Receip
         balance_after,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wallet::testing::{db_with, key_of};
+    use crate::wallet::{MAX_BALANCE, balance, check};
+
+    /// Everything a refusal must leave alone.
+    fn state(db: &Db) -> (Vec<super::super::Wallet>, usize) {
+        let wallets = db.wallets.read().values().cloned().collect();
+        (wallets, db.transfers.read().len())
+    }
+
+    #[test]
+    fn a_transfer_moves_money_and_writes_one_ledger_line() {
+        let (_dir, db) = db_with(&["ana", "bia"], Cents(10_000));
+        let receipt = send(&db, "ana", &key_of(&db, "bia"), Cents(2550)).unwrap();
+        assert_eq!(receipt.to, "bia");
+        assert_eq!(receipt.balance_after, Cents(7450));
+        assert_eq!(balance(&db, "ana"), Ok(Cents(7450)));
+        assert_eq!(balance(&db, "bia"), Ok(Cents(12_550)));
+        let ledger = db.transfers.read();
+        let line = &ledger[&receipt.id];
+        assert_eq!(line.kind, Kind::Transfer);
+        assert_eq!(line.from_balance, Some(Cents(7450)));
+        assert_eq!(line.to_balance, Some(Cents(12_550)));
+        drop(ledger);
+        assert!(check::check(&db).is_ok());
+    }
+
+    #[test]
+    fn every_refusal_changes_nothing() {
+        let (_dir, db) = db_with(&["ana", "bia"], Cents(10_000));
+        let bia = key_of(&db, "bia");
+        let before = state(&db);
+        let unknown = crate::wallet::keys::random_key().unwrap();
+        for (payer, key, amount, code) in [
+            ("ana", bia, Cents(10_001), ErrorCode::InsufficientFunds),
+            ("ana", bia, Cents(0), ErrorCode::BadRequest),
+            ("ana", bia, Cents(-1), ErrorCode::BadRequest),
+            ("ana", unknown, Cents(1), ErrorCode::NotFound),
+            ("bia", bia, Cents(1), ErrorCode::Conflict),
+            ("gone", bia, Cents(1), ErrorCode::NotFound),
+        ] {
+            let refusal = send(&db, payer, &key, amount).unwrap_err();
+            assert_eq!(refusal.code, code, "{payer} {amount}: {refusal}");
+            assert_eq!(state(&db), before, "{payer} {amount}");
+        }
+        // The payee's balance may not pass the maximum either.
+        deposit(
+            &db,
+            "root",
+            "bia",
+            MAX_BALANCE.checked_sub(Cents(10_000)).unwrap(),
+        )
+        .unwrap();
+        let before = state(&db);
+        let refusal = send(&db, "ana", &bia, Cents(1)).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::Conflict);
+        assert_eq!(state(&db), before);
+        assert!(check::check(&db).is_ok());
+    }
+
+    #[test]
+    fn a_failed_journal_write_changes_nothing() {
+        let (_dir, db) = db_with(&["ana", "bia"], Cents(10_000));
+        let before = state(&db);
+        db.journal.fail_next_writes(1);
+        let refusal = send(&db, "ana", &key_of(&db, "bia"), Cents(1)).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::Internal);
+        assert_eq!(state(&db), before);
+        db.journal.fail_next_writes(1);
+        assert_eq!(
+            deposit(&db, "root", "ana", Cents(1)).unwrap_err().code,
+            ErrorCode::Internal
+        );
+        assert_eq!(state(&db), before);
+    }
+
+    #[test]
+    fn a_deposit_is_recorded_with_its_admin() {
+        let (_dir, db) = db_with(&["ana"], Cents(0));
+        let receipt = deposit(&db, "root", "ana", Cents(1)).unwrap();
+        assert_eq!(receipt.balance_after, Cents(1));
+        let line = db.transfers.read()[&receipt.id].clone();
+        assert_eq!(line.kind, Kind::Deposit);
+        assert_eq!(line.reference.as_deref(), Some("root"));
+        assert_eq!(
+            deposit(&db, "root", "nobody", Cents(1)).unwrap_err().code,
+            ErrorCode::NotFound
+        );
+        assert!(check::check(&db).is_ok());
+    }
+
+    #[test]
+    fn concurrent_transfers_conserve_money_and_never_overdraw() {
+        let names: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (_dir, db) = db_with(&refs, Cents(1000));
+        let db = std::sync::Arc::new(db);
+        let keys: Vec<PayKey> = refs.iter().map(|n| key_of(&db, n)).collect();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let (db, names, keys) = (db.clone(), names.clone(), keys.clone());
+                std::thread::spawn(move || {
+                    let mut acked = 0;
+                    for i in 0..300usize {
+                        let from = &names[(t * 7 + i) % 10];
+                        let to = &keys[(t * 3 + i * 7) % 10];
+                        let amount = Cents(((t * 131 + i * 17) % 700 + 1) as i64);
+                        if send(&db, from, to, amount).is_ok() {
+                            acked += 1;
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        let acked: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(acked > 0);
+        let report = check::check(&db).unwrap();
+        assert_eq!(report.balances, 10 * 1000);
+        assert_eq!(db.transfers.read().len(), 10 + acked);
+        assert!(db.wallets.read().values().all(|w| w.balance.0 >= 0));
+    }
+}
