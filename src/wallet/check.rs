@@ -388,6 +388,9 @@ mod tests {
         )
     }
 
+    /// One way to damage the tables.
+    type Damage = Box<dyn FnOnce(&mut Tables)>;
+
     /// Damages a copy of the tables and returns what the check says.
     fn damaged(db: &Db, damage: impl FnOnce(&mut Tables)) -> String {
         let mut t = tables(db);
@@ -409,7 +412,7 @@ mod tests {
     #[test]
     fn each_kind_of_damage_is_named() {
         let (_dir, db) = history();
-        let cases: Vec<(&str, Box<dyn FnOnce(&mut Tables)>)> = vec![
+        let cases: Vec<(&str, Damage)> = vec![
             (
                 "ana holds 1.00, but the ledger adds up to 76.00",
                 Box::new(|t| t.1.get_mut("ana").unwrap().balance = Cents(100)),
