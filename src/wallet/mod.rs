@@ -163,7 +163,7 @@ pub(crate) fn debit(balance: Cents, amount: Cents) -> Result<Cents, Refusal> {
         .ok_or_else(|| {
             Refusal::new(
                 ErrorCode::InsufficientFunds,
-                format!("the wallet holds {balance}, less than {amount}"),
+                format!("your wallet holds {balance}, less than {amount}"),
             )
         })
 }
