@@ -216,12 +216,7 @@ impl Session {
                     receipt.to
                 );
                 Reply::rows(
-                    vec![vec![
-                        receipt.id.to_string(),
-                        receipt.to.clone(),
-                        amount.to_string(),
-                        receipt.balance_after.to_string(),
-                    ]],
+                    vec![receipt.to_row()],
                     format!(
                         "sent {amount} to {}; your balance is {}",
                         receipt.to, receipt.balance_after
@@ -246,12 +241,7 @@ impl Session {
                     self.name()
                 );
                 Reply::rows(
-                    vec![vec![
-                        receipt.id.to_string(),
-                        user.clone(),
-                        amount.to_string(),
-                        receipt.balance_after.to_string(),
-                    ]],
+                    vec![receipt.to_row()],
                     format!(
                         "deposited {amount} to {user}; balance {}",
                         receipt.balance_after

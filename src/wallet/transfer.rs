@@ -35,6 +35,18 @@ pub struct Receipt {
     pub balance_after: Cents,
 }
 
+impl Receipt {
+    /// The receipt as a data line: ledger id, wallet credited, amount, balance after.
+    pub fn to_row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.to.clone(),
+            self.amount.to_string(),
+            self.balance_after.to_string(),
+        ]
+    }
+}
+
 fn positive(amount: Cents) -> Result<(), Refusal> {
     if amount.0 <= 0 {
         return Err(Refusal::new(
