@@ -11,18 +11,23 @@
 //!
 //! 1. `users`
 //! 2. `products`
-//! 3. `orders`
-//! 4. `files` (published files, issue 4: LIST_CONTENT reads `users` then `files`)
-//! 5. the journal's writer lock (taken inside `Journal::commit`, never by callers)
+//! 3. `wallets`
+//! 4. `orders`
+//! 5. `transfers` (the wallets' ledger)
+//! 6. `files` (published files, issue 4: LIST_CONTENT reads `users` then `files`)
+//! 7. the journal's writer lock (taken inside `Journal::commit`, never by callers)
 //!
 //! The file-sharing directory's set of connected users (`directory::Directory`) has a
 //! mutex of its own that is a leaf: it is never held while any other lock is taken.
 //!
 //! Why this order: it is the order of the tables' fields below, so a reader can check a
-//! function against it at a glance; and every multi-table operation (ORDER takes
-//! products then orders) already follows it. Two threads taking two locks in opposite
-//! orders can deadlock (`make demo-deadlock` shows it); one global order makes that
-//! impossible.
+//! function against it at a glance; and it is the order in which a purchase meets them:
+//! *what* is bought (`products`), *who pays* (`wallets`), the *record* of the sale
+//! (`orders`), and the *evidence* of the payment (`transfers`). Every multi-table
+//! operation follows it: ORDER takes products, wallets, orders, transfers; TRANSFER and
+//! DEPOSIT take wallets, transfers; REGISTER and UNREGISTER take users, wallets,
+//! transfers. Two threads taking two locks in opposite orders can deadlock
+//! (`make demo-deadlock` shows it); one global order makes that impossible.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,13 +38,19 @@ use crate::storage::{Change, Journal, LockStatsSnapshot, Table};
 use crate::store::accounts::User;
 use crate::store::catalog::Product;
 use crate::store::orders::Order;
+use crate::wallet::Wallet;
+use crate::wallet::ledger::LedgerEntry;
 
 /// Every table of a data directory. Fields are in lock order.
 pub struct Db {
     dir: PathBuf,
     pub users: Table<User>,
     pub products: Table<Product>,
+    /// One wallet per account (issue 3).
+    pub wallets: Table<Wallet>,
     pub orders: Table<Order>,
+    /// The append-only ledger of every movement of money (`transfers.csv`).
+    pub transfers: Table<LedgerEntry>,
     pub files: Table<SharedFile>,
     pub journal: Journal,
     /// Checkpoint when the journal grows past this many bytes.
@@ -61,7 +72,9 @@ impl Db {
             dir: dir.to_path_buf(),
             users: Table::load(dir)?,
             products: Table::load(dir)?,
+            wallets: Table::load(dir)?,
             orders: Table::load(dir)?,
+            transfers: Table::load(dir)?,
             files: Table::load(dir)?,
             journal,
             checkpoint_bytes,
@@ -93,7 +106,9 @@ impl Db {
         match change.table() {
             "users" => self.users.replay(change),
             "products" => self.products.replay(change),
+            "wallets" => self.wallets.replay(change),
             "orders" => self.orders.replay(change),
+            "transfers" => self.transfers.replay(change),
             "files" => self.files.replay(change),
             other => Err(format!("unknown table {other:?}")),
         }
@@ -105,12 +120,16 @@ impl Db {
     pub fn checkpoint(&self) -> Result<()> {
         let users = self.users.read();
         let products = self.products.read();
+        let wallets = self.wallets.read();
         let orders = self.orders.read();
+        let transfers = self.transfers.read();
         let files = self.files.read();
         self.journal.checkpoint(|| {
             users.save(&self.dir)?;
             products.save(&self.dir)?;
+            wallets.save(&self.dir)?;
             orders.save(&self.dir)?;
+            transfers.save(&self.dir)?;
             files.save(&self.dir)
         })
     }
@@ -120,7 +139,9 @@ impl Db {
         vec![
             ("users", self.users.lock_stats().snapshot()),
             ("products", self.products.lock_stats().snapshot()),
+            ("wallets", self.wallets.lock_stats().snapshot()),
             ("orders", self.orders.lock_stats().snapshot()),
+            ("transfers", self.transfers.lock_stats().snapshot()),
             ("files", self.files.lock_stats().snapshot()),
             ("journal", self.journal.lock_stats().snapshot()),
         ]
@@ -141,5 +162,13 @@ impl Db {
             Err(e) => log::error!("checkpoint failed (the journal keeps the data): {e}"),
         }
         self.checkpointing.store(false, Ordering::Release);
+    }
+}
+
+/// Lets code that only needs the database (the key rotation thread) take whatever
+/// owns it: the server's shared state, or a `Db` itself in tests.
+impl AsRef<Db> for Db {
+    fn as_ref(&self) -> &Db {
+        self
     }
 }

@@ -16,6 +16,7 @@
 //! | [`store`] | the store's rules: accounts and passwords, products, the ORDER critical section |
 //! | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
 //! | [`db`] | every table of a data directory, and **the lock order** |
+//! | [`wallet`] | the wallets of seed 001: balances, rotating pay keys, transfers, the ledger and its check |
 //! | [`directory`] | the file-sharing directory of seed 002: who is connected, published files, the audit thread |
 //! | [`chord`] | the Chord ring of seed 000: a node server, its maintenance thread, lookups (`feira-chord`) |
 //! | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
@@ -45,5 +46,6 @@ pub mod protocol;
 pub mod server;
 pub mod storage;
 pub mod store;
+pub mod wallet;
 
 pub use error::{Error, Result};

@@ -100,6 +100,10 @@ fn accounts_register_login_logout_unregister() {
     err(&mut c, "WHOAMI", "AUTH_REQUIRED");
     ok(&mut c, "LOGIN carla carla-pass");
     err(&mut c, "UNREGISTER wrong-pass", "AUTH_FAILED");
+    // A wallet holding money cannot be deleted (issue 3): Carla gives hers away first.
+    err(&mut c, "UNREGISTER carla-pass", "CONFLICT");
+    let alice_key = ok(&mut server.login(ALICE), "PAYKEY")[0][0].clone();
+    ok(&mut c, &format!("TRANSFER {alice_key} 100.00"));
     ok(&mut c, "UNREGISTER carla-pass");
     err(&mut c, "WHOAMI", "AUTH_REQUIRED");
     err(&mut c, "LOGIN carla carla-pass", "AUTH_FAILED");
@@ -107,7 +111,8 @@ fn accounts_register_login_logout_unregister() {
 
 #[test]
 fn a_deleted_account_loses_its_other_sessions() {
-    let server = start_server();
+    // New wallets start empty here, so that the account can be deleted at once.
+    let server = start_server_with(|c| c.wallet.initial_balance = feira::protocol::Cents(0));
     let mut first = server.client();
     ok(&mut first, "REGISTER erik erik-pass");
     ok(&mut first, "LOGIN erik erik-pass");

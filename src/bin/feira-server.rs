@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use feira::protocol::Cents;
 use feira::server::{Config, Server};
+use feira::wallet::WalletPolicy;
 
 /// The feira server: a store, wallets and a file-sharing directory over one line protocol.
 #[derive(Parser, Debug)]
@@ -38,6 +40,17 @@ struct ServeArgs {
     /// Longest request line in bytes.
     #[arg(long, default_value_t = feira::protocol::DEFAULT_MAX_LINE)]
     max_line: usize,
+    /// What a new account's wallet holds, like 100.00.
+    #[arg(long, default_value = "100.00", value_parser = parse_cents)]
+    initial_balance: Cents,
+    /// Seconds a pay key works before the server replaces it (1 to 31536000).
+    #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    key_rotation_secs: u64,
+}
+
+fn parse_cents(text: &str) -> Result<Cents, String> {
+    text.parse()
+        .map_err(|e: feira::protocol::money::MoneyError| e.to_string())
 }
 
 #[derive(Subcommand, Debug)]
@@ -47,6 +60,14 @@ enum Command {
     /// Read a password from standard input and print its argon2id PHC string
     /// (to create admin accounts by hand in users.csv).
     HashPassword,
+    /// Replay the wallets' ledger (transfers.csv) and compare it with wallets.csv,
+    /// orders.csv and users.csv; exit 1 naming the first discrepancy. The directory is
+    /// not changed (it is checked on a copy): run it on a stopped server's data.
+    Check {
+        /// The data directory to check.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +76,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.serve),
         Command::HashPassword => hash_password(),
+        Command::Check { data } => check(&data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,6 +96,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         line_timeout: Duration::from_secs(args.line_timeout.max(1)),
         max_line: args.max_line,
+        wallet: WalletPolicy {
+            initial_balance: args.initial_balance,
+            key_lifetime: Duration::from_secs(args.key_rotation_secs),
+        },
         ..Config::default()
     };
     let server = Server::bind(config).map_err(|e| e.to_string())?;
@@ -101,6 +127,16 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     server.run().map_err(|e| e.to_string())
+}
+
+fn check(data: &std::path::Path) -> Result<(), String> {
+    match feira::wallet::check::check_dir(data).map_err(|e| e.to_string())? {
+        Ok(report) => {
+            println!("{}: the ledger agrees: {report}", data.display());
+            Ok(())
+        }
+        Err(discrepancy) => Err(format!("{}: check failed: {discrepancy}", data.display())),
+    }
 }
 
 fn hash_password() -> Result<(), String> {

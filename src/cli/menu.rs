@@ -142,6 +142,9 @@ pub const ENTRIES: &[Entry] = &[
 pub struct Probe {
     pub verb: &'static str,
     pub label: &'static str,
+    /// Which column of the reply's first data line to show (BALANCE answers
+    /// `* <user> <balance>`, PAYKEY `* <key> <expires_at> <seconds_left>`).
+    pub column: usize,
     /// [`Kind::Money`] values are shown as `R$ 12,50`.
     pub kind: Kind,
 }
@@ -151,11 +154,13 @@ pub const PROBES: &[Probe] = &[
     Probe {
         verb: "BALANCE",
         label: "balance",
+        column: 1,
         kind: Kind::Money,
     },
     Probe {
         verb: "PAYKEY",
         label: "pay key",
+        column: 0,
         kind: Kind::Text,
     },
 ];

@@ -458,8 +458,8 @@ impl Repl<'_> {
             return None;
         };
         self.probes[index] = Support::Yes;
-        let value = match reply.data.first() {
-            Some(row) => row.join(" "),
+        let value = match reply.data.first().and_then(|row| row.get(probe.column)) {
+            Some(cell) => cell.clone(),
             None => text.clone(),
         };
         match (probe.kind, value.parse::<Cents>()) {

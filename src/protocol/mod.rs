@@ -7,16 +7,19 @@
 //! - [`token`]: splitting a line into tokens and quoting them back;
 //! - [`frame`]: reading one bounded line from a stream;
 //! - [`money`]: exact amounts in cents;
+//! - [`pay_key`]: how a wallet's pay key is written and read back;
 //! - [`request`]: the [`Request`] enum, one variant per verb;
 //! - [`reply`]: the [`Reply`] (data lines, then `OK` or `ERR CODE message`).
 
 pub mod frame;
 pub mod money;
+pub mod pay_key;
 pub mod reply;
 pub mod request;
 pub mod token;
 
 pub use money::Cents;
+pub use pay_key::PayKey;
 pub use reply::{ErrorCode, Refusal, Reply};
 pub use request::{MAX_QUANTITY, Request, Secret};
 

@@ -10,12 +10,17 @@
 use std::fmt;
 
 use super::money::Cents;
+use super::pay_key::PayKey;
 use super::reply::{ErrorCode, Refusal};
 use super::token;
 
 /// The largest quantity in one order or stock change. Large enough for any store, and
 /// small enough that quantity x price never overflows silently (it is checked anyway).
 pub const MAX_QUANTITY: u64 = 1_000_000_000;
+
+/// The most ledger lines one `TRANSFERS` lists, and how many it lists by default.
+pub const MAX_TRANSFERS_LISTED: u64 = 1000;
+pub const DEFAULT_TRANSFERS_LISTED: u64 = 20;
 
 /// A password as it travels in a request. Its `Debug` form never shows it, so a
 /// request can be logged without leaking the password.
@@ -131,6 +136,32 @@ pub const VERBS: &[VerbSpec] = &[
         "<name> <price> <stock>",
         Access::Admin,
         "adds a product",
+    ),
+    // Wallets (issue 3).
+    verb("BALANCE", "", Access::User, "your wallet's balance"),
+    verb(
+        "PAYKEY",
+        "",
+        Access::User,
+        "your current pay key and when it expires",
+    ),
+    verb(
+        "TRANSFER",
+        "<pay_key> <amount>",
+        Access::User,
+        "sends money to the wallet with this pay key",
+    ),
+    verb(
+        "TRANSFERS",
+        "[n]",
+        Access::User,
+        "your latest n wallet movements (20 if n is omitted), newest first",
+    ),
+    verb(
+        "DEPOSIT",
+        "<user> <amount>",
+        Access::Admin,
+        "adds money to a user's wallet",
     ),
     // File sharing (issue 4, seed 002): the directory of peers and their files.
     verb(
@@ -254,6 +285,20 @@ pub enum Request {
     Peer {
         user: String,
     },
+    // Wallets (issue 3).
+    Balance,
+    Paykey,
+    Transfer {
+        key: PayKey,
+        amount: Cents,
+    },
+    Transfers {
+        count: Option<u64>,
+    },
+    Deposit {
+        user: String,
+        amount: Cents,
+    },
 }
 
 impl Request {
@@ -337,6 +382,20 @@ impl Request {
             "PEER" => Request::Peer {
                 user: args.text("user")?,
             },
+            // Wallets (issue 3).
+            "BALANCE" => Request::Balance,
+            "PAYKEY" => Request::Paykey,
+            "TRANSFER" => Request::Transfer {
+                key: args.pay_key("pay_key")?,
+                amount: args.amount("amount")?,
+            },
+            "TRANSFERS" => Request::Transfers {
+                count: args.listed("n")?,
+            },
+            "DEPOSIT" => Request::Deposit {
+                user: args.text("user")?,
+                amount: args.amount("amount")?,
+            },
             other => unreachable!("verb {other} is in VERBS but has no parser"),
         };
         args.finish()?;
@@ -369,6 +428,12 @@ impl Request {
             Request::ListUsers => "LIST_USERS",
             Request::ListContent { .. } => "LIST_CONTENT",
             Request::Peer { .. } => "PEER",
+            // Wallets (issue 3).
+            Request::Balance => "BALANCE",
+            Request::Paykey => "PAYKEY",
+            Request::Transfer { .. } => "TRANSFER",
+            Request::Transfers { .. } => "TRANSFERS",
+            Request::Deposit { .. } => "DEPOSIT",
         }
     }
 
@@ -386,7 +451,9 @@ impl Request {
             | Request::Logout
             | Request::Whoami
             | Request::Stats
-            | Request::Orders => vec![],
+            | Request::Orders
+            | Request::Balance
+            | Request::Paykey => vec![],
             Request::Help { verb } => verb.iter().cloned().collect(),
             Request::Register { user, password } | Request::Login { user, password } => {
                 vec![user.clone(), password.0.clone()]
@@ -408,6 +475,10 @@ impl Request {
             } => vec![file_name.clone(), description.clone()],
             Request::Delete { file_name } => vec![file_name.clone()],
             Request::ListContent { user } | Request::Peer { user } => vec![user.clone()],
+            // Wallets (issue 3).
+            Request::Transfer { key, amount } => vec![key.to_string(), amount.to_string()],
+            Request::Transfers { count } => count.iter().map(u64::to_string).collect(),
+            Request::Deposit { user, amount } => vec![user.clone(), amount.to_string()],
         };
         tokens.extend(args);
         tokens
@@ -508,6 +579,44 @@ impl Args {
             _ => Err(bad(format!(
                 "<{what}> must be a whole number from 1 to {}, not {}",
                 u16::MAX,
+                token::quote(&text)
+            ))),
+        }
+    }
+
+    /// An amount of money above zero (a transfer or a deposit of nothing is a mistake).
+    fn amount(&mut self, what: &str) -> Result<Cents, Refusal> {
+        let text = self.text(what)?;
+        match parse_money(&text)? {
+            Cents(0) => Err(bad(format!(
+                "<{what}> must be above 0, not {}",
+                token::quote(&text)
+            ))),
+            amount => Ok(amount),
+        }
+    }
+
+    /// A pay key, in the form PAYKEY shows.
+    fn pay_key(&mut self, what: &str) -> Result<PayKey, Refusal> {
+        let text = self.text(what)?;
+        text.parse()
+            .map_err(|e: super::pay_key::PayKeyError| bad(e.to_string()))
+    }
+
+    /// An optional count of lines to list, from 1 to [`MAX_TRANSFERS_LISTED`].
+    fn listed(&mut self, what: &str) -> Result<Option<u64>, Refusal> {
+        let Some(text) = self.optional() else {
+            return Ok(None);
+        };
+        match text.parse::<u64>() {
+            Ok(n)
+                if (1..=MAX_TRANSFERS_LISTED).contains(&n)
+                    && text.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Ok(Some(n))
+            }
+            _ => Err(bad(format!(
+                "[{what}] must be a whole number from 1 to {MAX_TRANSFERS_LISTED}, not {}",
                 token::quote(&text)
             ))),
         }
@@ -636,12 +745,87 @@ mod tests {
                 .args
                 .split_whitespace()
                 .filter(|a| a.starts_with('<'))
-                .map(|_| "1")
+                .map(|a| match a {
+                    "<pay_key>" => "0000-0000-0000-0001",
+                    _ => "1",
+                })
                 .collect();
             let line = format!("{} {}", spec.name, args.join(" "));
             let request = Request::parse(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
             assert_eq!(request.verb(), spec.name);
         }
+    }
+
+    #[test]
+    fn parses_the_wallet_verbs() {
+        let key: PayKey = "7KQ2-M9XD-4TRW-8BNP".parse().unwrap();
+        assert_eq!(Request::parse("balance"), Ok(Request::Balance));
+        assert_eq!(Request::parse("PAYKEY"), Ok(Request::Paykey));
+        assert_eq!(
+            Request::parse("TRANSFER 7kq2-m9xd-4trw-8bnp 12.5"),
+            Ok(Request::Transfer {
+                key,
+                amount: Cents(1250)
+            })
+        );
+        assert_eq!(
+            Request::parse("TRANSFERS"),
+            Ok(Request::Transfers { count: None })
+        );
+        assert_eq!(
+            Request::parse("TRANSFERS 5"),
+            Ok(Request::Transfers { count: Some(5) })
+        );
+        assert_eq!(
+            Request::parse("DEPOSIT joão 0.01"),
+            Ok(Request::Deposit {
+                user: "joão".into(),
+                amount: Cents(1)
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_bad_amounts_keys_and_counts() {
+        let key = "7KQ2-M9XD-4TRW-8BNP";
+        for amount in [
+            "-1",
+            "0",
+            "0.00",
+            "1.234",
+            "1e3",
+            "NaN",
+            "99999999999999999999",
+            "",
+        ] {
+            assert_eq!(
+                code(&format!("TRANSFER {key} \"{amount}\"")),
+                ErrorCode::BadRequest,
+                "{amount:?}"
+            );
+            assert_eq!(
+                code(&format!("DEPOSIT alice \"{amount}\"")),
+                ErrorCode::BadRequest,
+                "{amount:?}"
+            );
+        }
+        for bad_key in ["x", "7KQ2-M9XD-4TRW", "7KQ2-M9XD-4TRW-8BNU", "\"\""] {
+            assert_eq!(
+                code(&format!("TRANSFER {bad_key} 1.00")),
+                ErrorCode::BadRequest,
+                "{bad_key}"
+            );
+        }
+        assert_eq!(code(&format!("TRANSFER {key}")), ErrorCode::BadRequest);
+        assert_eq!(code(&format!("TRANSFER {key} 1 2")), ErrorCode::BadRequest);
+        for count in ["0", "-1", "1001", "x", "+3"] {
+            assert_eq!(
+                code(&format!("TRANSFERS {count}")),
+                ErrorCode::BadRequest,
+                "{count}"
+            );
+        }
+        assert_eq!(code("BALANCE alice"), ErrorCode::BadRequest);
     }
 
     proptest! {
@@ -653,6 +837,7 @@ mod tests {
             delta in -(MAX_QUANTITY as i64)..=(MAX_QUANTITY as i64),
         ) {
             for request in [
+                Request::Deposit { user: product.clone(), amount: Cents(quantity as i64) },
                 Request::Order { product: product.clone(), quantity },
                 Request::Restock { product: product.clone(), delta },
                 Request::Product { name: product.clone() },

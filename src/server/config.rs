@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::protocol::DEFAULT_MAX_LINE;
+use crate::wallet::WalletPolicy;
 
 /// Everything the server can be told at start-up.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct Config {
     pub thread_stack: usize,
     /// The audit log's channel size, send timeout and fsync cadence.
     pub audit: crate::directory::AuditOptions,
+    /// A new wallet's balance and how long a pay key lives (issue 3).
+    pub wallet: WalletPolicy,
 }
 
 impl Default for Config {
@@ -44,6 +47,7 @@ impl Default for Config {
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             thread_stack: 128 * 1024,
             audit: crate::directory::AuditOptions::default(),
+            wallet: WalletPolicy::default(),
         }
     }
 }

@@ -14,6 +14,10 @@
 //!    reply, then reads end-of-file.
 //! 4. [`Server::run`] joins the threads, stops the audit logger (which writes and
 //!    fsyncs its last rows), checkpoints the tables, and returns.
+//!
+//! The key rotation thread (`wallet::rotation`) lives exactly as long as `run`: it is
+//! started when `run` starts and stopped (woken at once, then joined) as soon as the
+//! accept loop ends, so no key changes while the tables are saved.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -32,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::protocol::{ErrorCode, Reply};
 use crate::store::accounts::LoginThrottle;
 use crate::store::password::HashGate;
+use crate::wallet::{self, rotation};
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
@@ -70,6 +75,19 @@ impl Server {
     /// Opens the data directory and binds the listening socket.
     pub fn bind(config: Config) -> Result<Server> {
         let db = Db::open(&config.data_dir, config.checkpoint_bytes)?;
+        // Before anyone can connect: every account gets its wallet, and keys that
+        // expired while the server was down are replaced (they must never work again).
+        let opened = wallet::open_missing(&db, &config.wallet)?;
+        if opened > 0 {
+            log::info!("opened {opened} missing wallets");
+        }
+        let pass = rotation::rotate_due(&db, config.wallet.key_lifetime)?;
+        if pass.rotated > 0 {
+            log::info!(
+                "replaced {} pay keys that expired while stopped",
+                pass.rotated
+            );
+        }
         let audit = AuditLog::open(&config.data_dir, config.audit.clone())?;
         let listener = TcpListener::bind(&config.addr)
             .map_err(|e| Error::Other(format!("cannot listen on {}: {e}", config.addr)))?;
@@ -127,6 +145,8 @@ impl Server {
     /// Accepts connections until shutdown, then drains them and saves the tables.
     pub fn run(self) -> Result<()> {
         log::info!("listening on {}", self.control.wake_addr);
+        let rotator =
+            rotation::Rotator::spawn(self.shared.clone(), self.shared.config.wallet.key_lifetime)?;
         let next_id = AtomicU64::new(1);
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
         for stream in self.listener.incoming() {
@@ -154,6 +174,8 @@ impl Server {
             }
         }
         log::info!("shutting down: no new connections; finishing the open ones");
+        // Wakes the rotation thread and waits for it: a few microseconds, never a sleep.
+        rotator.stop();
         for stream in self.control.open.lock().values() {
             let _ = stream.shutdown(Shutdown::Read);
         }

@@ -89,5 +89,12 @@ impl Counters {
     }
 }
 
+/// Background threads that need only the database (key rotation) take the shared state.
+impl AsRef<Db> for Shared {
+    fn as_ref(&self) -> &Db {
+        &self.db
+    }
+}
+
 /// A handle on the shared state, cheap to clone into each thread.
 pub type SharedRef = Arc<Shared>;

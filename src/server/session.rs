@@ -12,10 +12,11 @@ mod file_sharing;
 use std::thread;
 
 use super::Shared;
-use crate::protocol::request::{Access, VERBS, verb_spec};
+use crate::protocol::request::{Access, DEFAULT_TRANSFERS_LISTED, VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request};
 use crate::store::accounts::{self, Role};
 use crate::store::{catalog, orders};
+use crate::wallet::{self, ledger, transfer};
 
 /// Should the connection go on after this reply?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +154,7 @@ impl Session {
             Request::Help { verb } => help(verb.as_deref())?,
             Request::Quit => Reply::ok("bye"),
             Request::Register { user, password } => {
-                accounts::register(db, gate, &user, &password.0)?;
+                accounts::register(db, gate, &user, &password.0, &shared.config.wallet)?;
                 log::info!("{}: registered {user}", self.peer);
                 Reply::ok(format!("registered {user}; now LOGIN"))
             }
@@ -222,6 +223,66 @@ impl Session {
             | Request::ListUsers
             | Request::ListContent { .. }
             | Request::Peer { .. }) => self.file_sharing(shared, request)?,
+            // Wallets (issue 3).
+            Request::Balance => {
+                let balance = wallet::balance(db, self.name())?;
+                Reply::rows(vec![vec![self.name().to_string(), balance.to_string()]], "")
+            }
+            Request::Paykey => {
+                let (key, expires) = wallet::pay_key(db, self.name())?;
+                let left = expires
+                    .duration_since(std::time::SystemTime::now())
+                    .map_or(0, |d| d.as_secs());
+                Reply::rows(
+                    vec![vec![
+                        key.to_string(),
+                        wallet::format_time(expires),
+                        left.to_string(),
+                    ]],
+                    format!("others pay you with this key for the next {left} s"),
+                )
+            }
+            Request::Transfer { key, amount } => {
+                let receipt = transfer::send(db, self.name(), &key, amount)?;
+                log::debug!(
+                    "{}: {} sent {amount} to {}",
+                    self.peer,
+                    self.name(),
+                    receipt.to
+                );
+                Reply::rows(
+                    vec![receipt.to_row()],
+                    format!(
+                        "sent {amount} to {}; your balance is {}",
+                        receipt.to, receipt.balance_after
+                    ),
+                )
+            }
+            Request::Transfers { count } => {
+                let count = count.unwrap_or(DEFAULT_TRANSFERS_LISTED);
+                let user = self.name();
+                let lines = ledger::statement(db, user, usize::try_from(count).unwrap_or(0));
+                let n = lines.len();
+                Reply::rows(
+                    lines.iter().map(|entry| entry.row_for(user)).collect(),
+                    format!("{n} movements, newest first"),
+                )
+            }
+            Request::Deposit { user, amount } => {
+                let receipt = transfer::deposit(db, self.name(), &user, amount)?;
+                log::info!(
+                    "{}: {} deposited {amount} to {user}",
+                    self.peer,
+                    self.name()
+                );
+                Reply::rows(
+                    vec![receipt.to_row()],
+                    format!(
+                        "deposited {amount} to {user}; balance {}",
+                        receipt.balance_after
+                    ),
+                )
+            }
         })
     }
 

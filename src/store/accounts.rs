@@ -4,6 +4,10 @@
 //! while holding the `users` lock would make every other login wait in line. So
 //! REGISTER hashes first and locks only to insert; LOGIN copies the stored hash out
 //! under a read lock, releases it, and then verifies.
+//!
+//! An account and its wallet (issue 3) are born and die together: REGISTER writes the
+//! user row, the wallet and its `initial` ledger line in one journal transaction, and
+//! UNREGISTER deletes the user and closes the (empty) wallet in one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,6 +20,7 @@ use super::{internal, now_rfc3339, password};
 use crate::db::Db;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::storage::{Field, Record, RowError, Ticket};
+use crate::wallet::{self, WalletPolicy};
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,12 +110,13 @@ pub fn check_user_name(name: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Creates a customer account. Hashing happens before any lock is taken.
+/// Creates a customer account and its wallet. Hashing happens before any lock is taken.
 pub fn register(
     db: &Db,
     gate: &password::HashGate,
     name: &str,
     password: &str,
+    policy: &WalletPolicy,
 ) -> Result<Ticket, Refusal> {
     check_user_name(name)?;
     let length = password.chars().count();
@@ -139,8 +145,15 @@ pub fn register(
     if users.contains_key(name) {
         return Err(taken(name));
     }
+    // Lock order (docs/ARCHITECTURE-wallets.md): users, wallets, transfers. The wallet
+    // is staged first because it can be refused (no fresh key); then nothing is staged.
+    let mut wallets = db.wallets.write();
+    let mut ledger = db.transfers.write();
+    wallet::stage_open(&mut wallets, &mut ledger, name, policy)?;
     users.stage_put(user);
-    db.journal.commit(&mut [&mut users]).map_err(internal)
+    db.journal
+        .commit(&mut [&mut users, &mut wallets, &mut ledger])
+        .map_err(internal)
 }
 
 fn taken(name: &str) -> Refusal {
@@ -173,7 +186,8 @@ pub fn authenticate(
     }
 }
 
-/// Deletes an account after checking its password again.
+/// Deletes an account after checking its password again. Its wallet must be empty:
+/// money is never destroyed (CONFLICT otherwise, and nothing changes).
 pub fn unregister(
     db: &Db,
     gate: &password::HashGate,
@@ -189,8 +203,15 @@ pub fn unregister(
             "the account is already gone",
         ));
     }
+    // Lock order: users, wallets, transfers. The balance checked is the balance closed:
+    // no transfer can arrive in between.
+    let mut wallets = db.wallets.write();
+    let mut ledger = db.transfers.write();
+    wallet::stage_close(&mut wallets, &mut ledger, name)?;
     users.stage_delete(name.to_string());
-    db.journal.commit(&mut [&mut users]).map_err(internal)
+    db.journal
+        .commit(&mut [&mut users, &mut wallets, &mut ledger])
+        .map_err(internal)
 }
 
 /// Slows down repeated wrong passwords for one account, without slowing anyone else.

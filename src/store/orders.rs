@@ -4,12 +4,20 @@
 //! could both see "1 left" and both buy it. Here the check, the decrement and the new
 //! order row are one critical section under the `products` and `orders` write locks,
 //! and one journal line: 64 clients racing for 1,000 units sell exactly 1,000.
+//!
+//! Since issue 3 an order is also *paid* from the buyer's wallet, in the same critical
+//! section and the same journal line: stock down, balance down, order recorded, payment
+//! in the ledger, or (INSUFFICIENT_STOCK, INSUFFICIENT_FUNDS, a failed write) none of
+//! them. Checking the funds and the stock under the same locks as the spending is what
+//! stops two orders from both spending the last 10.00.
 
 use super::catalog::not_found;
 use super::internal;
 use crate::db::Db;
 use crate::protocol::{Cents, ErrorCode, Refusal};
 use crate::storage::{Field, Record, RowError, Ticket};
+use crate::wallet::ledger::{self, Kind, LedgerEntry};
+use crate::wallet::{Wallet, debit, no_wallet};
 
 /// A row of `orders.csv`. The unit price is copied in: later price changes do not
 /// rewrite history.
@@ -80,12 +88,13 @@ impl Order {
     }
 }
 
-/// Places an order: checks and takes the stock and records the order, all or nothing.
+/// Places an order: checks and takes the stock, pays from the buyer's wallet and
+/// records the order and the payment, all or nothing.
 pub fn place(db: &Db, user: &str, product: &str, quantity: u64) -> Result<Order, Refusal> {
-    // Lock order (docs/ARCHITECTURE.md): products before orders.
+    // Lock order (docs/ARCHITECTURE-wallets.md): products, wallets, orders, transfers.
+    // Each lock is taken when it is first needed and kept to the commit, always in that
+    // order: an order refused for its stock never touches the wallets.
     let mut products = db.products.write();
-    let mut orders = db.orders.write();
-
     let mut item = products
         .get(product)
         .cloned()
@@ -100,7 +109,24 @@ pub fn place(db: &Db, user: &str, product: &str, quantity: u64) -> Result<Order,
         .price
         .checked_mul(quantity)
         .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, "the total is too large to pay"))?;
+    let mut wallets = db.wallets.write();
+    let wallet = wallets.get(user).ok_or_else(|| no_wallet(user))?;
+    let balance = debit(wallet.balance, total).map_err(|refusal| {
+        Refusal::new(
+            refusal.code,
+            format!(
+                "{quantity} x {product:?} costs {total}; {}",
+                refusal.message
+            ),
+        )
+    })?;
+    let wallet = Wallet {
+        balance,
+        ..wallet.clone()
+    };
     item.stock -= quantity;
+    let mut orders = db.orders.write();
+    let mut transfers = db.transfers.write();
     let order = Order {
         id: orders.last_key_value().map_or(1, |(id, _)| id + 1),
         user: user.to_string(),
@@ -110,11 +136,24 @@ pub fn place(db: &Db, user: &str, product: &str, quantity: u64) -> Result<Order,
         total,
         created_at: super::now_rfc3339(),
     };
+    let payment = LedgerEntry {
+        id: ledger::next_id(&transfers),
+        time: order.created_at.clone(),
+        kind: Kind::Order,
+        from: Some(user.to_string()),
+        to: None,
+        amount: total,
+        from_balance: Some(balance),
+        to_balance: None,
+        reference: Some(order.id.to_string()),
+    };
     products.stage_put(item);
+    wallets.stage_put(wallet);
     orders.stage_put(order.clone());
+    transfers.stage_put(payment);
     let _: Ticket = db
         .journal
-        .commit(&mut [&mut products, &mut orders])
+        .commit(&mut [&mut products, &mut wallets, &mut orders, &mut transfers])
         .map_err(internal)?;
     Ok(order)
 }
@@ -127,4 +166,80 @@ pub fn of_user(db: &Db, user: &str) -> Vec<Order> {
         .filter(|o| o.user == user)
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::catalog::Product;
+    use crate::wallet::testing::db_with;
+    use crate::wallet::{balance, check};
+
+    fn with_caju(stock: u64) -> (tempfile::TempDir, Db) {
+        let (dir, db) = db_with(&["ana"], Cents(1000));
+        let mut products = db.products.write();
+        products.stage_put(Product {
+            name: "Caju".into(),
+            price: Cents(120),
+            stock,
+        });
+        db.journal.commit(&mut [&mut products]).unwrap();
+        drop(products);
+        (dir, db)
+    }
+
+    fn state(db: &Db) -> (u64, Cents, usize, usize) {
+        (
+            db.products.read()["Caju"].stock,
+            balance(db, "ana").unwrap(),
+            db.orders.read().len(),
+            db.transfers.read().len(),
+        )
+    }
+
+    #[test]
+    fn an_order_is_paid_from_the_wallet() {
+        let (_dir, db) = with_caju(100);
+        let order = place(&db, "ana", "Caju", 5).unwrap();
+        assert_eq!(order.total, Cents(600));
+        assert_eq!(state(&db), (95, Cents(400), 1, 2));
+        let payment = db.transfers.read().values().last().cloned().unwrap();
+        assert_eq!(payment.kind, Kind::Order);
+        assert_eq!(payment.reference, Some(order.id.to_string()));
+        assert!(check::check(&db).is_ok());
+    }
+
+    #[test]
+    fn without_funds_or_stock_nothing_changes() {
+        let (_dir, db) = with_caju(100);
+        let before = state(&db);
+        // 9 x 1.20 = 10.80 > 10.00: stock enough, money not.
+        let refusal = place(&db, "ana", "Caju", 9).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::InsufficientFunds);
+        assert_eq!(state(&db), before);
+        assert_eq!(
+            place(&db, "ana", "Caju", 101).unwrap_err().code,
+            ErrorCode::InsufficientStock
+        );
+        assert_eq!(
+            place(&db, "nobody", "Caju", 1).unwrap_err().code,
+            ErrorCode::NotFound
+        );
+        db.journal.fail_next_writes(1);
+        assert_eq!(
+            place(&db, "ana", "Caju", 1).unwrap_err().code,
+            ErrorCode::Internal
+        );
+        assert_eq!(state(&db), before);
+        // Exactly the balance is fine.
+        let (_dir, db) = with_caju(100);
+        let mut wallets = db.wallets.write();
+        let mut wallet = wallets["ana"].clone();
+        wallet.balance = Cents(360);
+        wallets.stage_put(wallet);
+        db.journal.commit(&mut [&mut wallets]).unwrap();
+        drop(wallets);
+        place(&db, "ana", "Caju", 3).unwrap();
+        assert_eq!(balance(&db, "ana"), Ok(Cents(0)));
+    }
 }

@@ -1,0 +1,490 @@
+//! `feira-server check`: replay the ledger and prove that every balance is right.
+//!
+//! Why: a balance is a claim; the ledger is the evidence. Starting from nothing, the
+//! replay applies every line of `transfers.csv` in order (opening balances, deposits,
+//! transfers, order payments, closings), checks each line's recorded balances against
+//! its own running total, and at the end compares the result with `wallets.csv`. It
+//! also checks that every order in `orders.csv` was paid exactly once, that every
+//! account has a wallet, and that no two wallets share a pay key. The first thing that
+//! disagrees is named, with the file and the line's id or the user.
+//!
+//! If the replay agrees, the Jepsen "bank" invariant holds too: the money in the
+//! wallets plus the money paid for orders is exactly the money that entered (opening
+//! balances plus deposits). [`Report`] states those totals.
+//!
+//! Nothing here takes a lock of its own: [`check`] reads every table under its read
+//! lock, in the lock order, so it sees one consistent moment even on a live server;
+//! [`verify`] is a pure function of the four tables.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::ledger::{Kind, LedgerEntry};
+use super::{MAX_BALANCE, Wallet};
+use crate::db::Db;
+use crate::protocol::Cents;
+use crate::store::accounts::User;
+use crate::store::orders::Order;
+
+/// The first thing that disagrees, for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discrepancy(pub String);
+
+impl fmt::Display for Discrepancy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Discrepancy {}
+
+/// What a successful check counted. Totals are in cents, as `i128` so that no sum of
+/// `i64` balances can overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Report {
+    pub wallets: usize,
+    pub ledger_lines: usize,
+    /// Money that entered as opening balances.
+    pub initial: i128,
+    /// Money that entered as deposits.
+    pub deposits: i128,
+    /// Money that left the wallets to pay for orders.
+    pub orders_paid: i128,
+    /// Money in the wallets now.
+    pub balances: i128,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} wallets, {} ledger lines: balances {} + paid for orders {} = opening balances {} + deposits {}",
+            self.wallets,
+            self.ledger_lines,
+            money(self.balances),
+            money(self.orders_paid),
+            money(self.initial),
+            money(self.deposits)
+        )
+    }
+}
+
+/// A total in cents as `12.50`.
+fn money(cents: i128) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+/// Checks a database: its four tables under their read locks, in lock order.
+pub fn check(db: &Db) -> Result<Report, Discrepancy> {
+    // Lock order: users, (products), wallets, orders, transfers.
+    let users = db.users.read();
+    let wallets = db.wallets.read();
+    let orders = db.orders.read();
+    let ledger = db.transfers.read();
+    verify(&users, &wallets, &orders, &ledger)
+}
+
+/// Checks a data directory without changing it: the CSV files are copied to a
+/// temporary directory, opened there (snapshots plus journal, as the server would),
+/// and checked. Run it on a stopped server's directory: on a live one, the copy may
+/// catch a checkpoint half-way and report a discrepancy that is not there.
+pub fn check_dir(dir: &Path) -> crate::Result<Result<Report, Discrepancy>> {
+    let copy = ScratchDir::new()?;
+    let entries = std::fs::read_dir(dir).map_err(|e| crate::Error::io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| crate::Error::io(dir, e))?.path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            let target = copy.0.join(path.file_name().unwrap_or_default());
+            std::fs::copy(&path, &target).map_err(|e| crate::Error::io(&path, e))?;
+        }
+    }
+    let db = Db::open(&copy.0, crate::db::DEFAULT_CHECKPOINT_BYTES)?;
+    Ok(check(&db))
+}
+
+/// A temporary directory, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> crate::Result<ScratchDir> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let path = std::env::temp_dir().join(format!("feira-check-{}-{nanos}", std::process::id()));
+        // `create_dir` (not `_all`) fails if the name is taken: never reuse a directory.
+        std::fs::create_dir(&path).map_err(|e| crate::Error::io(&path, e))?;
+        Ok(ScratchDir(path))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The replay, a pure function of the four tables.
+pub fn verify(
+    users: &BTreeMap<String, User>,
+    wallets: &BTreeMap<String, Wallet>,
+    orders: &BTreeMap<u64, Order>,
+    ledger: &BTreeMap<u64, LedgerEntry>,
+) -> Result<Report, Discrepancy> {
+    let mut report = Report {
+        wallets: wallets.len(),
+        ledger_lines: ledger.len(),
+        ..Report::default()
+    };
+    let mut replay = Replay::default();
+    for (expected, (id, entry)) in (1..).zip(ledger) {
+        if *id != expected {
+            return Err(Discrepancy(format!(
+                "transfers.csv: id {id} comes where id {expected} should: ledger lines are missing"
+            )));
+        }
+        replay
+            .apply(entry, orders, &mut report)
+            .map_err(|message| {
+                Discrepancy(format!("transfers.csv id {id} ({}): {message}", entry.kind))
+            })?;
+    }
+    for (user, balance) in &replay.open {
+        match wallets.get(user) {
+            None => {
+                return Err(Discrepancy(format!(
+                    "wallets.csv: {user} has no wallet, but the ledger leaves {balance} in it"
+                )));
+            }
+            Some(w) if w.balance != *balance => {
+                return Err(Discrepancy(format!(
+                    "wallets.csv: {user} holds {}, but the ledger adds up to {balance}",
+                    w.balance
+                )));
+            }
+            Some(_) => report.balances += i128::from(balance.0),
+        }
+    }
+    if let Some(user) = wallets.keys().find(|u| !replay.open.contains_key(*u)) {
+        return Err(Discrepancy(format!(
+            "wallets.csv: {user} has a wallet that the ledger never opened"
+        )));
+    }
+    if let Some(order) = orders.values().find(|o| !replay.paid.contains(&o.id)) {
+        return Err(Discrepancy(format!(
+            "orders.csv: order {} ({} x {} by {}, {}) was never paid in the ledger",
+            order.id, order.quantity, order.product, order.user, order.total
+        )));
+    }
+    if let Some(user) = users.keys().find(|u| !wallets.contains_key(*u)) {
+        return Err(Discrepancy(format!(
+            "users.csv: {user} has no wallet (the server opens missing wallets at start-up)"
+        )));
+    }
+    if let Some(user) = wallets.keys().find(|u| !users.contains_key(*u)) {
+        return Err(Discrepancy(format!(
+            "wallets.csv: {user} has a wallet but no account in users.csv"
+        )));
+    }
+    let mut holders: HashMap<_, &str> = HashMap::new();
+    for wallet in wallets.values() {
+        if let Some(other) = holders.insert(wallet.pay_key, &wallet.user) {
+            return Err(Discrepancy(format!(
+                "wallets.csv: {other} and {} share the pay key {}",
+                wallet.user, wallet.pay_key
+            )));
+        }
+    }
+    // Implied by everything above; stated because it is the invariant people check.
+    if report.balances + report.orders_paid != report.initial + report.deposits {
+        return Err(Discrepancy(format!(
+            "money was created or destroyed: {report}"
+        )));
+    }
+    Ok(report)
+}
+
+/// The state of the replay: open wallets and their running balances, orders paid.
+#[derive(Default)]
+struct Replay {
+    open: BTreeMap<String, Cents>,
+    paid: BTreeSet<u64>,
+}
+
+impl Replay {
+    fn apply(
+        &mut self,
+        entry: &LedgerEntry,
+        orders: &BTreeMap<u64, Order>,
+        report: &mut Report,
+    ) -> Result<(), String> {
+        let amount = entry.amount;
+        if amount.0 < 0 {
+            return Err(format!("a negative amount, {amount}"));
+        }
+        let cents = i128::from(amount.0);
+        match entry.kind {
+            Kind::Initial => {
+                let to = side(&entry.to, "to")?;
+                no_side(&entry.from, "from")?;
+                if self.open.contains_key(to) {
+                    return Err(format!("{to}'s wallet is opened a second time"));
+                }
+                recorded(to, amount, entry.to_balance)?;
+                self.open.insert(to.to_string(), amount);
+                report.initial += cents;
+            }
+            Kind::Deposit => {
+                let to = side(&entry.to, "to")?;
+                no_side(&entry.from, "from")?;
+                positive(amount)?;
+                let balance = self.change(to, amount, true)?;
+                recorded(to, balance, entry.to_balance)?;
+                report.deposits += cents;
+            }
+            Kind::Transfer => {
+                let from = side(&entry.from, "from")?;
+                let to = side(&entry.to, "to")?;
+                if from == to {
+                    return Err(format!("{from} pays themselves"));
+                }
+                positive(amount)?;
+                let from_balance = self.change(from, amount, false)?;
+                recorded(from, from_balance, entry.from_balance)?;
+                let to_balance = self.change(to, amount, true)?;
+                recorded(to, to_balance, entry.to_balance)?;
+            }
+            Kind::Order => {
+                let from = side(&entry.from, "from")?;
+                no_side(&entry.to, "to")?;
+                let id: u64 = entry
+                    .reference
+                    .as_deref()
+                    .and_then(|r| r.parse().ok())
+                    .ok_or("the reference is not an order id")?;
+                let order = orders
+                    .get(&id)
+                    .ok_or_else(|| format!("pays for order {id}, which orders.csv lacks"))?;
+                if order.user != from || order.total != amount {
+                    return Err(format!(
+                        "{from} pays {amount} for order {id}, but the order is {}'s for {}",
+                        order.user, order.total
+                    ));
+                }
+                if !self.paid.insert(id) {
+                    return Err(format!("order {id} is paid a second time"));
+                }
+                let balance = self.change(from, amount, false)?;
+                recorded(from, balance, entry.from_balance)?;
+                report.orders_paid += cents;
+            }
+            Kind::Close => {
+                let from = side(&entry.from, "from")?;
+                no_side(&entry.to, "to")?;
+                let balance = self
+                    .open
+                    .remove(from)
+                    .ok_or_else(|| format!("{from} has no open wallet"))?;
+                if balance != Cents(0) || amount != Cents(0) {
+                    return Err(format!("{from}'s wallet is closed holding {balance}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds or takes `amount` from an open wallet; never below 0 nor above the maximum.
+    fn change(&mut self, user: &str, amount: Cents, add: bool) -> Result<Cents, String> {
+        let balance = self
+            .open
+            .get_mut(user)
+            .ok_or_else(|| format!("{user} has no open wallet"))?;
+        let new = if add {
+            balance.checked_add(amount).filter(|b| *b <= MAX_BALANCE)
+        } else {
+            balance.checked_sub(amount).filter(|b| b.0 >= 0)
+        };
+        *balance = new.ok_or_else(|| {
+            format!(
+                "{user}'s balance of {balance} cannot {} {amount}",
+                if add { "receive" } else { "pay" }
+            )
+        })?;
+        Ok(*balance)
+    }
+}
+
+/// The user named in one side of a line, which must not be empty.
+fn side<'a>(side: &'a Option<String>, name: &str) -> Result<&'a str, String> {
+    side.as_deref()
+        .ok_or_else(|| format!("the {name} column is empty"))
+}
+
+fn no_side(side: &Option<String>, name: &str) -> Result<(), String> {
+    match side {
+        None => Ok(()),
+        Some(user) => Err(format!("the {name} column should be empty, not {user:?}")),
+    }
+}
+
+fn positive(amount: Cents) -> Result<(), String> {
+    if amount.0 > 0 {
+        Ok(())
+    } else {
+        Err(format!("an amount of {amount}"))
+    }
+}
+
+/// The balance a line recorded must be the replay's.
+fn recorded(user: &str, replayed: Cents, recorded: Option<Cents>) -> Result<(), String> {
+    match recorded {
+        Some(r) if r == replayed => Ok(()),
+        Some(r) => Err(format!(
+            "records {user}'s balance as {r}, but the replay gives {replayed}"
+        )),
+        None => Err(format!("{user}'s balance after the line is missing")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wallet::testing::{db_with, key_of};
+    use crate::wallet::transfer;
+
+    /// A small history: two accounts, a transfer, a deposit and an order.
+    fn history() -> (tempfile::TempDir, Db) {
+        let (dir, db) = db_with(&["ana", "bia"], Cents(10_000));
+        transfer::send(&db, "ana", &key_of(&db, "bia"), Cents(2500)).unwrap();
+        transfer::deposit(&db, "root", "ana", Cents(100)).unwrap();
+        let mut products = db.products.write();
+        products.stage_put(crate::store::catalog::Product {
+            name: "Caju".into(),
+            price: Cents(120),
+            stock: 10,
+        });
+        db.journal.commit(&mut [&mut products]).unwrap();
+        drop(products);
+        crate::store::orders::place(&db, "bia", "Caju", 3).unwrap();
+        (dir, db)
+    }
+
+    type Tables = (
+        BTreeMap<String, User>,
+        BTreeMap<String, Wallet>,
+        BTreeMap<u64, Order>,
+        BTreeMap<u64, LedgerEntry>,
+    );
+
+    fn tables(db: &Db) -> Tables {
+        (
+            db.users.read().clone(),
+            db.wallets.read().clone(),
+            db.orders.read().clone(),
+            db.transfers.read().clone(),
+        )
+    }
+
+    /// One way to damage the tables.
+    type Damage = Box<dyn FnOnce(&mut Tables)>;
+
+    /// Damages a copy of the tables and returns what the check says.
+    fn damaged(db: &Db, damage: impl FnOnce(&mut Tables)) -> String {
+        let mut t = tables(db);
+        damage(&mut t);
+        verify(&t.0, &t.1, &t.2, &t.3).unwrap_err().0
+    }
+
+    #[test]
+    fn a_consistent_history_passes_with_its_totals() {
+        let (_dir, db) = history();
+        let report = check(&db).unwrap();
+        assert_eq!(report.initial, 20_000);
+        assert_eq!(report.deposits, 100);
+        assert_eq!(report.orders_paid, 360);
+        assert_eq!(report.balances, 20_000 + 100 - 360);
+        assert_eq!((report.wallets, report.ledger_lines), (2, 5));
+    }
+
+    #[test]
+    fn each_kind_of_damage_is_named() {
+        let (_dir, db) = history();
+        let cases: Vec<(&str, Damage)> = vec![
+            (
+                "ana holds 1.00, but the ledger adds up to 76.00",
+                Box::new(|t| t.1.get_mut("ana").unwrap().balance = Cents(100)),
+            ),
+            (
+                "id 4 comes where id 3 should",
+                Box::new(|t| {
+                    t.3.remove(&3);
+                }),
+            ),
+            (
+                "transfers.csv id 3 (transfer): records ana's balance as 75.01",
+                Box::new(|t| t.3.get_mut(&3).unwrap().from_balance = Some(Cents(7501))),
+            ),
+            (
+                "order 1 (3 x Caju by bia, 3.60) was never paid",
+                Box::new(|t| {
+                    // The payment is gone, and the balance agrees: only the order tells.
+                    t.3.remove(&5);
+                    t.1.get_mut("bia").unwrap().balance = Cents(12_500);
+                }),
+            ),
+            (
+                "bia pays 3.60 for order 1, but the order is bia's for 9.99",
+                Box::new(|t| t.2.get_mut(&1).unwrap().total = Cents(999)),
+            ),
+            (
+                "users.csv: cid has no wallet",
+                Box::new(|t| {
+                    let mut cid = t.0["ana"].clone();
+                    cid.name = "cid".into();
+                    t.0.insert("cid".into(), cid);
+                }),
+            ),
+            (
+                "ana and bia share the pay key",
+                Box::new(|t| {
+                    let key = t.1["ana"].pay_key;
+                    t.1.get_mut("bia").unwrap().pay_key = key;
+                }),
+            ),
+            (
+                "wallets.csv: bia has no wallet, but the ledger leaves",
+                Box::new(|t| {
+                    t.1.remove("bia");
+                }),
+            ),
+            (
+                "ana's balance of 100.00 cannot pay 1000.00",
+                Box::new(|t| t.3.get_mut(&3).unwrap().amount = Cents(100_000)),
+            ),
+        ];
+        for (expected, damage) in cases {
+            let message = damaged(&db, damage);
+            assert!(
+                message.contains(expected),
+                "{message:?} should say {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn check_dir_reads_the_journal_and_leaves_the_directory_alone() {
+        let (dir, db) = history();
+        // Nothing was checkpointed: the history is only in the journal.
+        let journal = std::fs::read(dir.path().join("journal.csv")).unwrap();
+        let report = check_dir(dir.path()).unwrap().unwrap();
+        assert_eq!(report.ledger_lines, 5);
+        assert_eq!(
+            std::fs::read(dir.path().join("journal.csv")).unwrap(),
+            journal
+        );
+        drop(db);
+    }
+}

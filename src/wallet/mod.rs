@@ -1,0 +1,467 @@
+//! Wallets (seed 001): every account holds money, receives it through a pay key that
+//! changes every few minutes, and pays for its orders from it.
+//!
+//! Seed 001 gave each machine R$ 100 and a "PIX-like" key that rotated. Its weaknesses
+//! are the lesson, and each has its answer here:
+//!
+//! | seed 001 | feira |
+//! |---|---|
+//! | `hash(randint(10, 1000))`: under a thousand keys, collisions likely | 80 bits from the OS CSPRNG, checked unique among live keys ([`keys`]) |
+//! | the client rotates its own key and tells the server | the server rotates every key in a background thread ([`rotation`]) |
+//! | the balance is read in one message and spent in another | check and spend are one critical section and one journal line ([`transfer`]) |
+//! | the server trusts the key the sender claims to own | the sender is the logged-in session; a key only names the *recipient* |
+//! | money in `int`s and floats | integer cents, overflow refused ([`Cents`]) |
+//!
+//! The pieces:
+//! - this file: the [`Wallet`] row (`wallets.csv`), the [`WalletPolicy`], opening and
+//!   closing wallets with their accounts, BALANCE and PAYKEY;
+//! - [`ledger`]: the append-only ledger (`transfers.csv`) and TRANSFERS;
+//! - [`keys`]: making a fresh, unique pay key;
+//! - [`transfer`]: the TRANSFER and DEPOSIT critical sections;
+//! - [`rotation`]: the background thread that replaces expired keys;
+//! - [`check`]: replaying the ledger to prove that `wallets.csv` is right.
+//!
+//! Decisions (docs/ARCHITECTURE-wallets.md explains them):
+//! - **Keys survive a restart**: PAYKEY tells its user when the key expires, and a key
+//!   passed to a friend must keep working until then, restart or not. Keys that expired
+//!   while the server was down are replaced at start-up, before anyone can connect.
+//! - **UNREGISTER needs an empty wallet**: money is never destroyed, so an account with
+//!   a balance is refused (`CONFLICT`); an empty wallet is closed with a `close` line in
+//!   the ledger, and its pay key dies with it.
+
+pub mod check;
+pub mod keys;
+pub mod ledger;
+pub mod rotation;
+pub mod transfer;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::db::Db;
+use crate::protocol::money::MAX_AMOUNT;
+use crate::protocol::{Cents, ErrorCode, PayKey, Refusal};
+use crate::storage::{Field, Record, RowError, TableWrite};
+use crate::store::{internal, now_rfc3339};
+use ledger::{Kind, LedgerEntry};
+
+/// The largest balance a wallet may hold: the largest amount the protocol can write.
+/// A credit past it is refused, never wrapped or clamped.
+pub const MAX_BALANCE: Cents = MAX_AMOUNT;
+
+/// A row of `wallets.csv`: one per account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wallet {
+    pub user: String,
+    pub balance: Cents,
+    /// The key others use to pay this wallet; unique among live wallets.
+    pub pay_key: PayKey,
+    /// When the rotation thread replaces the key (to the second, rounded up).
+    pub key_expires_at: SystemTime,
+}
+
+impl Record for Wallet {
+    const TABLE: &'static str = "wallets";
+    const COLUMNS: &'static [&'static str] = &["user", "balance", "pay_key", "key_expires_at"];
+    type Key = String;
+
+    fn key(&self) -> String {
+        self.user.clone()
+    }
+
+    fn to_fields(&self) -> Vec<String> {
+        vec![
+            self.user.clone(),
+            self.balance.to_string(),
+            self.pay_key.to_string(),
+            format_time(self.key_expires_at),
+        ]
+    }
+
+    fn from_fields(fields: &[&str]) -> Result<Wallet, RowError> {
+        let expires = fields[3];
+        Ok(Wallet {
+            user: fields[0].to_string(),
+            // Cents refuses negatives and amounts past MAX_AMOUNT: a damaged balance
+            // stops the server with the file and line instead of being believed.
+            balance: Field::parse(fields, Self::COLUMNS, 1)?,
+            pay_key: Field::parse(fields, Self::COLUMNS, 2)?,
+            key_expires_at: humantime::parse_rfc3339(expires)
+                .map_err(|_| RowError(format!("column key_expires_at: cannot read {expires:?}")))?,
+        })
+    }
+}
+
+/// The longest a key may live (a year): longer makes rotation pointless, and keeps
+/// time arithmetic far from overflow.
+pub const MAX_KEY_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How wallets are opened and how long a key lives: server flags, the same for everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalletPolicy {
+    /// What a new wallet holds (`--initial-balance`, 100.00 as in seed 001).
+    pub initial_balance: Cents,
+    /// How long a pay key works before it is replaced (`--key-rotation-secs`, 180).
+    pub key_lifetime: Duration,
+}
+
+impl Default for WalletPolicy {
+    fn default() -> WalletPolicy {
+        WalletPolicy {
+            initial_balance: Cents(10_000),
+            key_lifetime: Duration::from_secs(180),
+        }
+    }
+}
+
+/// When a key issued at `now` expires: `now + lifetime`, rounded *up* to the second
+/// (the CSV stores seconds), so a key never lives less than its lifetime.
+pub fn expiry(now: SystemTime, lifetime: Duration) -> SystemTime {
+    let lifetime = lifetime.min(MAX_KEY_LIFETIME);
+    let since_epoch = now
+        .checked_add(lifetime)
+        .unwrap_or(now)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut seconds = since_epoch.as_secs();
+    if since_epoch.subsec_nanos() > 0 {
+        seconds += 1;
+    }
+    UNIX_EPOCH + Duration::from_secs(seconds)
+}
+
+/// A time as RFC 3339 UTC, to the second.
+pub fn format_time(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// The refusal for an account that has no wallet (it was deleted meanwhile).
+pub(crate) fn no_wallet(user: &str) -> Refusal {
+    Refusal::new(
+        ErrorCode::NotFound,
+        format!("{user:?} has no wallet (the account no longer exists)"),
+    )
+}
+
+/// `balance + amount`, refused (never wrapped) past [`MAX_BALANCE`].
+pub(crate) fn credit(user: &str, balance: Cents, amount: Cents) -> Result<Cents, Refusal> {
+    balance
+        .checked_add(amount)
+        .filter(|b| *b <= MAX_BALANCE)
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::Conflict,
+                format!("the wallet of {user} would exceed the largest balance, {MAX_BALANCE}"),
+            )
+        })
+}
+
+/// `balance - amount`, or INSUFFICIENT_FUNDS: a balance never goes below zero.
+pub(crate) fn debit(balance: Cents, amount: Cents) -> Result<Cents, Refusal> {
+    balance
+        .checked_sub(amount)
+        .filter(|b| b.0 >= 0)
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::InsufficientFunds,
+                format!("your wallet holds {balance}, less than {amount}"),
+            )
+        })
+}
+
+/// The logged-in user's balance.
+pub fn balance(db: &Db, user: &str) -> Result<Cents, Refusal> {
+    db.wallets
+        .read()
+        .get(user)
+        .map(|w| w.balance)
+        .ok_or_else(|| no_wallet(user))
+}
+
+/// The logged-in user's current pay key and when it expires.
+pub fn pay_key(db: &Db, user: &str) -> Result<(PayKey, SystemTime), Refusal> {
+    db.wallets
+        .read()
+        .get(user)
+        .map(|w| (w.pay_key, w.key_expires_at))
+        .ok_or_else(|| no_wallet(user))
+}
+
+/// Stages a new wallet for `user` with the initial balance, and its `initial` ledger
+/// line. The caller holds the `wallets` and `transfers` write locks and commits.
+///
+/// Nothing is staged if this fails (no fresh key could be made, or the wallet exists),
+/// so the caller can simply return the refusal.
+pub(crate) fn stage_open(
+    wallets: &mut TableWrite<'_, Wallet>,
+    ledger: &mut TableWrite<'_, LedgerEntry>,
+    user: &str,
+    policy: &WalletPolicy,
+) -> Result<(), Refusal> {
+    if wallets.contains_key(user) {
+        // Only possible if someone edited the CSV files by hand.
+        log::error!("a wallet for {user} exists without its account");
+        return Err(Refusal::new(
+            ErrorCode::Conflict,
+            format!("a wallet named {user:?} still exists; ask an admin"),
+        ));
+    }
+    let pay_key = keys::unique_key(wallets).map_err(internal)?;
+    let now = SystemTime::now();
+    wallets.stage_put(Wallet {
+        user: user.to_string(),
+        balance: policy.initial_balance,
+        pay_key,
+        key_expires_at: expiry(now, policy.key_lifetime),
+    });
+    ledger.stage_put(LedgerEntry {
+        id: ledger::next_id(ledger),
+        time: now_rfc3339(),
+        kind: Kind::Initial,
+        from: None,
+        to: Some(user.to_string()),
+        amount: policy.initial_balance,
+        from_balance: None,
+        to_balance: Some(policy.initial_balance),
+        reference: None,
+    });
+    Ok(())
+}
+
+/// Stages the closing of `user`'s wallet, which must be empty, and its `close` ledger
+/// line. The caller holds the `wallets` and `transfers` write locks and commits.
+/// An account without a wallet (older data) has nothing to close.
+pub(crate) fn stage_close(
+    wallets: &mut TableWrite<'_, Wallet>,
+    ledger: &mut TableWrite<'_, LedgerEntry>,
+    user: &str,
+) -> Result<(), Refusal> {
+    let Some(wallet) = wallets.get(user) else {
+        return Ok(());
+    };
+    if wallet.balance != Cents(0) {
+        return Err(Refusal::new(
+            ErrorCode::Conflict,
+            format!(
+                "your wallet holds {}: spend it or TRANSFER it before deleting the account (money is never destroyed)",
+                wallet.balance
+            ),
+        ));
+    }
+    wallets.stage_delete(user.to_string());
+    ledger.stage_put(LedgerEntry {
+        id: ledger::next_id(ledger),
+        time: now_rfc3339(),
+        kind: Kind::Close,
+        from: Some(user.to_string()),
+        to: None,
+        amount: Cents(0),
+        from_balance: Some(Cents(0)),
+        to_balance: None,
+        reference: None,
+    });
+    Ok(())
+}
+
+/// Opens a wallet for every account that has none, and returns how many it opened.
+///
+/// Run at start-up: an admin account added by hand to `users.csv` (see
+/// `feira-server hash-password`), or data from before wallets existed, gets its wallet
+/// and its `initial` ledger line like any registered account.
+pub fn open_missing(db: &Db, policy: &WalletPolicy) -> crate::Result<usize> {
+    let missing: Vec<String> = {
+        // Lock order: users before wallets (docs/ARCHITECTURE-wallets.md).
+        let users = db.users.read();
+        let wallets = db.wallets.read();
+        users
+            .keys()
+            .filter(|name| !wallets.contains_key(*name))
+            .cloned()
+            .collect()
+    };
+    let mut opened = 0;
+    for user in missing {
+        // Lock order: users, wallets, transfers.
+        let users = db.users.read();
+        let mut wallets = db.wallets.write();
+        let mut ledger = db.transfers.write();
+        if !users.contains_key(&user) || wallets.contains_key(&user) {
+            continue;
+        }
+        stage_open(&mut wallets, &mut ledger, &user, policy)
+            .map_err(|refusal| crate::Error::Other(refusal.message))?;
+        db.journal.commit(&mut [&mut wallets, &mut ledger])?;
+        log::info!("opened a wallet for {user} with {}", policy.initial_balance);
+        opened += 1;
+    }
+    if opened > 0 {
+        db.journal.wait_durable(db.journal.latest())?;
+    }
+    Ok(opened)
+}
+
+/// A database in a temporary directory with some accounts, for unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::store::accounts::{Role, User};
+
+    /// Accounts with these names, each with a wallet of `initial`.
+    pub fn db_with(names: &[&str], initial: Cents) -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), crate::db::DEFAULT_CHECKPOINT_BYTES).unwrap();
+        let policy = WalletPolicy {
+            initial_balance: initial,
+            ..WalletPolicy::default()
+        };
+        for name in names {
+            add_account(&db, name, &policy);
+        }
+        (dir, db)
+    }
+
+    /// Adds an account and its wallet as REGISTER does, without the slow password hash.
+    pub fn add_account(db: &Db, name: &str, policy: &WalletPolicy) {
+        let mut users = db.users.write();
+        let mut wallets = db.wallets.write();
+        let mut ledger = db.transfers.write();
+        stage_open(&mut wallets, &mut ledger, name, policy).unwrap();
+        users.stage_put(User {
+            name: name.to_string(),
+            role: Role::Customer,
+            password_hash: crate::store::password::DUMMY_HASH.to_string(),
+            created_at: now_rfc3339(),
+        });
+        db.journal
+            .commit(&mut [&mut users, &mut wallets, &mut ledger])
+            .unwrap();
+    }
+
+    /// A user's pay key.
+    pub fn key_of(db: &Db, name: &str) -> PayKey {
+        db.wallets.read()[name].pay_key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wallet::testing::db_with;
+
+    #[test]
+    fn expiry_rounds_up_to_the_second() {
+        let whole = UNIX_EPOCH + Duration::from_secs(1000);
+        assert_eq!(
+            expiry(whole, Duration::from_secs(180)),
+            UNIX_EPOCH + Duration::from_secs(1180)
+        );
+        let later = whole + Duration::from_millis(1);
+        assert_eq!(
+            expiry(later, Duration::from_secs(180)),
+            UNIX_EPOCH + Duration::from_secs(1181)
+        );
+    }
+
+    #[test]
+    fn a_wallet_row_round_trips_and_refuses_damage() {
+        let wallet = Wallet {
+            user: "joão".into(),
+            balance: Cents(1250),
+            pay_key: "7KQ2-M9XD-4TRW-8BNP".parse().unwrap(),
+            key_expires_at: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        };
+        let fields = wallet.to_fields();
+        assert_eq!(
+            fields,
+            [
+                "joão",
+                "12.50",
+                "7KQ2-M9XD-4TRW-8BNP",
+                "2027-01-15T08:00:00Z"
+            ]
+        );
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        assert_eq!(Wallet::from_fields(&fields), Ok(wallet));
+        for (column, bad) in [(1, "-1.00"), (1, "1.234"), (2, "nope"), (3, "tomorrow")] {
+            let mut damaged = fields.clone();
+            damaged[column] = bad;
+            let error = Wallet::from_fields(&damaged).unwrap_err().to_string();
+            assert!(error.contains(Wallet::COLUMNS[column]), "{error}");
+        }
+    }
+
+    #[test]
+    fn credit_and_debit_refuse_overflow_and_overdraft() {
+        assert_eq!(debit(Cents(100), Cents(100)), Ok(Cents(0)));
+        assert_eq!(
+            debit(Cents(100), Cents(101)).unwrap_err().code,
+            ErrorCode::InsufficientFunds
+        );
+        assert_eq!(credit("a", Cents(1), Cents(2)), Ok(Cents(3)));
+        assert_eq!(credit("a", MAX_BALANCE, Cents(0)), Ok(MAX_BALANCE));
+        assert_eq!(
+            credit("a", MAX_BALANCE, Cents(1)).unwrap_err().code,
+            ErrorCode::Conflict
+        );
+        assert_eq!(
+            credit("a", Cents(i64::MAX), Cents(1)).unwrap_err().code,
+            ErrorCode::Conflict
+        );
+    }
+
+    #[test]
+    fn an_account_closes_only_an_empty_wallet_and_can_open_again() {
+        let (_dir, db) = db_with(&["ana"], Cents(500));
+        let close = |db: &Db| {
+            let mut wallets = db.wallets.write();
+            let mut ledger = db.transfers.write();
+            stage_close(&mut wallets, &mut ledger, "ana")?;
+            db.journal
+                .commit(&mut [&mut wallets, &mut ledger])
+                .map_err(internal)
+        };
+        assert_eq!(close(&db).unwrap_err().code, ErrorCode::Conflict);
+        assert_eq!(
+            balance(&db, "ana"),
+            Ok(Cents(500)),
+            "a refusal changes nothing"
+        );
+        // Spend it all, then the wallet closes with a `close` line.
+        let mut wallets = db.wallets.write();
+        let mut emptied = wallets["ana"].clone();
+        emptied.balance = Cents(0);
+        wallets.stage_put(emptied);
+        db.journal.commit(&mut [&mut wallets]).unwrap();
+        drop(wallets);
+        close(&db).unwrap();
+        assert_eq!(balance(&db, "ana").unwrap_err().code, ErrorCode::NotFound);
+        let last = db.transfers.read().values().last().cloned().unwrap();
+        assert_eq!(
+            (last.kind, last.from.as_deref()),
+            (Kind::Close, Some("ana"))
+        );
+        // The name can be used again: a new wallet, a new `initial` line.
+        let mut wallets = db.wallets.write();
+        let mut ledger = db.transfers.write();
+        stage_open(&mut wallets, &mut ledger, "ana", &WalletPolicy::default()).unwrap();
+        db.journal.commit(&mut [&mut wallets, &mut ledger]).unwrap();
+        drop((wallets, ledger));
+        assert_eq!(balance(&db, "ana"), Ok(Cents(10_000)));
+    }
+
+    #[test]
+    fn open_missing_gives_every_account_a_wallet_once() {
+        let (_dir, db) = db_with(&["ana"], Cents(500));
+        let mut users = db.users.write();
+        let mut hand_made = users["ana"].clone();
+        hand_made.name = "root".into();
+        users.stage_put(hand_made);
+        db.journal.commit(&mut [&mut users]).unwrap();
+        drop(users);
+        let policy = WalletPolicy::default();
+        assert_eq!(open_missing(&db, &policy).unwrap(), 1);
+        assert_eq!(open_missing(&db, &policy).unwrap(), 0);
+        assert_eq!(balance(&db, "root"), Ok(Cents(10_000)));
+        assert_eq!(balance(&db, "ana"), Ok(Cents(500)));
+        assert!(check::check(&db).is_ok());
+    }
+}
