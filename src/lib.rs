@@ -7,5 +7,6 @@ pub mod storage;
 pub mod store;
 
 pub use error::{Error, Result};
+pub mod bench;
 pub mod demo;
 pub mod server;
