@@ -85,15 +85,6 @@ pub fn slowloris(
         tricklers,
         ..SlowlorisReport::default()
     };
-    let mut normal = match Client::connect(addr, Duration::from_secs(10))
-        .and_then(|mut c| c.login(account.0, account.1).map(|()| c))
-    {
-        Ok(client) => client,
-        Err(e) => {
-            report.first_error = Some(format!("the normal client cannot log in: {e}"));
-            return report;
-        }
-    };
     let mut slow = Vec::with_capacity(tricklers);
     for _ in 0..tricklers {
         match TcpStream::connect_timeout(&addr, Duration::from_secs(10)) {
@@ -109,6 +100,17 @@ pub fn slowloris(
             }
         }
     }
+    // The normal client connects after the tricklers, so that opening them (which can
+    // take a while against a full accept backlog) does not count against its idle time.
+    let mut normal = match Client::connect(addr, Duration::from_secs(10))
+        .and_then(|mut c| c.login(account.0, account.1).map(|()| c))
+    {
+        Ok(client) => client,
+        Err(e) => {
+            report.first_error = Some(format!("the normal client cannot log in: {e}"));
+            return report;
+        }
+    };
     let start = Instant::now();
     let mut latencies = Latencies::default();
     let mut next_trickle = start;
