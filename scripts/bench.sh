@@ -14,24 +14,40 @@
 #   5. 10,000 logged-in connections held at once, with the server's memory per connection.
 #
 # Knobs (environment): BENCH_DURATION (3s), BENCH_CONNECTIONS ("1 10 50 200 500 1000"),
-# BENCH_HOLD (10000), BENCH_ROUNDS (2), BENCH_OUT (docs/BENCHMARKS.md).
-# The raw CSV files are copied to docs/bench-results/.
+# BENCH_HOLD (10000), BENCH_ROUNDS (3), BENCH_OUT (docs/BENCHMARKS.md).
+# The raw CSV files are copied to docs/bench-results/; `scripts/bench.sh report` renders
+# docs/BENCHMARKS.md again from them (after editing docs/bench-notes.md, say).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${BENCH_DURATION:-3s}
 CONNECTIONS=${BENCH_CONNECTIONS:-1 10 50 200 500 1000}
 HOLD=${BENCH_HOLD:-10000}
-ROUNDS=${BENCH_ROUNDS:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
 OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
 CHART=docs/bench-chart.svg
 BIN=target/release
+# Renders docs/BENCHMARKS.md and the chart from docs/bench-results/ (the last run).
+render() {
+    {
+        cat docs/bench-results/header.md
+        "$BIN/feira-bench" summarize --results docs/bench-results --chart "$CHART" --chart-link bench-chart.svg
+        echo
+        if [ -f docs/bench-notes.md ]; then cat docs/bench-notes.md; fi
+    } >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+}
+if [ "${1:-}" = report ]; then
+    render
+    exit
+fi
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/feira-bench.XXXXXX")
 RESULTS=$WORK/results
 mkdir -p "$RESULTS"
 COMMANDS=$RESULTS/commands.txt
 PIDS=()
 STARTED=$(date +%s)
+LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)
 
 say() { printf '\n[bench %3ds] %s\n' $(($(date +%s) - STARTED)) "$*" >&2; }
 
@@ -180,8 +196,8 @@ M_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$M_PID/status")
 start_feira orders-1k "$WORK/orders-1k"
 K_PID=$FEIRA_PID K_ADDR=$FEIRA_ADDR
 for round in $(seq 1 "$ROUNDS"); do
-    bench --addr "$K_ADDR" -c 50 -d 5s -t order --label orders-1k
-    bench --addr "$M_ADDR" -c 50 -d 5s -t order --label orders-1m
+    bench --addr "$K_ADDR" -c 50 -d 4s -t order --label orders-1k
+    bench --addr "$M_ADDR" -c 50 -d 4s -t order --label orders-1m
 done
 stop "$M_PID"
 
@@ -218,13 +234,14 @@ fi
 # --- the report ---
 say "writing $OUT and $CHART"
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-{
-    cat <<EOF
+REDIS_VERSION="not installed: comparison skipped"
+[ "$HAVE_REDIS" = yes ] && REDIS_VERSION=$(redis-server --version | awk '{print $3}')
+cat >"$RESULTS/header.md" <<HEADER
 # Benchmarks
 
 Written by \`make bench\` (scripts/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), in $(($(date +%s) - STARTED)) s.
-Every figure below comes from that run; nothing is edited by hand except the section
-"Reading the figures" at the end, which the script carries as it is.
+Every figure below comes from that run (the raw CSV files are in docs/bench-results/);
+the section "Reading the figures" at the end is docs/bench-notes.md, written by hand.
 
 ## Machine
 
@@ -235,11 +252,14 @@ Every figure below comes from that run; nothing is edited by hand except the sec
 | memory (\`free -h\`) | $(free -h | awk '/^Mem:/ {print $2 " total, " $7 " available"}') |
 | kernel | $(uname -sr) |
 | rustc | $(rustc --version 2>/dev/null) |
-| redis-server | $(if [ "$HAVE_REDIS" = yes ]; then redis-server --version | awk '{print $3}'; else echo "not installed: comparison skipped"; fi) |
+| redis-server | $REDIS_VERSION |
 | open files limit | $NOFILE |
+| load average (1, 5, 15 min) before / after | $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg) |
 
-The client (feira-bench) runs on the same two cores as the server, as redis-benchmark
-would: the figures measure the pair, and the same client measures redis-server.
+The client (feira-bench) runs on the same two cores as the servers, as redis-benchmark
+would: the figures measure the pair, and the same client measures redis-server. The
+machine is shared (other builds may run at the same time: see the load average), so
+figures move by tens of percent between runs; compare rows of one run, not across runs.
 
 ## How the figures were made
 
@@ -263,11 +283,9 @@ The exact commands (\`\$WORK\` is the temporary directory; feira-server ran as
 $(cat "$COMMANDS")
 \`\`\`
 
-EOF
-    "$BIN/feira-bench" summarize --results "$RESULTS" --chart "$CHART" --chart-link bench-chart.svg
-    echo
-    cat docs/bench-notes.md 2>/dev/null
-} >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+HEADER
+rm -rf docs/bench-results
 mkdir -p docs/bench-results
-cp "$RESULTS"/*.csv "$RESULTS"/commands.txt docs/bench-results/ 2>/dev/null || true
+cp "$RESULTS"/*.csv "$RESULTS"/*.md "$RESULTS"/*.txt docs/bench-results/
+render
 say "done: $OUT"

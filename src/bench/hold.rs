@@ -26,6 +26,9 @@ pub struct HoldReport {
     /// Of those, how many answered a request while all were open.
     pub served: usize,
     pub login_seconds: f64,
+    /// The server's memory before anything, and after a warm-up (a few logins, so the
+    /// password hashing buffers exist) with no connection open: the "before" figure.
+    pub rss_cold_kib: Option<u64>,
     pub rss_before_kib: Option<u64>,
     pub rss_after_kib: Option<u64>,
     pub server_threads: Option<u64>,
@@ -41,6 +44,7 @@ pub const HOLD_COLUMNS: &[&str] = &[
     "held",
     "served",
     "login_seconds",
+    "rss_cold_kib",
     "rss_before_kib",
     "rss_after_kib",
     "per_connection_kib",
@@ -64,6 +68,7 @@ impl HoldReport {
             self.held.to_string(),
             self.served.to_string(),
             format!("{:.1}", self.login_seconds),
+            opt(self.rss_cold_kib),
             opt(self.rss_before_kib),
             opt(self.rss_after_kib),
             self.per_connection_kib()
@@ -79,13 +84,15 @@ impl HoldReport {
         let kib = |v: Option<u64>| v.map_or("?".to_string(), |v| format!("{v} KiB"));
         format!(
             "held {}/{} logged-in connections (logins took {:.1} s); served {} while all were open \
-             (p99 {}, max {})\nserver memory: {} before, {} after = {} per connection; server threads: {}{}\n",
+             (p99 {}, max {})\nserver memory: {} cold, {} after a warm-up, {} with all open = {} per connection; \
+             server threads: {}{}\n",
             self.held,
             self.wanted,
             self.login_seconds,
             self.served,
             micros(self.p99_us),
             micros(self.max_us),
+            kib(self.rss_cold_kib),
             kib(self.rss_before_kib),
             kib(self.rss_after_kib),
             self.per_connection_kib()
@@ -120,10 +127,29 @@ pub fn hold(
 ) -> HoldReport {
     let mut report = HoldReport {
         wanted: count,
-        rss_before_kib: server_pid.and_then(|pid| proc_status(pid, "VmRSS")),
+        rss_cold_kib: server_pid.and_then(|pid| proc_status(pid, "VmRSS")),
         ..HoldReport::default()
     };
     let threads = threads.clamp(1, count.max(1));
+    let idle_threads = server_pid.and_then(|pid| proc_status(pid, "Threads"));
+    // Warm-up: log in `threads` connections at once and close them, so that memory
+    // the server allocates once (the hashing buffers) is not charged to connections.
+    thread::scope(|scope| {
+        for t in 0..threads {
+            scope.spawn(move || {
+                let (user, password) = &accounts[t % accounts.len()];
+                let _ = Client::connect(addr, timeout).and_then(|mut c| c.login(user, password));
+            });
+        }
+    });
+    if let Some(pid) = server_pid {
+        // Wait (bounded) for the warm-up connections' threads to end.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && proc_status(pid, "Threads") > idle_threads {
+            thread::sleep(Duration::from_millis(20));
+        }
+        report.rss_before_kib = proc_status(pid, "VmRSS");
+    }
     let start = Instant::now();
     // Each helper opens its share; connections stay open when the helper ends.
     let opened: Vec<(Vec<Client>, Option<String>)> = thread::scope(|scope| {

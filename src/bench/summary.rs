@@ -64,21 +64,22 @@ pub fn summarize(
         let _ = writeln!(md, "\n## Many connections held open\n");
         let _ = writeln!(
             md,
-            "| wanted | held, logged in | served while all open | logins took | server RSS before | after | per connection | server threads | p99 | max | first error |"
+            "| wanted | held, logged in | served while all open | logins took | server RSS cold | after warm-up | with all open | per connection | server threads | p99 | max | first error |"
         );
         let _ = writeln!(
             md,
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         );
         for row in &hold {
             let get = |name: &str| column(row, HOLD_COLUMNS, name);
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} s | {} KiB | {} KiB | **{} KiB** | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} s | {} KiB | {} KiB | {} KiB | **{} KiB** | {} | {} | {} | {} |",
                 get("wanted"),
                 get("held"),
                 get("served"),
                 get("login_seconds"),
+                get("rss_cold_kib"),
                 get("rss_before_kib"),
                 get("rss_after_kib"),
                 get("per_connection_kib"),
