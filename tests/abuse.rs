@@ -142,7 +142,8 @@ fn a_silent_client_is_closed_by_the_idle_timeout_and_its_thread_freed() {
     assert!(raw.closed());
     assert!(started.elapsed() >= Duration::from_millis(250));
     assert!(
-        wait_until(Duration::from_secs(5), || server.shared.counters.live() == 0),
+        wait_until(Duration::from_secs(5), || server.shared.counters.live()
+            == 0),
         "the connection's thread ended"
     );
     pong(&server);
@@ -308,7 +309,8 @@ fn slowloris_connections_do_not_delay_a_normal_client_and_are_closed() {
     assert!(slowest < Duration::from_millis(500), "{slowest:?}");
     // The line timeout closed every trickler; only the normal client is left.
     assert!(
-        wait_until(Duration::from_secs(10), || server.shared.counters.live() == 1),
+        wait_until(Duration::from_secs(10), || server.shared.counters.live()
+            == 1),
         "{} connections still open",
         server.shared.counters.live()
     );

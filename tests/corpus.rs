@@ -27,7 +27,11 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     files.sort();
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
-        assert!(!bytes.contains(&b'\n'), "{}: one line per file", path.display());
+        assert!(
+            !bytes.contains(&b'\n'),
+            "{}: one line per file",
+            path.display()
+        );
         inputs.push((path.display().to_string(), bytes));
     }
     assert!(inputs.len() > 100, "the corpus is there");
@@ -78,8 +82,12 @@ impl Session {
         let mut line = bytes.to_vec();
         line.push(b'\n');
         self.writer.write_all(&line).ok()?;
-        Reply::read_from(&mut self.reader, 1 << 20)
-            .unwrap_or_else(|e| panic!("a malformed reply to {:?}: {e}", String::from_utf8_lossy(bytes)))
+        Reply::read_from(&mut self.reader, 1 << 20).unwrap_or_else(|e| {
+            panic!(
+                "a malformed reply to {:?}: {e}",
+                String::from_utf8_lossy(bytes)
+            )
+        })
     }
 }
 
@@ -94,7 +102,8 @@ fn the_server_answers_every_corpus_input_with_a_well_formed_reply() {
             .unwrap_or_else(|| panic!("{name}: the server closed without a reply"));
         answered += 1;
         // A reply is framed: OK or ERR with a known code (read_from checked that).
-        let closes = reply.code() == Some(ErrorCode::LineTooLong) || reply.status == Ok("bye".into());
+        let closes =
+            reply.code() == Some(ErrorCode::LineTooLong) || reply.status == Ok("bye".into());
         if bytes.len() > feira::protocol::DEFAULT_MAX_LINE {
             assert_eq!(reply.code(), Some(ErrorCode::LineTooLong), "{name}");
         }

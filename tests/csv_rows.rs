@@ -28,8 +28,13 @@ fn cents() -> impl Strategy<Value = Cents> {
 /// Writes the rows as a snapshot, loads the table, and returns its rows in key order.
 fn round_trip<R: Record + PartialEq + std::fmt::Debug>(rows: &[R]) -> Vec<R> {
     let dir = tempfile::tempdir().unwrap();
-    snapshot::write_atomic(dir.path(), R::TABLE, R::COLUMNS, rows.iter().map(R::to_fields))
-        .unwrap();
+    snapshot::write_atomic(
+        dir.path(),
+        R::TABLE,
+        R::COLUMNS,
+        rows.iter().map(R::to_fields),
+    )
+    .unwrap();
     let table: Table<R> = Table::load(dir.path()).unwrap();
     table.read().values().cloned().collect()
 }

@@ -216,7 +216,11 @@ fn a_write_that_fails_underneath_answers_internal_and_changes_nothing() {
 
     server.shared.db.journal.fail_next_writes(1);
     err(&mut alice, "ORDER Banana 2", "INTERNAL");
-    assert_eq!(stock(&mut alice), before, "memory did not run ahead of the disk");
+    assert_eq!(
+        stock(&mut alice),
+        before,
+        "memory did not run ahead of the disk"
+    );
     assert!(ok(&mut alice, "ORDERS").is_empty());
     assert!(!server.shared.db.journal.is_poisoned());
 
@@ -288,7 +292,11 @@ fn journal_with_three_orders() -> tempfile::TempDir {
     }
     drop(db);
     let journal = std::fs::read_to_string(dir.path().join("journal.csv")).unwrap();
-    assert_eq!(journal.lines().count(), 4, "a header and three transactions");
+    assert_eq!(
+        journal.lines().count(),
+        4,
+        "a header and three transactions"
+    );
     dir
 }
 
@@ -321,7 +329,11 @@ fn damage_in_the_middle_of_the_journal_refuses_to_start() {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     // One flipped quantity in the first transaction (line 2): the checksum catches it.
     lines[1] = lines[1].replacen(",Banana,1,", ",Banana,7,", 1);
-    assert_ne!(lines[1], text.lines().nth(1).unwrap(), "the line was changed");
+    assert_ne!(
+        lines[1],
+        text.lines().nth(1).unwrap(),
+        "the line was changed"
+    );
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 
     let error = Server::bind(test_config(dir.path()))
