@@ -18,6 +18,7 @@
 //! | [`db`] | every table of a data directory, and **the lock order** |
 //! | [`wallet`] | the wallets of seed 001: balances, rotating pay keys, transfers, the ledger and its check |
 //! | [`directory`] | the file-sharing directory of seed 002: who is connected, published files, the audit thread |
+//! | [`bench`] | `feira-bench`: a thread-per-connection load generator, HDR latencies, invariant checks |
 //! | [`chord`] | the Chord ring of seed 000: a node server, its maintenance thread, lookups (`feira-chord`) |
 //! | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
 //! | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
@@ -35,6 +36,7 @@
 //! - *Slow work outside locks*: [`store::accounts`], [`store::password`].
 //! - *Graceful shutdown*: [`server::listener`].
 
+pub mod bench;
 pub mod chord;
 pub mod cli;
 pub mod client;

@@ -17,7 +17,7 @@ use crate::protocol::{ErrorCode, Reply};
 
 /// Serves one connection until QUIT, end-of-file, a timeout or an I/O error.
 /// Never panics on anything the peer sends.
-pub fn serve(shared: &Shared, stream: TcpStream, peer: &str) {
+pub fn serve(shared: &Shared, stream: &TcpStream, peer: &str) {
     log::info!("{peer}: connection opened");
     let mut session = Session::new(peer);
     let outcome = serve_requests(shared, stream, &mut session);
@@ -36,18 +36,16 @@ pub fn serve(shared: &Shared, stream: TcpStream, peer: &str) {
 
 fn serve_requests(
     shared: &Shared,
-    stream: TcpStream,
+    stream: &TcpStream,
     session: &mut Session,
 ) -> io::Result<&'static str> {
     let config = &shared.config;
     stream.set_nodelay(true)?;
     // A peer that stops reading must not block this thread forever on a write.
     stream.set_write_timeout(Some(config.idle_timeout))?;
-    let reader = TimedReader::new(
-        stream.try_clone()?,
-        config.idle_timeout,
-        config.line_timeout,
-    );
+    // Reader and writer share the one socket (`&TcpStream` reads and writes): no
+    // duplicate file descriptor per connection.
+    let reader = TimedReader::new(stream, config.idle_timeout, config.line_timeout);
     let mut reader = BufReader::new(reader);
     let mut writer = BufWriter::new(stream);
     let mut line = Vec::new();
@@ -93,7 +91,7 @@ fn serve_requests(
     }
 }
 
-fn send(writer: &mut BufWriter<TcpStream>, reply: &Reply) -> io::Result<()> {
+fn send(writer: &mut BufWriter<&TcpStream>, reply: &Reply) -> io::Result<()> {
     reply.write_to(writer)?;
     writer.flush()
 }

@@ -50,8 +50,11 @@ struct Control {
     stop: AtomicBool,
     /// The address to connect to in order to wake `accept()`.
     wake_addr: SocketAddr,
-    /// Every open connection (a second handle on its socket), to shut them down.
-    open: Mutex<HashMap<u64, TcpStream>>,
+    /// Every open connection's socket, shared with its thread, to shut them down.
+    /// Shared (`Arc`), not duplicated (`try_clone`): a duplicate is one more file
+    /// descriptor per connection, and descriptors are what runs out first when ten
+    /// thousand clients connect (the open-files limit counts them).
+    open: Mutex<HashMap<u64, Arc<TcpStream>>>,
 }
 
 /// Stops a running server from another thread (a signal handler, a test).
@@ -204,7 +207,7 @@ impl Server {
                 counters.live()
             );
             refuse(
-                stream,
+                &stream,
                 "the server is at its connection limit; try again later",
             );
             return None;
@@ -212,29 +215,30 @@ impl Server {
         // Counted here, before the thread starts, so that a burst of connections
         // cannot overshoot the limit while threads are still starting.
         counters.live.fetch_add(1, Ordering::AcqRel);
-        if let Ok(clone) = stream.try_clone() {
-            self.control.open.lock().insert(id, clone);
-        }
+        let stream = Arc::new(stream);
+        self.control.open.lock().insert(id, stream.clone());
         let shared = self.shared.clone();
         let control = self.control.clone();
         let spawned = thread::Builder::new()
             .name(format!("conn-{id}"))
             .stack_size(self.shared.config.thread_stack)
             .spawn(move || {
-                connection::serve(&shared, stream, &peer);
+                connection::serve(&shared, &stream, &peer);
+                // Both handles go, so the socket is closed before the count drops.
+                drop(stream);
                 control.open.lock().remove(&id);
                 shared.counters.live.fetch_sub(1, Ordering::AcqRel);
             });
         match spawned {
             Ok(handle) => Some(handle),
             Err(e) => {
-                // The OS refused a thread (too many, or no memory). The closure and the
-                // stream in it are gone; answer through the second handle we kept.
+                // The OS refused a thread (too many, or no memory). The closure and its
+                // handle on the stream are gone; answer through the one we kept.
                 log::error!("conn-{id} {peer_log}: cannot start a thread: {e}");
                 counters.live.fetch_sub(1, Ordering::AcqRel);
                 counters.refused.fetch_add(1, Ordering::Relaxed);
                 if let Some(stream) = self.control.open.lock().remove(&id) {
-                    refuse(stream, "the server cannot take more connections now");
+                    refuse(&stream, "the server cannot take more connections now");
                 }
                 None
             }
@@ -243,7 +247,7 @@ impl Server {
 }
 
 /// Writes `ERR BUSY` to a connection we will not serve, and closes it.
-fn refuse(mut stream: TcpStream, message: &str) {
+fn refuse(mut stream: &TcpStream, message: &str) {
     // A fresh socket's buffer takes one short line without blocking, but never wait
     // long on a peer that does not read.
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));

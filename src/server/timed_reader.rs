@@ -13,8 +13,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// Reads from a socket with an idle timeout and a per-line deadline.
-pub struct TimedReader {
-    stream: TcpStream,
+pub struct TimedReader<'a> {
+    stream: &'a TcpStream,
     idle: Duration,
     line: Duration,
     /// When the current line started, if one has.
@@ -23,8 +23,8 @@ pub struct TimedReader {
     current: Option<Duration>,
 }
 
-impl TimedReader {
-    pub fn new(stream: TcpStream, idle: Duration, line: Duration) -> TimedReader {
+impl<'a> TimedReader<'a> {
+    pub fn new(stream: &'a TcpStream, idle: Duration, line: Duration) -> TimedReader<'a> {
         TimedReader {
             stream,
             idle,
@@ -50,7 +50,7 @@ impl TimedReader {
     }
 }
 
-impl Read for TimedReader {
+impl Read for TimedReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let timeout = match self.line_started {
             None => self.idle,
@@ -66,7 +66,8 @@ impl Read for TimedReader {
             }
         };
         self.set_timeout(timeout)?;
-        let n = self.stream.read(buf)?;
+        let mut stream = self.stream;
+        let n = stream.read(buf)?;
         if n > 0 && self.line_started.is_none() {
             self.line_started = Some(Instant::now());
         }

@@ -13,10 +13,10 @@
 //! still looks like CSV.
 //!
 //! Group commit: [`Journal::commit`] only *writes* the line (a fast `write`), under
-//! the writer lock. [`Journal::wait_durable`] then makes it durable: the first waiter
-//! runs one `fsync` that covers every line written so far, and the waiters that
-//! queued behind it find their line already durable and return at once. Fifty
-//! clients ordering at the same moment share a handful of fsyncs instead of fifty.
+//! the writer lock. [`Journal::wait_durable`] then makes it durable: one waiter runs an
+//! `fsync` that covers every line written so far, the others sleep until it ends, and
+//! those it covered return at once; the next fsync covers everything written while the
+//! last one ran. Fifty clients paying at the same moment share a few fsyncs.
 
 use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
@@ -24,7 +24,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::LockStats;
 use crate::error::{Error, Result};
@@ -78,9 +78,16 @@ pub struct Journal {
     /// The file as written by commits, and the bytes reused to encode a line.
     /// Lock order: always taken *after* the table locks, and held only for one `write`.
     writer: Mutex<Writer>,
-    /// A second handle on the same file, used only to fsync. Its lock lets one fsync
-    /// run at a time: the others wait here, and usually find their work done.
-    syncer: Mutex<File>,
+    /// A second handle on the same file, used only to fsync (outside every lock).
+    sync_file: File,
+    /// `true` while some thread runs an fsync. The others wait on `synced_changed`
+    /// rather than queue behind a mutex: when the fsync ends they *all* wake, those it
+    /// covered return at once, and one of the rest starts the next fsync, which covers
+    /// everything written meanwhile. (A plain mutex would hand the turn over one thread
+    /// at a time, and a thread whose line is already durable could end up waiting for
+    /// somebody else's fsync.)
+    syncing: Mutex<bool>,
+    synced_changed: Condvar,
     /// The sequence number of the last line written (not necessarily durable).
     written: AtomicU64,
     /// The sequence number of the last line known to be durable.
@@ -141,14 +148,16 @@ impl Journal {
         }
         file.sync_all().map_err(io_err)?;
         super::snapshot::sync_dir(dir).map_err(io_err)?;
-        let syncer = file.try_clone().map_err(io_err)?;
+        let sync_file = file.try_clone().map_err(io_err)?;
         let journal = Journal {
             path,
             writer: Mutex::new(Writer {
                 file,
                 line: Vec::with_capacity(512),
             }),
-            syncer: Mutex::new(syncer),
+            sync_file,
+            syncing: Mutex::new(false),
+            synced_changed: Condvar::new(),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
@@ -223,26 +232,39 @@ impl Journal {
         if self.synced.load(Ordering::Acquire) >= ticket.0 {
             return Ok(());
         }
-        let file = self.syncer.lock();
-        // While we queued, another thread's fsync may have covered our line.
-        if self.synced.load(Ordering::Acquire) >= ticket.0 {
-            return Ok(());
+        let mut syncing = self.syncing.lock();
+        loop {
+            // Another thread's fsync may have covered our line while we waited.
+            if self.synced.load(Ordering::Acquire) >= ticket.0 {
+                return Ok(());
+            }
+            if self.poisoned.load(Ordering::Acquire) {
+                return Err(Error::Poisoned);
+            }
+            if *syncing {
+                self.synced_changed.wait(&mut syncing);
+                continue;
+            }
+            // Our turn: one fsync covers everything written up to now.
+            *syncing = true;
+            let target = self.written.load(Ordering::Acquire);
+            let result = MutexGuard::unlocked(&mut syncing, || self.sync_file.sync_data());
+            *syncing = false;
+            match result {
+                Ok(()) => {
+                    self.fsyncs.fetch_add(1, Ordering::Relaxed);
+                    self.synced.fetch_max(target, Ordering::AcqRel);
+                }
+                // After a failed fsync the kernel may have dropped the dirty pages: we
+                // cannot know what is on disk, so we refuse further writes (see
+                // docs/RELIABILITY.md). Reads carry on.
+                Err(_) => self.poisoned.store(true, Ordering::Release),
+            }
+            self.synced_changed.notify_all();
+            if let Err(e) = result {
+                return Err(Error::io(&self.path, e));
+            }
         }
-        if self.poisoned.load(Ordering::Acquire) {
-            return Err(Error::Poisoned);
-        }
-        // Everything written up to now is covered by this one fsync.
-        let target = self.written.load(Ordering::Acquire);
-        if let Err(e) = file.sync_data() {
-            // After a failed fsync the kernel may have dropped the dirty pages: we
-            // cannot know what is on disk, so we refuse further writes (see
-            // docs/RELIABILITY.md). Reads carry on.
-            self.poisoned.store(true, Ordering::Release);
-            return Err(Error::io(&self.path, e));
-        }
-        self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.synced.fetch_max(target, Ordering::AcqRel);
-        Ok(())
     }
 
     /// A ticket for everything written so far: waiting on it makes every change that a

@@ -1,0 +1,15 @@
+# make bench: build release binaries, then scripts/bench.sh runs feira-server and
+# redis-server on loopback, drives them with feira-bench, and writes docs/BENCHMARKS.md
+# and docs/bench-chart.svg. About 5 to 10 minutes on 2 cores.
+# Shorter trial run: make bench BENCH_DURATION=1s BENCH_CONNECTIONS="1 50" BENCH_HOLD=500
+
+BENCH_ENV = $(if $(BENCH_DURATION),BENCH_DURATION=$(BENCH_DURATION)) \
+            $(if $(BENCH_CONNECTIONS),BENCH_CONNECTIONS="$(BENCH_CONNECTIONS)") \
+            $(if $(BENCH_HOLD),BENCH_HOLD=$(BENCH_HOLD)) \
+            $(if $(BENCH_ROUNDS),BENCH_ROUNDS=$(BENCH_ROUNDS)) \
+            $(if $(BENCH_OUT),BENCH_OUT=$(BENCH_OUT))
+
+.PHONY: bench
+bench:
+	$(CARGO) build --release --bins
+	$(BENCH_ENV) scripts/bench.sh

@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# make bench: measure feira against redis-server on this machine, and write
+# docs/BENCHMARKS.md and docs/bench-chart.svg from the figures.
+#
+# Every server runs on a temporary copy of data/ on loopback ports and is stopped at
+# the end (also on Ctrl-C). The steps:
+#   1. the matrix: PING, PRODUCT, ORDER on feira and inline PING on redis-server at
+#      1, 10, 50, 200, 500 and 1,000 connections (same client, same machine, same run);
+#   2. ORDER at 50 connections on a server that loaded 1,000 existing orders and on one
+#      that loaded 1,000,000 (rounds alternate between the two);
+#   3. redis INCRBY with appendfsync always (the durable-write yardstick), and TRANSFER
+#      and the mixed workload when the server has them;
+#   4. slowloris: 1,000 connections trickling a byte a second;
+#   5. 10,000 logged-in connections held at once, with the server's memory per connection.
+#
+# Knobs (environment): BENCH_DURATION (3s), BENCH_CONNECTIONS ("1 10 50 200 500 1000"),
+# BENCH_HOLD (10000), BENCH_ROUNDS (3), BENCH_OUT (docs/BENCHMARKS.md).
+# The raw CSV files are copied to docs/bench-results/; `scripts/bench.sh report` renders
+# docs/BENCHMARKS.md again from them (after editing docs/bench-notes.md, say).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-3s}
+CONNECTIONS=${BENCH_CONNECTIONS:-1 10 50 200 500 1000}
+HOLD=${BENCH_HOLD:-10000}
+ROUNDS=${BENCH_ROUNDS:-3}
+OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
+CHART=docs/bench-chart.svg
+BIN=target/release
+# Renders docs/BENCHMARKS.md and the chart from docs/bench-results/ (the last run).
+render() {
+    {
+        cat docs/bench-results/header.md
+        "$BIN/feira-bench" summarize --results docs/bench-results --chart "$CHART" --chart-link bench-chart.svg
+        echo
+        if [ -f docs/bench-notes.md ]; then cat docs/bench-notes.md; fi
+    } >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+}
+if [ "${1:-}" = report ]; then
+    render
+    exit
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/feira-bench.XXXXXX")
+RESULTS=$WORK/results
+mkdir -p "$RESULTS"
+COMMANDS=$RESULTS/commands.txt
+PIDS=()
+STARTED=$(date +%s)
+LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)
+
+say() { printf '\n[bench %3ds] %s\n' $(($(date +%s) - STARTED)) "$*" >&2; }
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs a command and records it (without the temporary paths' noise) for the docs.
+record() {
+    echo "$*" | sed -e "s#$WORK#\$WORK#g" >>"$COMMANDS"
+    "$@"
+}
+
+stop() {
+    kill "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+# Raise the open-files limit: every connection is a descriptor on both sides.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+
+# A free loopback port for redis (feira picks its own with port 0).
+free_port() {
+    local port=$1
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        port=$((port + 1))
+    done
+    echo "$port"
+}
+
+# A copy of the demo data, optionally with N existing orders in orders.csv.
+data_copy() {
+    local dir=$1 orders=${2:-0}
+    mkdir -p "$dir"
+    cp data/users.csv data/products.csv data/orders.csv "$dir"/
+    if [ "$orders" -gt 0 ]; then
+        awk -v n="$orders" 'BEGIN {
+            print "id,user,product,quantity,unit_price,total,created_at"
+            for (i = 1; i <= n; i++)
+                printf "%d,%s,Banana,1,0.75,0.75,2026-11-27T12:00:00Z\n", i, (i % 2 ? "alice" : "bob")
+        }' >"$dir/orders.csv"
+    fi
+}
+
+# Starts feira-server on port 0; sets FEIRA_PID and FEIRA_ADDR.
+start_feira() {
+    local name=$1 dir=$2
+    shift 2
+    RUST_LOG=info "$BIN/feira-server" --addr 127.0.0.1:0 --data "$dir" "$@" 2>"$WORK/$name.log" &
+    FEIRA_PID=$!
+    PIDS+=("$FEIRA_PID")
+    local deadline=$(($(date +%s) + 120))
+    FEIRA_ADDR=
+    while [ -z "$FEIRA_ADDR" ]; do
+        FEIRA_ADDR=$(grep -o 'listening on [0-9.:]*' "$WORK/$name.log" | head -1 | awk '{print $3}')
+        if ! kill -0 "$FEIRA_PID" 2>/dev/null || [ "$(date +%s)" -gt "$deadline" ]; then
+            echo "feira-server ($name) did not start:" >&2
+            tail -5 "$WORK/$name.log" >&2
+            exit 1
+        fi
+        [ -n "$FEIRA_ADDR" ] || sleep 0.1
+    done
+    echo "$name: feira-server pid $FEIRA_PID on $FEIRA_ADDR" >&2
+}
+
+# Starts redis-server with extra arguments; sets REDIS_PID and REDIS_ADDR.
+start_redis() {
+    local name=$1
+    shift
+    local port
+    port=$(free_port 16379)
+    mkdir -p "$WORK/$name"
+    redis-server --bind 127.0.0.1 --port "$port" --dir "$WORK/$name" --save '' \
+        --maxclients 10000 "$@" >"$WORK/$name.log" 2>&1 &
+    REDIS_PID=$!
+    PIDS+=("$REDIS_PID")
+    REDIS_ADDR=127.0.0.1:$port
+    local tries=0
+    until redis-cli -p "$port" ping >/dev/null 2>&1; do
+        tries=$((tries + 1))
+        if [ $tries -gt 100 ]; then
+            echo "redis-server ($name) did not start" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "$name: redis-server pid $REDIS_PID on $REDIS_ADDR" >&2
+}
+
+bench() {
+    record "$BIN/feira-bench" "$@" --out "$RESULTS/runs.csv" >&2
+}
+
+# --- redis-server: install it from the system's packages when it is missing ---
+HAVE_REDIS=yes
+if ! command -v redis-server >/dev/null 2>&1; then
+    say "redis-server is missing: installing it with apt-get"
+    SUDO=
+    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo -n"
+    if ! { $SUDO apt-get install -y redis-server >/dev/null 2>&1 ||
+        { $SUDO apt-get update >/dev/null 2>&1 && $SUDO apt-get install -y redis-server >/dev/null 2>&1; }; }; then
+        HAVE_REDIS=no
+    fi
+    command -v redis-server >/dev/null 2>&1 || HAVE_REDIS=no
+fi
+if [ "$HAVE_REDIS" = no ]; then
+    echo "make bench: redis-server is not installed and could not be installed; the redis comparison is skipped" >&2
+fi
+
+# --- 1. the matrix ---
+say "1. the matrix: feira PING/PRODUCT/ORDER and redis PING at $CONNECTIONS connections, $DURATION each"
+data_copy "$WORK/main"
+start_feira main "$WORK/main" --max-connections 2000
+MAIN_PID=$FEIRA_PID MAIN_ADDR=$FEIRA_ADDR
+if [ "$HAVE_REDIS" = yes ]; then
+    start_redis redis-ping --appendonly no
+    REDIS_PING_PID=$REDIS_PID REDIS_PING_ADDR=$REDIS_ADDR
+fi
+for c in $CONNECTIONS; do
+    say "   $c connections"
+    bench --addr "$MAIN_ADDR" -c "$c" -d "$DURATION" -t ping,product,order --label matrix
+    if [ "$HAVE_REDIS" = yes ]; then
+        bench --redis --addr "$REDIS_PING_ADDR" -c "$c" -d "$DURATION" -t ping --label matrix
+    fi
+done
+
+# --- 2. ORDER with 1,000 vs 1,000,000 existing orders ---
+say "2. ORDER at 50 connections: 1,000 vs 1,000,000 existing orders ($ROUNDS rounds each)"
+stop "$MAIN_PID"
+data_copy "$WORK/orders-1k" 1000
+data_copy "$WORK/orders-1m" 1000000
+load_start=$(date +%s.%N)
+start_feira orders-1m "$WORK/orders-1m"
+M_PID=$FEIRA_PID M_ADDR=$FEIRA_ADDR
+LOAD_1M=$(awk -v a="$load_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+M_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$M_PID/status")
+start_feira orders-1k "$WORK/orders-1k"
+K_PID=$FEIRA_PID K_ADDR=$FEIRA_ADDR
+for round in $(seq 1 "$ROUNDS"); do
+    bench --addr "$K_ADDR" -c 50 -d 4s -t order --label orders-1k
+    bench --addr "$M_ADDR" -c 50 -d 4s -t order --label orders-1m
+done
+stop "$M_PID"
+
+# --- 3. durable writes: redis INCRBY with appendfsync always; TRANSFER; mixed ---
+say "3. durable writes: redis INCRBY (appendfsync always), feira transfer and mixed at 50"
+if [ "$HAVE_REDIS" = yes ]; then
+    stop "$REDIS_PING_PID"
+    start_redis redis-aof --appendonly yes --appendfsync always
+    bench --redis --addr "$REDIS_ADDR" -c 50 -d "$DURATION" -t incr --label aof-always
+    stop "$REDIS_PID"
+fi
+bench --addr "$K_ADDR" -c 50 -d "$DURATION" -t transfer,mixed --users 50 --label durable
+stop "$K_PID"
+
+# --- 4. slowloris ---
+say "4. slowloris: 1,000 connections trickling a byte a second (line timeout 2 s)"
+data_copy "$WORK/slow"
+start_feira slow "$WORK/slow" --max-connections 2000 --line-timeout 2 --idle-timeout 5
+record "$BIN/feira-bench" slowloris --addr "$FEIRA_ADDR" -n 1000 -d 6s --out "$RESULTS/slowloris.csv" >&2
+stop "$FEIRA_PID"
+
+# --- 5. many connections held at once ---
+if [ "$NOFILE" -lt $((HOLD + 200)) ]; then
+    say "5. SKIPPED: holding $HOLD connections needs an open-files limit above $((HOLD + 200)); this shell allows $NOFILE"
+else
+    say "5. $HOLD logged-in connections held at once (each login is an argon2 hash: this takes a while)"
+    data_copy "$WORK/hold"
+    start_feira hold "$WORK/hold" --max-connections $((HOLD + 100))
+    record "$BIN/feira-bench" hold --addr "$FEIRA_ADDR" -n "$HOLD" --threads 16 \
+        --server-pid "$FEIRA_PID" --out "$RESULTS/hold.csv" >&2
+    stop "$FEIRA_PID"
+fi
+
+# --- the report ---
+say "writing $OUT and $CHART"
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+REDIS_VERSION="not installed: comparison skipped"
+[ "$HAVE_REDIS" = yes ] && REDIS_VERSION=$(redis-server --version | awk '{print $3}')
+cat >"$RESULTS/header.md" <<HEADER
+# Benchmarks
+
+Written by \`make bench\` (scripts/bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), in $(($(date +%s) - STARTED)) s.
+Every figure below comes from that run (the raw CSV files are in docs/bench-results/);
+the section "Reading the figures" at the end is docs/bench-notes.md, written by hand.
+
+## Machine
+
+| | |
+|---|---|
+| CPU | $CPU |
+| cores (\`nproc\`) | $(nproc) |
+| memory (\`free -h\`) | $(free -h | awk '/^Mem:/ {print $2 " total, " $7 " available"}') |
+| kernel | $(uname -sr) |
+| rustc | $(rustc --version 2>/dev/null) |
+| redis-server | $REDIS_VERSION |
+| open files limit | $NOFILE |
+| load average (1, 5, 15 min) before / after | $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg) |
+
+The client (feira-bench) runs on the same two cores as the servers, as redis-benchmark
+would: the figures measure the pair, and the same client measures redis-server. The
+machine is shared (other builds may run at the same time: see the load average), so
+figures move by tens of percent between runs; compare rows of one run, not across runs.
+
+## How the figures were made
+
+feira-bench opens one OS thread per connection; each connection logs in first (an
+argon2id hash, about 25 ms of CPU, reported apart as "logins"), then all of them start
+together and send one request at a time for the duration, waiting for each reply. The
+latencies go into an HDR histogram per thread, merged at the end. Against redis-server
+the same threads send inline \`PING\r\n\` and read \`+PONG\`. ORDER buys 1 to 3 units of
+a product created for the benchmark; after each write workload feira-bench reads the
+stock again as admin and checks that the units that left equal the acknowledged orders
+(the "verify" column). The servers run release builds on a temporary copy of \`data/\`.
+The 1,000,000 existing orders are an \`orders.csv\` snapshot generated before the server
+starts (it loaded in ${LOAD_1M} s and then used ${M_RSS} KiB of memory).
+
+The exact commands (\`\$WORK\` is the temporary directory; feira-server ran as
+\`feira-server --addr 127.0.0.1:0 --data \$WORK/<name> ...\`, redis-server as
+\`redis-server --save '' --appendonly no\` for PING and
+\`--appendonly yes --appendfsync always\` for INCRBY):
+
+\`\`\`
+$(cat "$COMMANDS")
+\`\`\`
+
+HEADER
+rm -rf docs/bench-results
+mkdir -p docs/bench-results
+cp "$RESULTS"/*.csv "$RESULTS"/*.md "$RESULTS"/*.txt docs/bench-results/
+render
+say "done: $OUT"

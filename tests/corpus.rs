@@ -1,0 +1,127 @@
+//! The corpus of nasty inputs (tests/corpus/): the parser never panics, the server
+//! answers each with one well-formed reply, and it still answers PING afterwards.
+
+mod support;
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use feira::protocol::{ErrorCode, Reply, Request};
+use support::*;
+
+/// Every corpus input as raw bytes (without the line ending), with a name for messages.
+fn corpus() -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut inputs: Vec<(String, Vec<u8>)> = std::fs::read_to_string(dir.join("lines.txt"))
+        .expect("tests/corpus/lines.txt")
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (format!("lines.txt:{}", i + 1), line.as_bytes().to_vec()))
+        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("raw"))
+        .expect("tests/corpus/raw")
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.contains(&b'\n'),
+            "{}: one line per file",
+            path.display()
+        );
+        inputs.push((path.display().to_string(), bytes));
+    }
+    assert!(inputs.len() > 100, "the corpus is there");
+    inputs
+}
+
+#[test]
+fn the_parser_refuses_or_accepts_every_corpus_input_without_panicking() {
+    for (name, bytes) in corpus() {
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue; // The framing layer answers BAD_REQUEST before parsing.
+        };
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        // A parsed request encodes back to a line that parses to the same request.
+        if let Ok(request) = Request::parse(text) {
+            assert_eq!(
+                Request::parse(&request.to_line()).as_ref(),
+                Ok(&request),
+                "{name}"
+            );
+        }
+    }
+}
+
+/// A raw session, logged in as alice.
+struct Session {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Session {
+    fn open(server: &TestServer) -> Session {
+        let stream = TcpStream::connect(server.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut session = Session {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        let reply = session.ask(b"LOGIN alice alice-pass").unwrap();
+        assert!(reply.is_ok(), "{reply:?}");
+        session
+    }
+
+    /// Sends one line, reads one reply; `None` if the server closed instead.
+    fn ask(&mut self, bytes: &[u8]) -> Option<Reply> {
+        let mut line = bytes.to_vec();
+        line.push(b'\n');
+        self.writer.write_all(&line).ok()?;
+        Reply::read_from(&mut self.reader, 1 << 20).unwrap_or_else(|e| {
+            panic!(
+                "a malformed reply to {:?}: {e}",
+                String::from_utf8_lossy(bytes)
+            )
+        })
+    }
+}
+
+#[test]
+fn the_server_answers_every_corpus_input_with_a_well_formed_reply() {
+    let server = start_server();
+    let mut session = Session::open(&server);
+    let mut answered = 0;
+    for (name, bytes) in corpus() {
+        let reply = session
+            .ask(&bytes)
+            .unwrap_or_else(|| panic!("{name}: the server closed without a reply"));
+        answered += 1;
+        // A reply is framed: OK or ERR with a known code (read_from checked that).
+        let closes =
+            reply.code() == Some(ErrorCode::LineTooLong) || reply.status == Ok("bye".into());
+        if bytes.len() > feira::protocol::DEFAULT_MAX_LINE {
+            assert_eq!(reply.code(), Some(ErrorCode::LineTooLong), "{name}");
+        }
+        if closes {
+            session = Session::open(&server);
+        }
+    }
+    assert!(answered > 100);
+    let mut client = server.client();
+    assert_eq!(call(&mut client, "PING").status, Ok("PONG".into()));
+    // The inputs ordered things and registered a user: the books still balance.
+    let mut admin = server.login(ADMIN);
+    let stock: u64 = ok(&mut admin, "PRODUCT Banana")[0][2].parse().unwrap();
+    let mut alice = server.login(ALICE);
+    let bought: u64 = ok(&mut alice, "ORDERS")
+        .iter()
+        .filter(|o| o[1] == "Banana")
+        .map(|o| o[2].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(stock + bought, 500);
+}
