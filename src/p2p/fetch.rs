@@ -5,30 +5,28 @@
 //! final file, so any of those left a damaged file that looked like a good one. Here:
 //!
 //! 1. the bytes go to a **temporary file** in the destination's directory, named
-//!    `.<name>.part-<random>` (hidden, and never served by a peer: see
-//!    [`share`](super::share));
-//! 2. they are **hashed as they arrive**, in [`CHUNK`]s, so memory use does not depend on
-//!    the file's size;
+//!    `.<name>.part-<random>` ([`part`](super::part));
+//! 2. they are **hashed as they arrive**, through a small pipeline of threads with a
+//!    fixed number of buffers, so memory use does not depend on the file's size
+//!    ([`receive`](super::receive));
 //! 3. only if exactly the announced number of bytes arrived **and** their SHA-256 is the
 //!    announced one is the file flushed to disk (`fsync`) and **renamed** over the final
 //!    name. A rename within one directory is atomic: a reader sees the old file or the
 //!    new one, never half of either. The directory is then synced too, so the rename
 //!    itself survives a power cut;
-//! 4. on any failure the temporary file is removed (by [`PartFile`]'s `Drop`, so no
+//! 4. on any failure the temporary file is removed (by `PartFile`'s `Drop`, so no
 //!    early return can forget it), and the error says what happened. An existing file
 //!    under the final name is left untouched.
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
-use super::CHUNK;
+use super::part::PartFile;
+use super::receive::receive;
 use super::wire::{self, Header, HeaderError, Sha256Digest};
 use crate::protocol::{ErrorCode, Refusal};
 
@@ -255,7 +253,9 @@ pub fn fetch(
 
     // Only now, with a file on its way, is anything created on disk.
     let mut part = PartFile::create(dir, final_name)?;
+    let header_at = started.elapsed();
     let actual = receive(&mut reader, &mut part, size, peer)?;
+    let received_at = started.elapsed();
     if actual != expected {
         return Err(FetchError::ChecksumMismatch {
             peer,
@@ -264,6 +264,13 @@ pub fn fetch(
         });
     }
     part.commit(dest)?;
+    // Where the time went, for whoever tunes this: waiting for the header (the serving
+    // peer hashing a file it has not hashed before), the transfer, the final fsync.
+    log::debug!(
+        "fetched {file_name:?} from {peer}: {size} bytes; header after {header_at:?}, \
+         bytes after {received_at:?}, synced and renamed after {:?}",
+        started.elapsed()
+    );
     Ok(FetchReport {
         peer,
         path: dest.to_path_buf(),
@@ -296,159 +303,6 @@ fn split_destination(dest: &Path) -> Result<(&Path, &OsStr), FetchError> {
     Ok((dir, name))
 }
 
-/// Copies exactly `size` bytes from the peer into `part`, returning their SHA-256.
-fn receive(
-    reader: &mut impl Read,
-    part: &mut PartFile,
-    size: u64,
-    peer: SocketAddr,
-) -> Result<Sha256Digest, FetchError> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut received = 0u64;
-    while received < size {
-        let want = (size - received).min(CHUNK as u64) as usize;
-        let n = match reader.read(&mut buf[..want]) {
-            Ok(0) => {
-                return Err(FetchError::Truncated {
-                    peer,
-                    received,
-                    expected: size,
-                });
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(FetchError::Network {
-                    peer,
-                    received,
-                    expected: Some(size),
-                    source,
-                });
-            }
-        };
-        hasher.update(&buf[..n]);
-        part.write_all(&buf[..n])?;
-        received += n as u64;
-    }
-    Ok(Sha256Digest::from_hasher(hasher))
-}
-
-/// A download in progress: a hidden temporary file, removed unless committed.
-struct PartFile {
-    path: PathBuf,
-    file: File,
-    committed: bool,
-}
-
-impl PartFile {
-    /// Creates `.<name>.part-<16 hex digits>` in `dir`, never reusing an existing file.
-    fn create(dir: &Path, final_name: &OsStr) -> Result<PartFile, FetchError> {
-        // Keep the temporary name under the usual 255-byte limit on a file name.
-        let mut stem = final_name.to_string_lossy().into_owned();
-        let mut cut = stem.len().min(200);
-        while !stem.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        stem.truncate(cut);
-        let mut last_error = None;
-        for _ in 0..4 {
-            let path = dir.join(format!(".{stem}.part-{}", random_hex()));
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(file) => {
-                    return Ok(PartFile {
-                        path,
-                        file,
-                        committed: false,
-                    });
-                }
-                // A name clash (64 random bits: practically never): draw another.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
-                Err(source) => {
-                    return Err(FetchError::Local {
-                        action: "create",
-                        path,
-                        source,
-                    });
-                }
-            }
-        }
-        Err(FetchError::Local {
-            action: "create a temporary file in",
-            path: dir.to_path_buf(),
-            source: last_error.unwrap_or_else(|| io::Error::other("no free name")),
-        })
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) -> Result<(), FetchError> {
-        self.file
-            .write_all(bytes)
-            .map_err(|source| FetchError::Local {
-                action: "write",
-                path: self.path.clone(),
-                source,
-            })
-    }
-
-    /// Flushes the file to disk and renames it to `dest`.
-    fn commit(mut self, dest: &Path) -> Result<(), FetchError> {
-        let local = |action, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| FetchError::Local {
-                action,
-                path,
-                source,
-            }
-        };
-        // Without this, a crash shortly after the rename could leave `dest` empty: the
-        // rename may reach the disk before the data does.
-        self.file.sync_all().map_err(local("sync", &self.path))?;
-        fs::rename(&self.path, dest).map_err(local("rename the download to", dest))?;
-        self.committed = true;
-        sync_parent(dest);
-        Ok(())
-    }
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Makes a rename durable by syncing the directory that holds the name.
-/// Best effort: the file is complete and in place either way.
-fn sync_parent(path: &Path) {
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-            log::warn!("cannot sync directory {}: {e}", dir.display());
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-}
-
-/// 16 random hex digits from the operating system (falling back to the clock, which
-/// is good enough for a temporary name: `create_new` catches any clash).
-fn random_hex() -> String {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        bytes = (nanos ^ u64::from(std::process::id())).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -462,66 +316,6 @@ mod tests {
 
     fn peer() -> SocketAddr {
         "127.0.0.1:9".parse().unwrap()
-    }
-
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn a_complete_matching_stream_is_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("out.bin");
-        let data: Vec<u8> = (0..(CHUNK * 2 + 5)).map(|i| i as u8).collect();
-        let mut part = PartFile::create(dir.path(), OsStr::new("out.bin")).unwrap();
-        let digest = receive(&mut &data[..], &mut part, data.len() as u64, peer()).unwrap();
-        assert_eq!(digest, Sha256Digest::of(&data));
-        part.commit(&dest).unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), data);
-        assert_eq!(entries(dir.path()), ["out.bin"]);
-    }
-
-    #[test]
-    fn a_short_stream_is_truncated_and_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut part = PartFile::create(dir.path(), OsStr::new("out.bin")).unwrap();
-        assert!(entries(dir.path())[0].starts_with(".out.bin.part-"));
-        let err = receive(&mut &[1u8, 2, 3][..], &mut part, 10, peer()).unwrap_err();
-        assert!(matches!(
-            err,
-            FetchError::Truncated {
-                received: 3,
-                expected: 10,
-                ..
-            }
-        ));
-        drop(part);
-        assert!(entries(dir.path()).is_empty());
-    }
-
-    #[test]
-    fn only_the_announced_bytes_are_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut part = PartFile::create(dir.path(), OsStr::new("x")).unwrap();
-        let mut input = &b"abcdef"[..];
-        let digest = receive(&mut input, &mut part, 4, peer()).unwrap();
-        assert_eq!(digest, Sha256Digest::of(b"abcd"));
-        assert_eq!(input, b"ef");
-    }
-
-    #[test]
-    fn temporary_names_stay_short_and_distinct() {
-        let dir = tempfile::tempdir().unwrap();
-        let long = "é".repeat(120); // 240 bytes, a legal name on Linux
-        let a = PartFile::create(dir.path(), OsStr::new(&long)).unwrap();
-        let b = PartFile::create(dir.path(), OsStr::new(&long)).unwrap();
-        assert_ne!(a.path, b.path);
-        assert!(a.path.file_name().unwrap().len() <= 255);
     }
 
     #[test]

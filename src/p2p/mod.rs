@@ -9,13 +9,18 @@
 //!   directory, or refusing it (`..`, absolute paths, symlinks that lead outside);
 //! - [`wire`]: the peer protocol, pure: `GET <name>`, then `OK <size> <sha256>` or
 //!   `ERR <CODE> <message>`, then exactly `size` raw bytes;
+//! - [`digest`]: streaming SHA-256 of a file, and the cache that spares re-hashing it;
 //! - [`server`]: [`PeerServer`], the serving peer: one thread per download, a limit,
-//!   a digest cache, a clean shutdown;
+//!   a clean shutdown;
 //! - [`fetch`](mod@fetch): [`fetch()`], the downloading peer: bytes go to a temporary file that
-//!   is renamed into place only when the size and the SHA-256 match.
+//!   is renamed into place only when the size and the SHA-256 match;
+//! - `part` and `receive` (private): the temporary file that cleans up after itself,
+//!   and the reader/hasher/writer pipeline that fills it.
 
 pub mod digest;
 pub mod fetch;
+mod part;
+mod receive;
 pub mod server;
 pub mod share;
 pub mod wire;
