@@ -5,14 +5,15 @@
 //! ```
 //!
 //! It writes a file of pseudo-random bytes in a temporary directory, then measures:
-//! - **plain TCP copy**: one thread writes the file into a socket, another reads the
-//!   socket into a new file; no protocol, no hash, no fsync: the `cat file | nc` ceiling;
+//! - **plain TCP copy**: one thread reads the file and writes it into a socket, another
+//!   reads the socket into a new file, both with 256 KiB buffers; no protocol, no hash,
+//!   no fsync: the `cat file | nc` ceiling;
 //! - **SHA-256 alone**: hashing the file from the page cache, the other cost of a
 //!   download;
 //! - **peer, cold**: a real [`PeerServer`] and [`fetch`], the first download of the
 //!   file: the serving peer hashes it before sending the header;
 //! - **peer, warm**: later downloads, once the digest is cached (see src/p2p/digest.rs):
-//!   the serving peer only `sendfile`s; the downloader still hashes every byte and
+//!   the serving peer only reads and sends; the downloader still hashes every byte and
 //!   fsyncs before the rename.
 //!
 //! Figures are MiB/s of file bytes (1 MiB = 2^20 bytes); best of `--runs`.
@@ -132,8 +133,8 @@ fn write_pseudo_random(path: &Path, size: u64) -> io::Result<()> {
     out.flush()
 }
 
-/// The ceiling: file -> socket (`io::copy`, hence `sendfile`) in one thread, socket ->
-/// file with a [`CHUNK`] buffer in this one. Nothing else.
+/// The ceiling: file -> socket in one thread, socket -> file in this one, both with
+/// a [`CHUNK`] buffer, as the peer does. Nothing else: no protocol, no hash, no fsync.
 fn plain_tcp_copy(source: &Path, dest: &Path) -> io::Result<Duration> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
@@ -141,21 +142,27 @@ fn plain_tcp_copy(source: &Path, dest: &Path) -> io::Result<Duration> {
     let started = Instant::now();
     let sender = thread::spawn(move || -> io::Result<u64> {
         let (mut socket, _) = listener.accept()?;
-        io::copy(&mut File::open(source)?, &mut socket)
+        copy_chunked(&mut File::open(source)?, &mut socket)
     });
     let mut socket = TcpStream::connect(addr)?;
-    let mut out = File::create(dest)?;
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = socket.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        out.write_all(&buf[..n])?;
-    }
+    copy_chunked(&mut socket, &mut File::create(dest)?)?;
     let elapsed = started.elapsed();
     sender
         .join()
         .map_err(|_| io::Error::other("the sender panicked"))??;
     Ok(elapsed)
+}
+
+/// `io::copy` with a [`CHUNK`] buffer (std's own copy loop uses 8 KiB).
+fn copy_chunked(from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0;
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }

@@ -9,10 +9,9 @@
 //! - **shutdown** sets a stop flag, connects to its own listener to wake the blocked
 //!   `accept()`, cuts the live connections and joins every thread, so that when
 //!   [`PeerServer::shutdown`] returns nothing of the peer is left running;
-//! - the file is **never loaded in memory**: it is hashed in [`CHUNK`](super::CHUNK)s
-//!   (or its digest comes from the [`DigestCache`]), then handed to `std::io::copy`,
-//!   which on Linux uses `sendfile(2)`: the kernel moves the bytes from the page cache to
-//!   the socket without copying them through this process.
+//! - the file is **never loaded in memory**: it is hashed in [`CHUNK`]s (or its digest
+//!   comes from the [`DigestCache`]), then sent in [`CHUNK`]s; only the bytes counted
+//!   in the header are sent, even if the file grows meanwhile.
 //!
 //! Every socket has a read and a write timeout, so a downloader that stops reading frees
 //! its slot after [`PeerOptions::io_timeout`]. Nothing here panics on input: a bad
@@ -31,6 +30,7 @@ use std::time::{Duration, Instant};
 use log::{debug, error, info, warn};
 use parking_lot::Mutex;
 
+use super::CHUNK;
 use super::digest::{DigestCache, DigestError, SETTLE_TIME};
 use super::share::{NameError, ShareDir};
 use super::wire::{self, Header};
@@ -205,7 +205,7 @@ impl PeerServer {
             )
         };
         for stream in streams.values() {
-            // Wakes a thread blocked in a read, a write or `sendfile`.
+            // Wakes a thread blocked reading or writing this socket.
             let _ = stream.shutdown(Shutdown::Both);
         }
         drop(streams);
@@ -419,17 +419,29 @@ fn send_file(
 ) -> io::Result<()> {
     stream.write_all(Header::Ok { size, sha256 }.encode().as_bytes())?;
     file.seek(SeekFrom::Start(0))?;
-    // `io::copy` from a `File` to a `TcpStream` is specialised on Linux to
-    // `sendfile(2)`; `take` makes sure we send the bytes we hashed and no more, even if
-    // the file grows meanwhile.
-    let sent = io::copy(&mut file.take(size), &mut stream)?;
-    if sent < size {
-        // The file shrank after it was hashed. Closing now is the only honest thing
-        // left to do: the downloader sees a short transfer and keeps nothing.
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("the file shrank: sent {sent} of {size} bytes"),
-        ));
+    // A plain read/write loop with a large buffer. Why not `io::copy`: for a `File` to
+    // a socket, std no longer uses `sendfile(2)` (a file changed after the call could
+    // alter bytes already "sent"), and its fallback copies through an 8 KiB buffer:
+    // 32 times the system calls of this loop.
+    let mut buf = vec![0u8; CHUNK];
+    let mut sent = 0u64;
+    while sent < size {
+        let want = (size - sent).min(CHUNK as u64) as usize;
+        let n = match file.read(&mut buf[..want]) {
+            Ok(0) => {
+                // The file shrank after it was hashed. Closing now is the only honest
+                // thing left to do: the downloader sees a short transfer, keeps nothing.
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the file shrank: sent {sent} of {size} bytes"),
+                ));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        stream.write_all(&buf[..n])?;
+        sent += n as u64;
     }
     Ok(())
 }
