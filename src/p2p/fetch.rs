@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::part::PartFile;
 use super::receive::receive;
+use super::share::{NameError, check_name};
 use super::wire::{self, Header, HeaderError, Sha256Digest};
 use crate::protocol::{ErrorCode, Refusal};
 
@@ -280,6 +281,27 @@ pub fn fetch(
     })
 }
 
+/// Where to save `file_name` in `dir` when the user gave no local path.
+///
+/// Why this exists: the name comes from another user (through the directory's
+/// `LIST_CONTENT`), so using it as a local path as it is would let a peer publish
+/// `../../.bashrc` and have downloaders overwrite their own files. The name must pass
+/// the same checks a serving peer applies ([`check_name`]), and only its last component
+/// is kept: `photos/beach.png` is saved as `dir/beach.png`.
+///
+/// ```
+/// use std::path::Path;
+/// use feira::p2p::fetch::local_path_for;
+/// assert_eq!(local_path_for(Path::new("dl"), "fotos/praia.png").unwrap(), Path::new("dl/praia.png"));
+/// assert!(local_path_for(Path::new("dl"), "../../.bashrc").is_err());
+/// ```
+pub fn local_path_for(dir: &Path, file_name: &str) -> Result<PathBuf, NameError> {
+    check_name(file_name)?;
+    // `check_name` refused empty components, so the last one is a real name.
+    let last = file_name.rsplit('/').next().unwrap_or(file_name);
+    Ok(dir.join(last))
+}
+
 /// The directory a download goes to, and the final file name in it.
 fn split_destination(dest: &Path) -> Result<(&Path, &OsStr), FetchError> {
     let problem = |problem| FetchError::Destination {
@@ -333,6 +355,19 @@ mod tests {
                 matches!(err, FetchError::Destination { .. }),
                 "{dest:?}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn local_paths_keep_only_a_checked_last_component() {
+        let dir = Path::new("downloads");
+        assert_eq!(
+            local_path_for(dir, "Maçã verde.jpg").unwrap(),
+            dir.join("Maçã verde.jpg")
+        );
+        assert_eq!(local_path_for(dir, "a/b/c.txt").unwrap(), dir.join("c.txt"));
+        for bad in ["", "..", "../x", "/etc/passwd", ".bashrc", "a\nb", "a/"] {
+            assert!(local_path_for(dir, bad).is_err(), "{bad:?}");
         }
     }
 

@@ -25,7 +25,7 @@ pub mod server;
 pub mod share;
 pub mod wire;
 
-pub use fetch::{FetchError, FetchReport, fetch};
+pub use fetch::{FetchError, FetchReport, fetch, local_path_for};
 pub use server::{PeerOptions, PeerServer};
 pub use share::{NameError, ShareDir};
 pub use wire::{Header, Sha256Digest};
