@@ -42,8 +42,12 @@ pub struct FetchReport {
     pub size: u64,
     /// Its SHA-256, as announced by the peer and checked here.
     pub sha256: Sha256Digest,
-    /// From connecting to the rename.
+    /// From connecting to the end of the rename.
     pub elapsed: Duration,
+    /// The part of `elapsed` spent making the file durable: the final `fsync`, the
+    /// rename and the directory's `fsync`. Reported apart because it depends on the
+    /// disk, not on the network.
+    pub synced_in: Duration,
 }
 
 /// Why a download failed. In every case, nothing was left under the final name (and a
@@ -265,19 +269,20 @@ pub fn fetch(
         });
     }
     part.commit(dest)?;
+    let elapsed = started.elapsed();
     // Where the time went, for whoever tunes this: waiting for the header (the serving
     // peer hashing a file it has not hashed before), the transfer, the final fsync.
     log::debug!(
         "fetched {file_name:?} from {peer}: {size} bytes; header after {header_at:?}, \
-         bytes after {received_at:?}, synced and renamed after {:?}",
-        started.elapsed()
+         bytes after {received_at:?}, synced and renamed after {elapsed:?}"
     );
     Ok(FetchReport {
         peer,
         path: dest.to_path_buf(),
         size,
         sha256: actual,
-        elapsed: started.elapsed(),
+        elapsed,
+        synced_in: elapsed.saturating_sub(received_at),
     })
 }
 
