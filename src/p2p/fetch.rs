@@ -5,10 +5,10 @@
 //! final file, so any of those left a damaged file that looked like a good one. Here:
 //!
 //! 1. the bytes go to a **temporary file** in the destination's directory, named
-//!    `.<name>.part-<random>` ([`part`](super::part));
+//!    `.<name>.part-<random>` (src/p2p/part.rs);
 //! 2. they are **hashed as they arrive**, through a small pipeline of threads with a
 //!    fixed number of buffers, so memory use does not depend on the file's size
-//!    ([`receive`](super::receive));
+//!    (src/p2p/receive.rs);
 //! 3. only if exactly the announced number of bytes arrived **and** their SHA-256 is the
 //!    announced one is the file flushed to disk (`fsync`) and **renamed** over the final
 //!    name. A rename within one directory is atomic: a reader sees the old file or the
