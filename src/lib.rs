@@ -11,6 +11,7 @@
 //!
 //! | module | what it is |
 //! |---|---|
+//! | [`p2p`] | peer-to-peer file transfer (seed 002): a serving peer, all-or-nothing downloads with SHA-256 |
 //! | [`protocol`] | the wire format: tokens, bounded lines, exact money, `Request` and `Reply`. Pure, no sockets |
 //! | [`server`] | the accept loop, one thread per connection, sessions, timeouts, shutdown |
 //! | [`store`] | the store's rules: accounts and passwords, products, the ORDER critical section |
@@ -44,6 +45,7 @@ pub mod db;
 pub mod demo;
 pub mod directory;
 pub mod error;
+pub mod p2p;
 pub mod protocol;
 pub mod server;
 pub mod storage;

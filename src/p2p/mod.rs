@@ -1,0 +1,39 @@
+//! Peer-to-peer file sharing: the part that happens between two peers.
+//!
+//! Why it is apart from the server: in seed 002 the central server only keeps a
+//! directory (who is connected, at which address, publishing what); the file bytes
+//! travel directly from one client to another. This module is that direct path, and
+//! nothing here talks to the directory server. docs/P2P.md is its contract.
+//!
+//! - [`share`]: turning a name that came off the network into a path inside the share
+//!   directory, or refusing it (`..`, absolute paths, symlinks that lead outside);
+//! - [`wire`]: the peer protocol, pure: `GET <name>`, then `OK <size> <sha256>` or
+//!   `ERR <CODE> <message>`, then exactly `size` raw bytes;
+//! - [`digest`]: streaming SHA-256 of a file, and the cache that spares re-hashing it;
+//! - [`server`]: [`PeerServer`], the serving peer: one thread per download, a limit,
+//!   a clean shutdown;
+//! - [`fetch`](mod@fetch): [`fetch()`], the downloading peer: bytes go to a temporary file that
+//!   is renamed into place only when the size and the SHA-256 match;
+//! - `part` and `receive` (private): the temporary file that cleans up after itself,
+//!   and the reader/hasher/writer pipeline that fills it.
+
+pub mod digest;
+pub mod fetch;
+mod part;
+mod receive;
+pub mod server;
+pub mod share;
+pub mod wire;
+
+pub use fetch::{FetchError, FetchReport, fetch, local_path_for};
+pub use server::{PeerOptions, PeerServer};
+pub use share::{NameError, ShareDir};
+pub use wire::{Header, Sha256Digest};
+
+/// The size of the buffers that move file bytes (reading, hashing, writing).
+///
+/// Why 256 KiB: each `read`/`write` system call has a fixed cost, so small buffers
+/// (the seed used 1 KiB) spend their time in the kernel's entry and exit rather than
+/// moving bytes. Past a few hundred KiB the gain flattens, and the buffer still fits
+/// comfortably in the CPU's L2 cache, so hashing a chunk just read stays fast.
+pub const CHUNK: usize = 256 * 1024;
