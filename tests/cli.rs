@@ -508,6 +508,7 @@ fn the_menu_header_shows_the_balance_when_the_server_has_it() {
         user: None,
         timeout: DEADLINE,
         raw: false,
+        sharing: Default::default(),
     };
     let mut input = Script::new("login alice alice-pass\n?\nmenu\n".as_bytes());
     let (mut out, mut err) = (Vec::new(), Vec::new());

@@ -1,10 +1,12 @@
 //! `feira-cli`: parse the flags, then run one command or an interactive session.
 //! Everything else lives in the library (`feira::cli`).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use feira::cli::sharing::SharingOptions;
 use feira::cli::{self, Options};
 
 /// The feira client. With a command, runs it and exits; without one, opens an
@@ -39,6 +41,15 @@ struct Args {
     /// Print the reply exactly as it came over the wire (one-shot mode).
     #[arg(long)]
     raw: bool,
+    /// The folder whose files this client serves to other peers after `connect`.
+    #[arg(long, default_value = "share")]
+    share_dir: PathBuf,
+    /// Where `get_file` saves downloads when no local path is given.
+    #[arg(long, default_value = "downloads")]
+    download_dir: PathBuf,
+    /// The port this client's file listener uses after `connect` (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    listen_port: u16,
     /// A verb and its arguments, sent as one request (flags go before it). Without
     /// one, an interactive session starts.
     #[arg(value_name = "VERB [ARGS]", trailing_var_arg = true)]
@@ -67,6 +78,11 @@ fn main() -> ExitCode {
         user: args.user,
         timeout: Duration::from_secs(args.timeout.max(1)),
         raw: args.raw,
+        sharing: SharingOptions {
+            share_dir: args.share_dir,
+            download_dir: args.download_dir,
+            listen_port: args.listen_port,
+        },
     };
     ExitCode::from(cli::run(&options, &args.command).code())
 }

@@ -66,6 +66,17 @@ const HELP: &[Column] = &[
     text("what it does"),
 ];
 
+/// A connected peer, as CONNECT, LIST_USERS and PEER send it (`src/directory/`).
+const PEER: &[Column] = &[text("user"), text("address"), number("port")];
+
+/// A movement of money, as TRANSFER and DEPOSIT send it (`src/wallet/transfer.rs`).
+const RECEIPT: &[Column] = &[
+    number("movement"),
+    text("to"),
+    money("amount"),
+    money("balance after"),
+];
+
 /// The verbs with labelled columns. Adding a verb: one row here, in the order its
 /// data line sends the fields. A data line with more fields than headers still shows
 /// them all, the extra ones unlabelled.
@@ -76,6 +87,50 @@ pub const COLUMNS: &[(&str, &[Column])] = &[
     ("ORDERS", ORDER),
     ("HELP", HELP),
     ("WHOAMI", &[text("user"), text("role")]),
+    // Wallets (seed 001).
+    ("BALANCE", &[text("user"), money("balance")]),
+    (
+        "PAYKEY",
+        &[
+            text("pay key"),
+            text("expires at (UTC)"),
+            number("seconds left"),
+        ],
+    ),
+    ("TRANSFER", RECEIPT),
+    ("DEPOSIT", RECEIPT),
+    (
+        "TRANSFERS",
+        &[
+            number("movement"),
+            text("time (UTC)"),
+            text("kind"),
+            text("in/out"),
+            text("counterpart"),
+            money("amount"),
+            money("balance after"),
+        ],
+    ),
+    // File sharing (seed 002).
+    ("CONNECT", PEER),
+    ("LIST_USERS", PEER),
+    ("PEER", PEER),
+    (
+        "LIST_CONTENT",
+        &[
+            text("file"),
+            text("description"),
+            text("published at (UTC)"),
+        ],
+    ),
+    (
+        "PUBLISH",
+        &[
+            text("file"),
+            text("description"),
+            text("published at (UTC)"),
+        ],
+    ),
 ];
 
 /// The columns of a verb's data lines, if the client knows them (case-insensitive).

@@ -121,6 +121,31 @@ pub const ENTRIES: &[Entry] = &[
     entry("7", "log out", "LOGOUT", &[]),
     entry("8", "who am I", "WHOAMI", &[]),
     entry("9", "help: every verb the server knows", "HELP", &[]),
+    // The wallet (seed 001).
+    entry("12", "my wallet's movements", "TRANSFERS", &[]),
+    entry(
+        "13",
+        "pay someone (with their pay key)",
+        "TRANSFER",
+        &[ask("their pay key"), ask("amount (e.g. 12.50)")],
+    ),
+    // File sharing (seed 002): this client serves its share directory after 14.
+    entry("14", "share my files (connect)", "CONNECT", &[]),
+    entry(
+        "15",
+        "publish a file of my share directory",
+        "PUBLISH",
+        &[ask("file name"), ask("description")],
+    ),
+    entry("16", "who is sharing", "LIST_USERS", &[]),
+    entry("17", "a user's files", "LIST_CONTENT", &[ask("user")]),
+    entry(
+        "18",
+        "download a file from a peer",
+        "GET_FILE",
+        &[ask("user"), ask("file name")],
+    ),
+    entry("19", "stop sharing (disconnect)", "DISCONNECT", &[]),
     admin(entry(
         "10",
         "restock a product",
@@ -132,6 +157,12 @@ pub const ENTRIES: &[Entry] = &[
         "add a product",
         "ADD_PRODUCT",
         &[ask("name"), ask("price (e.g. 12.50)"), ask("stock")],
+    )),
+    admin(entry(
+        "20",
+        "deposit into a wallet",
+        "DEPOSIT",
+        &[ask("user"), ask("amount (e.g. 50.00)")],
     )),
 ];
 

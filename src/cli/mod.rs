@@ -11,7 +11,8 @@
 //! - [`connect`]: connecting, with messages that say what to do when it fails;
 //! - [`render`] and [`columns`]: replies as aligned tables, column headers per verb;
 //! - [`menu`]: the numbered menu for newcomers;
-//! - [`input`]: where lines come from (a terminal with history, or a pipe).
+//! - [`input`]: where lines come from (a terminal with history, or a pipe);
+//! - [`sharing`]: file sharing in a session: this peer's listener, and downloads.
 //!
 //! Exit codes are the same in both modes; see [`Exit`].
 
@@ -22,6 +23,7 @@ pub mod menu;
 pub mod oneshot;
 pub mod render;
 pub mod repl;
+pub mod sharing;
 
 use std::time::Duration;
 
@@ -41,6 +43,8 @@ pub struct Options {
     pub timeout: Duration,
     /// One-shot mode only: print the reply exactly as it came over the wire.
     pub raw: bool,
+    /// Interactive mode: where shared files come from and downloads go.
+    pub sharing: sharing::SharingOptions,
 }
 
 /// How the process ends. The numbers are part of the interface: scripts test them.

@@ -5,7 +5,12 @@
 //! - `?` or `menu`: shows the menu; `help`: the server's HELP, then the menu;
 //! - `quit`, `exit` or `0`: ends the session (so does the end of the input);
 //! - `reconnect`: opens a new connection (and logs in again);
+//! - `connect [port]`, `disconnect`, `get_file <user> <file> [local_path]`: file
+//!   sharing, where this client is a peer too (see [`super::sharing`]);
 //! - anything else: a request, sent as typed (`order "Raquete de tênis" 1`).
+//!
+//! Ctrl-C at the prompt ends the session like `quit`: the client leaves the directory
+//! and stops its file listener first (seed 002's forced disconnect).
 //!
 //! Why the session remembers the password after a LOGIN: when the connection drops
 //! (the server restarts, or closes a connection that sat idle past its
@@ -22,6 +27,7 @@ use super::columns::Kind;
 use super::input::{Input, Read, Script, Terminal};
 use super::menu::{self, Answer, Entry, PROBES, Probe};
 use super::render::{self, Money};
+use super::sharing::{self, Sharing};
 use super::{Exit, Options, connect, password_for};
 use crate::client::Client;
 use crate::protocol::{Cents, ErrorCode, Reply, token};
@@ -62,6 +68,7 @@ pub fn run(
         client: None,
         login: None,
         probes: vec![Support::Unknown; PROBES.len()],
+        sharing: None,
     };
     repl.run()
 }
@@ -100,6 +107,8 @@ struct Repl<'a> {
     login: Option<Login>,
     /// One per [`PROBES`] entry.
     probes: Vec<Support>,
+    /// This peer's file listener, between `connect` and `disconnect`.
+    sharing: Option<Sharing>,
 }
 
 impl Repl<'_> {
@@ -115,7 +124,10 @@ impl Repl<'_> {
             };
             let flow = match self.input.line(&prompt) {
                 Ok(Read::Line(line)) => self.line(&line),
-                Ok(Read::Interrupted) => Flow::Continue,
+                Ok(Read::Interrupted) => {
+                    self.say("(interrupted: leaving)");
+                    Flow::Stop(Exit::Success)
+                }
                 Ok(Read::End) => Flow::Stop(Exit::Success),
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     self.trouble(&format!("{e}; skipped"));
@@ -130,6 +142,14 @@ impl Repl<'_> {
                 break exit;
             }
         };
+        if self.sharing.is_some() {
+            // Leave the directory before the listener goes, so nobody is sent to a
+            // peer that no longer answers.
+            if let Some(client) = &mut self.client {
+                let _ = client.call_line("DISCONNECT");
+            }
+            self.stop_sharing();
+        }
         if let Some(client) = &mut self.client {
             // Say goodbye so the server logs a clean close; the reply does not matter.
             let _ = client.send_line("QUIT");
@@ -255,14 +275,131 @@ impl Repl<'_> {
                 self.show_menu();
                 flow
             }
+            ("CONNECT", 1 | 2) => self.connect_peer(words.get(1)),
+            ("DISCONNECT", 1) => {
+                let flow = self.request(words);
+                self.stop_sharing();
+                flow
+            }
+            ("GET_FILE", 3 | 4) => self.get_file(&words[1], &words[2], words.get(3)),
+            ("GET_FILE", _) => {
+                self.say("usage: get_file <user> <file_name> [local_path]");
+                Flow::Continue
+            }
+            // The server forgets this peer on LOGOUT or a LOGIN as someone else.
+            ("LOGOUT" | "LOGIN", _) => {
+                let flow = self.request(words);
+                self.stop_sharing();
+                flow
+            }
             _ => self.request(words),
+        }
+    }
+
+    /// `connect [port]`: starts this peer's file listener, then tells the directory.
+    fn connect_peer(&mut self, port: Option<&String>) -> Flow {
+        let port = match port.map(|p| p.parse::<u16>()) {
+            None => None,
+            Some(Ok(port)) => Some(port),
+            Some(Err(_)) => {
+                self.say("usage: connect [port]   (a port from 1 to 65535; none: any free port)");
+                return Flow::Continue;
+            }
+        };
+        if self.sharing.is_none() {
+            match Sharing::start(&self.options.sharing, port) {
+                Ok(sharing) => self.sharing = Some(sharing),
+                Err(message) => {
+                    self.say(&format!("error: {message}"));
+                    return Flow::Continue;
+                }
+            }
+        }
+        let Some(sharing) = &self.sharing else {
+            return Flow::Continue;
+        };
+        let (listening, dir) = (sharing.port(), sharing.share_dir().display().to_string());
+        match self.exchange(&["CONNECT".to_string(), listening.to_string()]) {
+            Ok(reply) if reply.is_ok() => {
+                self.say(&format!(
+                    "sharing {dir} with other peers on port {listening}"
+                ));
+                Flow::Continue
+            }
+            Ok(_) => {
+                // Refused (not logged in, already connected, ...): nobody will come.
+                self.stop_sharing();
+                Flow::Continue
+            }
+            Err(flow) => {
+                self.stop_sharing();
+                flow
+            }
+        }
+    }
+
+    /// `get_file <user> <file> [local_path]`: asks the directory where the peer is,
+    /// then downloads straight from it.
+    fn get_file(&mut self, user: &str, file_name: &str, local_path: Option<&String>) -> Flow {
+        let reply = match self.exchange(&["PEER".to_string(), user.to_string()]) {
+            Ok(reply) => reply,
+            Err(flow) => return flow,
+        };
+        if !reply.is_ok() {
+            return Flow::Continue;
+        }
+        let peer = match reply.data.first().map(|row| sharing::peer_address(row)) {
+            Some(Ok(peer)) => peer,
+            Some(Err(message)) => {
+                self.say(&format!("error: {message}"));
+                return Flow::Continue;
+            }
+            None => {
+                self.say("error: the directory did not say where the peer is");
+                return Flow::Continue;
+            }
+        };
+        let local = local_path.map(String::as_str);
+        match sharing::download(
+            &self.options.sharing,
+            peer,
+            file_name,
+            local,
+            self.options.timeout,
+        ) {
+            Ok(report) => self.say(&format!(
+                "downloaded {file_name} from {user} at {peer}: {} bytes in {:.2?}, sha256 {} -> {}",
+                report.size,
+                report.elapsed,
+                report.sha256,
+                report.path.display()
+            )),
+            Err(message) => self.say(&format!("download failed: {message}")),
+        }
+        Flow::Continue
+    }
+
+    /// Stops the file listener, if it runs.
+    fn stop_sharing(&mut self) {
+        if let Some(sharing) = self.sharing.take() {
+            sharing.stop();
+            self.say("(stopped sharing files)");
         }
     }
 
     /// Sends a request, shows the reply, and keeps track of who is logged in.
     fn request(&mut self, words: &[String]) -> Flow {
+        match self.exchange(words) {
+            Ok(_) => Flow::Continue,
+            Err(flow) => flow,
+        }
+    }
+
+    /// [`Repl::request`], handing the reply back; `Err` when the connection is gone
+    /// (with what to do next).
+    fn exchange(&mut self, words: &[String]) -> Result<Reply, Flow> {
         if self.client.is_none() && !self.reconnect() {
-            return self.gone();
+            return Err(self.gone());
         }
         let line = token::join(words);
         let reply = match self.call(&line) {
@@ -270,7 +407,7 @@ impl Repl<'_> {
             Err(e) => {
                 self.trouble(&connect::lost(&self.options.addr, &e));
                 self.trouble("your last request may or may not have been carried out");
-                return self.after_loss();
+                return Err(self.after_loss());
             }
         };
         let verb = words[0].to_ascii_uppercase();
@@ -290,7 +427,7 @@ impl Repl<'_> {
                 _ => {}
             }
         }
-        Flow::Continue
+        Ok(reply)
     }
 
     /// One round trip. Handles the replies after which the server closes the
@@ -365,6 +502,10 @@ impl Repl<'_> {
                     self.login = None;
                 }
             }
+        }
+        if let Some(sharing) = &self.sharing {
+            // The directory forgot this peer with the old connection: announce it again.
+            let _ = client.call_line(&format!("CONNECT {}", sharing.port()));
         }
         self.client = Some(client);
         true
@@ -520,6 +661,7 @@ mod tests {
             user: None,
             timeout: Duration::from_secs(5),
             raw: false,
+            sharing: Default::default(),
         };
         let mut input = Script::new("products\n".as_bytes());
         let (mut out, mut err) = (Vec::new(), Vec::new());

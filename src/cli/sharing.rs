@@ -1,0 +1,131 @@
+//! File sharing from the interactive client (seed 002): this peer's listener, and downloads.
+//!
+//! Why the client runs a server: in seed 002's architecture the directory server only
+//! knows *who* has *what* and *where*; the bytes travel straight from one peer to the
+//! other. So after `connect`, this client listens on a port of its own and serves the
+//! files of its share directory ([`crate::p2p::PeerServer`]); `get_file` asks the
+//! directory where a peer listens (`PEER <user>`) and downloads from it directly
+//! ([`crate::p2p::fetch`]), all or nothing.
+//!
+//! The listener stops, and the client tells the directory (`DISCONNECT`), on
+//! `disconnect`, `logout`, `quit`, the end of the input, or Ctrl-C at the prompt. If the
+//! client dies instead, the server notices the dropped connection and disconnects it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::p2p::{FetchReport, PeerServer, fetch, local_path_for};
+
+/// How many downloads this peer serves at once; more get `ERR BUSY` from the peer.
+pub const MAX_UPLOADS: usize = 4;
+
+/// Where the files come from and go to, and the port to listen on.
+#[derive(Debug, Clone)]
+pub struct SharingOptions {
+    /// The files this peer serves after `connect` (created if missing).
+    pub share_dir: PathBuf,
+    /// Where `get_file` saves files when no local path is given (created if missing).
+    pub download_dir: PathBuf,
+    /// The port to listen on; 0 lets the operating system choose a free one.
+    pub listen_port: u16,
+}
+
+impl Default for SharingOptions {
+    fn default() -> SharingOptions {
+        SharingOptions {
+            share_dir: PathBuf::from("share"),
+            download_dir: PathBuf::from("downloads"),
+            listen_port: 0,
+        }
+    }
+}
+
+/// A running file listener.
+pub struct Sharing {
+    server: PeerServer,
+}
+
+impl Sharing {
+    /// Starts serving the share directory on `port` (or `options.listen_port`).
+    pub fn start(options: &SharingOptions, port: Option<u16>) -> Result<Sharing, String> {
+        let dir = &options.share_dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the share directory {}: {e}", dir.display()))?;
+        // Every interface: other machines must be able to reach this peer, and the
+        // directory server tells them the address it saw this client connect from.
+        let port = port.unwrap_or(options.listen_port);
+        let server = PeerServer::start(dir, ("0.0.0.0", port), MAX_UPLOADS)
+            .map_err(|e| format!("cannot listen for peers on port {port}: {e}"))?;
+        Ok(Sharing { server })
+    }
+
+    /// The port peers connect to.
+    pub fn port(&self) -> u16 {
+        self.server.local_addr().port()
+    }
+
+    /// The directory being served.
+    pub fn share_dir(&self) -> &Path {
+        self.server.share_dir()
+    }
+
+    /// Stops the listener; downloads in progress are cut off.
+    pub fn stop(self) {
+        self.server.shutdown();
+    }
+}
+
+/// The peer's address from a `PEER` reply's data line: `user ip port`.
+pub fn peer_address(row: &[String]) -> Result<SocketAddr, String> {
+    let [_, ip, port] = row else {
+        return Err(format!("unexpected PEER reply {row:?}"));
+    };
+    let ip: IpAddr = ip.parse().map_err(|_| format!("bad peer address {ip:?}"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("bad peer port {port:?}"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Downloads `file_name` from `peer` to `local_path`, or into the download directory
+/// under the same name. Nothing is left under the final name if it fails.
+pub fn download(
+    options: &SharingOptions,
+    peer: SocketAddr,
+    file_name: &str,
+    local_path: Option<&str>,
+    timeout: Duration,
+) -> Result<FetchReport, String> {
+    let dest = match local_path {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let dir = &options.download_dir;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                format!(
+                    "cannot create the download directory {}: {e}",
+                    dir.display()
+                )
+            })?;
+            local_path_for(dir, file_name).map_err(|e| e.to_string())?
+        }
+    };
+    fetch(peer, file_name, &dest, timeout).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_peer_address_from_a_peer_row() {
+        let row = |cells: &[&str]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            peer_address(&row(&["bob", "127.0.0.1", "5000"])),
+            Ok("127.0.0.1:5000".parse().unwrap())
+        );
+        assert!(peer_address(&row(&["bob", "127.0.0.1"])).is_err());
+        assert!(peer_address(&row(&["bob", "nowhere", "5000"])).is_err());
+        assert!(peer_address(&row(&["bob", "127.0.0.1", "70000"])).is_err());
+    }
+}

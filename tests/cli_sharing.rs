@@ -1,0 +1,126 @@
+//! File sharing through feira-cli: two real client processes, one serving its share
+//! directory, the other downloading from it directly; the server only says where.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+/// A `feira-cli` interactive session fed from a pipe that the test keeps open.
+fn session(server: &TestServer, dir: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_feira-cli"))
+        .args(["--addr", &server.addr.to_string()])
+        .arg("--share-dir")
+        .arg(dir.join("share"))
+        .arg("--download-dir")
+        .arg(dir.join("downloads"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("feira-cli starts")
+}
+
+/// Pseudo-random bytes (xorshift), so the file has no pattern a bug could hide behind.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_travels_from_one_client_to_another_and_quit_leaves_the_directory() {
+    let server = start_server();
+    let bob_dir = tempfile::tempdir().unwrap();
+    let alice_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(bob_dir.path().join("share")).unwrap();
+    let content = random_bytes(3 * 1024 * 1024 + 7);
+    std::fs::write(bob_dir.path().join("share/feira 2026.bin"), &content).unwrap();
+
+    // Bob connects, shares and publishes, and stays (his input stays open).
+    let mut bob = session(&server, bob_dir.path());
+    let mut bob_input = bob.stdin.take().unwrap();
+    bob_input
+        .write_all(b"login bob bob-pass\nconnect\npublish \"feira 2026.bin\" \"fotos da feira\"\n")
+        .unwrap();
+    bob_input.flush().unwrap();
+
+    // An observer sees Bob's file listed once his commands have run.
+    let mut observer = server.login(ADMIN);
+    ok(&mut observer, "CONNECT 9");
+    let listed = wait_until(Duration::from_secs(20), || {
+        call(&mut observer, "LIST_CONTENT bob").data.len() == 1
+    });
+    assert!(listed, "bob's file never appeared in the directory");
+
+    // Alice downloads it: the bytes come from Bob's process, not from the server.
+    let alice = session(&server, alice_dir.path());
+    let mut alice_input = alice.stdin.as_ref().unwrap();
+    alice_input
+        .write_all(b"login alice alice-pass\nconnect\nget_file bob \"feira 2026.bin\"\nquit\n")
+        .unwrap();
+    let output = alice.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("downloaded feira 2026.bin from bob"),
+        "{stdout}"
+    );
+    let downloaded = std::fs::read(alice_dir.path().join("downloads/feira 2026.bin")).unwrap();
+    assert!(
+        downloaded == content,
+        "the downloaded bytes differ from the shared file"
+    );
+
+    // Alice quit: she left the directory. Then Bob's input ends: he leaves too.
+    let users = |observer: &mut feira::client::Client| -> Vec<String> {
+        call(observer, "LIST_USERS")
+            .data
+            .into_iter()
+            .map(|row| row[0].clone())
+            .collect()
+    };
+    assert!(!users(&mut observer).contains(&"alice".to_string()));
+    assert!(users(&mut observer).contains(&"bob".to_string()));
+    drop(bob_input);
+    let status = bob.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        !users(&mut observer).contains(&"bob".to_string()),
+        "quit disconnects"
+    );
+}
+
+#[test]
+fn get_file_from_a_peer_that_is_not_connected_says_why() {
+    let server = start_server();
+    let dir = tempfile::tempdir().unwrap();
+    let alice = session(&server, dir.path());
+    alice
+        .stdin
+        .as_ref()
+        .unwrap()
+        .write_all(b"login alice alice-pass\nconnect\nget_file bob nothing.txt\nquit\n")
+        .unwrap();
+    let output = alice.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        format!("{stdout}{stderr}").contains("NOT_FOUND"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(!dir.path().join("downloads/nothing.txt").exists());
+}
