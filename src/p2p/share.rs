@@ -361,6 +361,24 @@ mod tests {
         assert!(matches!(f.share.resolve("peek"), Err(NameError::Hidden)));
     }
 
+    proptest::proptest! {
+        /// Whatever the input, a name that passes stays below the directory it is
+        /// joined to: only ordinary, visible components, nothing that would make
+        /// `join` climb up or start again from the root.
+        #[test]
+        fn accepted_names_only_go_down(name in "[a./\\\\\0\n é]{0,12}|\\PC{0,20}") {
+            if check_name(&name).is_ok() {
+                for component in Path::new(&name).components() {
+                    let Component::Normal(part) = component else {
+                        panic!("{name:?} has a {component:?} component");
+                    };
+                    proptest::prop_assert!(!part.as_encoded_bytes().starts_with(b"."));
+                }
+                proptest::prop_assert_eq!(Path::new("/share").join(&name).parent().map(|p| p.starts_with("/share")), Some(true));
+            }
+        }
+    }
+
     #[test]
     fn a_share_must_be_a_directory() {
         let f = fixture();
