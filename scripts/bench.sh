@@ -33,6 +33,18 @@ render() {
         cat docs/bench-results/header.md
         "$BIN/feira-bench" summarize --results docs/bench-results --chart "$CHART" --chart-link bench-chart.svg
         echo
+        if [ -f docs/bench-results/p2p.txt ]; then
+            echo "## Peer-to-peer transfer: 256 MiB over loopback"
+            echo
+            echo "\`cargo run --release --example p2p_throughput -- --size-mib 256\` (target: at least"
+            echo "1 GiB/s for the peer transfer, beside a plain TCP copy as the ceiling; docs/P2P.md explains"
+            echo "each line):"
+            echo
+            echo '```'
+            cat docs/bench-results/p2p.txt
+            echo '```'
+            echo
+        fi
         if [ -f docs/bench-notes.md ]; then cat docs/bench-notes.md; fi
     } >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
 }
@@ -230,6 +242,12 @@ else
         --server-pid "$FEIRA_PID" --out "$RESULTS/hold.csv" >&2
     stop "$FEIRA_PID"
 fi
+
+# --- 6. peer-to-peer file transfer ---
+say "6. peer-to-peer: a 256 MiB file fetched from a peer over loopback, beside a plain TCP copy"
+echo "cargo run --release --example p2p_throughput -- --size-mib 256" >>"$COMMANDS"
+cargo run --release --quiet --example p2p_throughput -- --size-mib 256 >"$RESULTS/p2p.txt" 2>&1 ||
+    echo "(the p2p benchmark failed; see above)" >>"$RESULTS/p2p.txt"
 
 # --- the report ---
 say "writing $OUT and $CHART"
