@@ -9,7 +9,7 @@
 //!
 //! ```text
 //!            (buf, len)            (buf, len)
-//! reader ---------------> hasher ---------------> writer --(every 32 MiB)--> syncer
+//! reader ---------------> hasher ---------------> writer --(every 16 MiB)--> syncer
 //!  (this thread:           (SHA-256)               (write to the         (fdatasync:
 //!   socket reads)                                   temporary file)       start the disk
 //!    ^                                                 |                  early)
@@ -20,7 +20,7 @@
 //!   whatever the file size, and a slow stage makes the earlier ones wait
 //!   (back-pressure) rather than pile bytes up in memory.
 //! - The syncer exists because `fsync` of a whole 256 MiB file at the end took about
-//!   as long as the transfer itself here; asking the kernel to write back each 32 MiB as
+//!   as long as the transfer itself here; asking the kernel to write back each 16 MiB as
 //!   soon as it is written overlaps the disk with the network, and the final `fsync`
 //!   (in [`PartFile::commit`]) only has the tail left to wait for.
 //! - A failing stage closes its channels, which stops the others: the writer on a full
@@ -43,7 +43,7 @@ use super::wire::Sha256Digest;
 const BUFFERS: usize = 16;
 
 /// Bytes written between two early write-back requests to the syncer.
-const WRITEBACK_EVERY: u64 = 32 * 1024 * 1024;
+const WRITEBACK_EVERY: u64 = 16 * 1024 * 1024;
 
 /// A buffer and how many of its bytes are data.
 struct Chunk {
