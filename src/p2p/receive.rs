@@ -72,19 +72,40 @@ pub(crate) fn receive(
     let sync_handle = part.try_clone_file().ok();
     let part_path = part.path().to_path_buf();
 
+    // `Builder::spawn_scoped` rather than `scope.spawn`, which panics when the system
+    // cannot start a thread: on the network path that is an error to report.
+    let cannot_start = |source| FetchError::Local {
+        action: "start a download thread for",
+        path: part_path.clone(),
+        source,
+    };
     thread::scope(|scope| {
-        let hasher = scope.spawn(move || hash_stage(hasher_in, to_writer));
+        let hasher = thread::Builder::new()
+            .name("feira-fetch-hash".into())
+            .spawn_scoped(scope, move || hash_stage(hasher_in, to_writer))
+            .map_err(cannot_start)?;
         let (to_syncer, syncer_in) = bounded::<()>(1);
-        let writer = scope.spawn(move || write_stage(writer_in, part, to_reader, to_syncer));
+        let writer = thread::Builder::new()
+            .name("feira-fetch-write".into())
+            .spawn_scoped(scope, move || {
+                write_stage(writer_in, part, to_reader, to_syncer)
+            })
+            .map_err(cannot_start)?;
         if let Some(file) = sync_handle {
-            scope.spawn(move || {
-                // Errors here are not fatal: the final `sync_all` reports them.
-                for () in syncer_in {
-                    if let Err(e) = file.sync_data() {
-                        log::debug!("early write-back failed: {e}");
+            let syncer = thread::Builder::new()
+                .name("feira-fetch-sync".into())
+                .spawn_scoped(scope, move || {
+                    // Errors here are not fatal: the final `sync_all` reports them.
+                    for () in syncer_in {
+                        if let Err(e) = file.sync_data() {
+                            log::debug!("early write-back failed: {e}");
+                        }
                     }
-                }
-            });
+                });
+            // Without a syncer the download still works; the final fsync is longer.
+            if let Err(e) = syncer {
+                log::debug!("no early write-back: {e}");
+            }
         }
 
         let read = read_stage(reader, size, peer, &free_buffers, &to_hasher);
