@@ -150,6 +150,7 @@ fn a_download_replaces_an_existing_file_whole() {
     assert_eq!(fs::read(&dest).unwrap(), b"new contents");
 }
 
+#[cfg(unix)] // symlinks
 #[test]
 fn names_that_escape_the_share_are_refused_and_nothing_is_written() {
     let peer = Peer::start(4);
