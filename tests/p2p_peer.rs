@@ -78,7 +78,8 @@ fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + TIMEOUT;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::yield_now();
+        // A short pause between polls, not a guess at how long to wait.
+        thread::sleep(Duration::from_millis(1));
     }
 }
 
