@@ -11,7 +11,8 @@
 //! - [`connect`]: connecting, with messages that say what to do when it fails;
 //! - [`render`] and [`columns`]: replies as aligned tables, column headers per verb;
 //! - [`menu`]: the numbered menu for newcomers;
-//! - [`input`]: where lines come from (a terminal with history, or a pipe).
+//! - [`input`]: where lines come from (a terminal with history, or a pipe);
+//! - [`watch`]: `stats --watch`, STATS refreshed every second with rates per second.
 //!
 //! Exit codes are the same in both modes; see [`Exit`].
 
@@ -22,6 +23,7 @@ pub mod menu;
 pub mod oneshot;
 pub mod render;
 pub mod repl;
+pub mod watch;
 
 use std::time::Duration;
 
