@@ -34,6 +34,16 @@ stop() {
 }
 trap stop INT TERM
 
+# Waits (bounded) until the ring, seen from the first node, has $1 nodes.
+wait_for_ring() {
+    for _ in $(seq 1 200); do
+        if "$BIN" ring --via "$first" 2>/dev/null | grep -q "^OK $1 nodes"; then
+            return
+        fi
+        sleep 0.1
+    done
+}
+
 first=""
 port=$BASE_PORT
 last_port=$((BASE_PORT + 4 * N))
@@ -59,6 +69,9 @@ while [ "${#pids[@]}" -lt "$N" ]; do
         pids+=("$pid")
         first=${first:-$addr}
         echo "started $(cat "$out") (pid $pid)"
+        # Let the ring take this node in before the next one joins: a join checks that
+        # its id is free by a lookup, which only sees nodes the ring has stabilised.
+        wait_for_ring "${#pids[@]}"
     else
         wait "$pid" || true
         echo "port $port skipped: $(tail -n 1 "$log")"
@@ -66,13 +79,7 @@ while [ "${#pids[@]}" -lt "$N" ]; do
     port=$((port + 1))
 done
 
-# Wait (bounded) until the ring seen from the first node has every node in it.
-for _ in $(seq 1 200); do
-    if "$BIN" ring --via "$first" 2>/dev/null | grep -q "^OK $N nodes"; then
-        break
-    fi
-    sleep 0.1
-done
+wait_for_ring "$N"
 echo
 echo "RING, as $first sees it:"
 "$BIN" ring --via "$first" || true

@@ -39,6 +39,8 @@ fn the_python_client_logs_in_lists_and_orders() {
     assert!(stdout.contains("welcome, bob"), "{stdout}");
     assert!(stdout.contains("Maçã"), "{stdout}");
     assert!(stdout.contains("order 1: 1 x Maçã = 2.50"), "{stdout}");
+    // BALANCE's data line is `* <user> <balance>`: 100.00 to start, less the order.
+    assert!(stdout.contains("balance: 97.50"), "{stdout}");
     assert!(stdout.contains("as expected: NOT_FOUND"), "{stdout}");
     // The order really happened on the server.
     let mut bob = server.login(BOB);

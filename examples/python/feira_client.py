@@ -110,8 +110,8 @@ def main():
     order, text = client.call("ORDER", args.buy, 1)
     print(text)
     try:
-        (balance,), _ = client.call("BALANCE")
-        print("balance:", balance[0])
+        ((_user, balance),), _ = client.call("BALANCE")
+        print("balance:", balance)
     except FeiraError as e:
         # A server without wallets answers UNKNOWN_COMMAND: say so and carry on.
         print("balance: not available:", e)

@@ -22,6 +22,7 @@ Examples:
   FEIRA_PASSWORD=alice-pass feira-cli --user alice products 5.00
   feira-cli --user alice order \"Raquete de tênis\" 1     (prompts for the password)
   feira-cli chord lookup apple --via 127.0.0.1:7000   (ask a Chord node: docs/CHORD.md)
+  feira-cli --user admin stats --watch       STATS every second, with rates (Ctrl-C stops)
 
 The password comes from $FEIRA_PASSWORD, or is asked on the terminal.
 Exit codes: 0 success; 1 the server answered ERR (printed on stderr as `ERR CODE message`);
@@ -67,6 +68,37 @@ struct ChordArgs {
     command: feira::chord::cli::ClientCommand,
 }
 
+/// `feira-cli stats --watch [--interval SECS] [--count N]`: the client's own flags
+/// after `stats` (STATS itself takes no arguments, so a word starting with `--` there
+/// can only be meant for the client).
+#[derive(Parser, Debug)]
+#[command(
+    name = "feira-cli stats",
+    bin_name = "feira-cli stats",
+    about = "STATS (admin), once or refreshed until Ctrl-C, with the change per second"
+)]
+struct StatsArgs {
+    /// Send STATS again every interval and show what changed per second.
+    #[arg(long)]
+    watch: bool,
+    /// Seconds between two refreshes (0.1 to 3600; decimals allowed).
+    #[arg(long, default_value = "1", value_parser = interval, requires = "watch")]
+    interval: Duration,
+    /// Stop after this many refreshes (default: until Ctrl-C).
+    #[arg(long, requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+}
+
+fn interval(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.1..=3600.0).contains(&seconds) {
+        return Err(format!("{seconds} s is outside 0.1 to 3600"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.command.first().map(String::as_str) == Some("chord") {
@@ -84,5 +116,20 @@ fn main() -> ExitCode {
             listen_port: args.listen_port,
         },
     };
+    let stats_flags = args
+        .command
+        .first()
+        .is_some_and(|verb| verb.eq_ignore_ascii_case("stats"))
+        && args.command.iter().skip(1).any(|w| w.starts_with("--"));
+    if stats_flags {
+        let stats = StatsArgs::parse_from(&args.command);
+        if stats.watch {
+            let watch = cli::watch::Watch {
+                interval: stats.interval,
+                count: stats.count,
+            };
+            return ExitCode::from(cli::watch::run(&options, &watch).code());
+        }
+    }
     ExitCode::from(cli::run(&options, &args.command).code())
 }

@@ -12,7 +12,8 @@
 //! - [`render`] and [`columns`]: replies as aligned tables, column headers per verb;
 //! - [`menu`]: the numbered menu for newcomers;
 //! - [`input`]: where lines come from (a terminal with history, or a pipe);
-//! - [`sharing`]: file sharing in a session: this peer's listener, and downloads.
+//! - [`sharing`]: file sharing in a session: this peer's listener, and downloads;
+//! - [`watch`]: `stats --watch`, STATS refreshed every second with rates per second.
 //!
 //! Exit codes are the same in both modes; see [`Exit`].
 
@@ -24,6 +25,7 @@ pub mod oneshot;
 pub mod render;
 pub mod repl;
 pub mod sharing;
+pub mod watch;
 
 use std::time::Duration;
 

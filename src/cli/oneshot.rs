@@ -24,27 +24,34 @@ pub fn run(options: &Options, words: &[String]) -> Exit {
             let verb = words.first().map(String::as_str).unwrap_or_default();
             show(options, verb, &reply)
         }
-        Err(Failure::Trouble(message)) => {
-            eprintln!("feira-cli: {message}");
-            Exit::Trouble
-        }
-        Err(Failure::Refused(refusal)) => {
-            eprintln!("{}", render::refusal_for_scripts(&refusal));
-            Exit::Refused
-        }
+        Err(failure) => report(failure),
     }
 }
 
 /// Why a command got no reply of its own.
-enum Failure {
+pub(super) enum Failure {
     /// Nothing came back: exit 2.
     Trouble(String),
     /// The login before the command was refused: exit 1.
     Refused(Refusal),
 }
 
-/// Connects, logs in if asked to, and sends the command.
-fn send(options: &Options, words: &[String]) -> Result<Reply, Failure> {
+/// Says why on stderr, and picks the exit code.
+pub(super) fn report(failure: Failure) -> Exit {
+    match failure {
+        Failure::Trouble(message) => {
+            eprintln!("feira-cli: {message}");
+            Exit::Trouble
+        }
+        Failure::Refused(refusal) => {
+            eprintln!("{}", render::refusal_for_scripts(&refusal));
+            Exit::Refused
+        }
+    }
+}
+
+/// Connects, and logs in if asked to (`--user`).
+pub(super) fn open(options: &Options) -> Result<Client, Failure> {
     let addr = &options.addr;
     let mut client = connect::connect(addr, options.timeout).map_err(Failure::Trouble)?;
     if let Some(user) = &options.user {
@@ -55,7 +62,13 @@ fn send(options: &Options, words: &[String]) -> Result<Reply, Failure> {
             return Err(Failure::Refused(refusal));
         }
     }
-    let reply = call(&mut client, addr, &token::join(words))?;
+    Ok(client)
+}
+
+/// Connects, logs in if asked to, and sends the command.
+fn send(options: &Options, words: &[String]) -> Result<Reply, Failure> {
+    let mut client = open(options)?;
+    let reply = call(&mut client, &options.addr, &token::join(words))?;
     // Be polite; the answer does not matter, the process is ending anyway.
     let _ = client.send_line("QUIT");
     Ok(reply)
@@ -63,7 +76,7 @@ fn send(options: &Options, words: &[String]) -> Result<Reply, Failure> {
 
 /// One request. Replies that mean the server is closing the connection (BUSY,
 /// TIMEOUT, LINE_TOO_LONG) are trouble, not a refusal of the command.
-fn call(client: &mut Client, addr: &str, line: &str) -> Result<Reply, Failure> {
+pub(super) fn call(client: &mut Client, addr: &str, line: &str) -> Result<Reply, Failure> {
     let reply = client
         .call_line(line)
         .map_err(|e| Failure::Trouble(connect::lost(addr, &e)))?;

@@ -145,7 +145,7 @@ pub fn register(
     if users.contains_key(name) {
         return Err(taken(name));
     }
-    // Lock order (docs/ARCHITECTURE-wallets.md): users, wallets, transfers. The wallet
+    // Lock order (docs/ARCHITECTURE.md): users, wallets, transfers. The wallet
     // is staged first because it can be refused (no fresh key); then nothing is staged.
     let mut wallets = db.wallets.write();
     let mut ledger = db.transfers.write();

@@ -91,7 +91,7 @@ impl Order {
 /// Places an order: checks and takes the stock, pays from the buyer's wallet and
 /// records the order and the payment, all or nothing.
 pub fn place(db: &Db, user: &str, product: &str, quantity: u64) -> Result<Order, Refusal> {
-    // Lock order (docs/ARCHITECTURE-wallets.md): products, wallets, orders, transfers.
+    // Lock order (docs/ARCHITECTURE.md): products, wallets, orders, transfers.
     // Each lock is taken when it is first needed and kept to the commit, always in that
     // order: an order refused for its stock never touches the wallets.
     let mut products = db.products.write();

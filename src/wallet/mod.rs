@@ -21,7 +21,7 @@
 //! - [`rotation`]: the background thread that replaces expired keys;
 //! - [`check`]: replaying the ledger to prove that `wallets.csv` is right.
 //!
-//! Decisions (docs/ARCHITECTURE-wallets.md explains them):
+//! Decisions (docs/ARCHITECTURE.md explains them):
 //! - **Keys survive a restart**: PAYKEY tells its user when the key expires, and a key
 //!   passed to a friend must keep working until then, restart or not. Keys that expired
 //!   while the server was down are replaced at start-up, before anyone can connect.
@@ -269,7 +269,7 @@ pub(crate) fn stage_close(
 /// and its `initial` ledger line like any registered account.
 pub fn open_missing(db: &Db, policy: &WalletPolicy) -> crate::Result<usize> {
     let missing: Vec<String> = {
-        // Lock order: users before wallets (docs/ARCHITECTURE-wallets.md).
+        // Lock order: users before wallets (docs/ARCHITECTURE.md).
         let users = db.users.read();
         let wallets = db.wallets.read();
         users

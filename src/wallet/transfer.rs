@@ -65,7 +65,7 @@ fn positive(amount: Cents) -> Result<(), Refusal> {
 /// INSUFFICIENT_FUNDS.
 pub fn send(db: &Db, payer: &str, key: &PayKey, amount: Cents) -> Result<Receipt, Refusal> {
     positive(amount)?;
-    // Lock order (docs/ARCHITECTURE-wallets.md): wallets, then transfers. Everything
+    // Lock order (docs/ARCHITECTURE.md): wallets, then transfers. Everything
     // from here to the commit is one critical section: the balances checked are the
     // balances changed.
     let mut wallets = db.wallets.write();

@@ -1,0 +1,263 @@
+//! docs/WALKTHROUGH.md stays true to the code: the files it names exist, the functions
+//! its **Read:** lines name are in the files named before them, and the `make` targets
+//! it runs exist.
+//!
+//! Why a test: a walkthrough is read in class, from a fresh clone, with the code open
+//! beside it. A renamed function or a moved file must fail the build, not a lesson.
+//!
+//! The rules the walkthrough is written to:
+//! - a repository path (`src/...`, `tests/...`, `examples/...`, `scripts/...`, `mk/...`,
+//!   `docs/...`, ending in a file extension) anywhere in the text must exist;
+//! - a **Read:** line (it may wrap onto the next lines, up to a blank line) is a list of
+//!   `path` then what to read in that file, in backticks: `fn_name`, `Type::fn_name`
+//!   (then the file must also have an `impl` naming `Type`), or a `Type` (a capital
+//!   first letter: the file must define a struct, enum or trait of that name);
+//! - every `make <target>` in a code block names a target of the Makefile or `mk/*.mk`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const WALKTHROUGH: &str = "docs/WALKTHROUGH.md";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn walkthrough() -> String {
+    fs::read_to_string(root().join(WALKTHROUGH)).expect("docs/WALKTHROUGH.md exists")
+}
+
+/// The texts between backticks, in order.
+fn backticked(text: &str) -> Vec<&str> {
+    text.split('`').skip(1).step_by(2).collect()
+}
+
+/// Does this word look like a path into the repository?
+fn is_repo_path(word: &str) -> bool {
+    const TOP: [&str; 6] = ["src/", "tests/", "examples/", "scripts/", "mk/", "docs/"];
+    TOP.iter().any(|top| word.starts_with(top))
+        && word
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.contains('.'))
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c))
+}
+
+/// Every path-looking word of the text (in backticks or not), trimmed of punctuation.
+fn repo_paths(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || "`()[],;:*\"'".contains(c))
+        .map(|w| w.trim_end_matches('.'))
+        .filter(|w| is_repo_path(w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Is `name` an identifier, or `Type::identifier`?
+fn is_function_ref(name: &str) -> bool {
+    let ident = |s: &str| {
+        s.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    name.split("::").all(ident) && name.split("::").count() <= 2
+}
+
+/// The **Read:** paragraphs: from the marker to the next blank line.
+fn read_paragraphs(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.split_once("**Read:**").map(|(_, rest)| rest) {
+            if let Some(done) = current.take() {
+                found.push(done);
+            }
+            current = Some(rest.to_string());
+        } else if let Some(paragraph) = current.as_mut() {
+            if line.trim().is_empty() {
+                found.push(current.take().unwrap_or_default());
+            } else {
+                paragraph.push(' ');
+                paragraph.push_str(line);
+            }
+        }
+    }
+    found.extend(current);
+    found
+}
+
+/// Checks one reference (a function, a method, or a type) against the source of the
+/// file it is said to be in.
+fn check_function(file: &str, source: &str, name: &str) -> Result<(), String> {
+    if !name.contains("::") && name.starts_with(|c: char| c.is_uppercase()) {
+        let defined = ["struct", "enum", "trait"].iter().any(|kind| {
+            source.contains(&format!("{kind} {name} "))
+                || source.contains(&format!("{kind} {name}<"))
+        });
+        return if defined {
+            Ok(())
+        } else {
+            Err(format!("{file} defines no type `{name}`"))
+        };
+    }
+    let (owner, function) = match name.split_once("::") {
+        Some((owner, function)) => (Some(owner), function),
+        None => (None, name),
+    };
+    let defined = [format!("fn {function}("), format!("fn {function}<")]
+        .iter()
+        .any(|needle| source.contains(needle.as_str()));
+    if !defined {
+        return Err(format!(
+            "{file} has no `fn {function}` (the walkthrough names `{name}`)"
+        ));
+    }
+    if let Some(owner) = owner {
+        let has_impl = source.lines().any(|line| {
+            line.trim_start().starts_with("impl")
+                && line
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|word| word == owner)
+        });
+        if !has_impl {
+            return Err(format!(
+                "{file} has no `impl` for {owner} (the walkthrough names `{name}`)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks every **Read:** paragraph; returns one message per broken reference.
+fn check_read_paragraphs(text: &str, root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for paragraph in read_paragraphs(text) {
+        let mut file: Option<(String, String)> = None;
+        for item in backticked(&paragraph) {
+            if is_repo_path(item) {
+                let source = fs::read_to_string(root.join(item)).unwrap_or_default();
+                file = Some((item.to_string(), source));
+            } else if !is_function_ref(item) {
+                // Backticked prose (a section name, a flag) is allowed; it is not checked.
+                continue;
+            } else if let Some((path, source)) = &file {
+                if let Err(problem) = check_function(path, source, item) {
+                    problems.push(problem);
+                }
+            } else {
+                problems.push(format!("`{item}` is named before any file in: {paragraph}"));
+            }
+        }
+    }
+    problems
+}
+
+/// The targets defined in the Makefile and mk/*.mk (`name:` or `name other:` at the
+/// start of a line).
+fn make_targets(root: &Path) -> Vec<String> {
+    let mut files = vec![root.join("Makefile")];
+    if let Ok(entries) = fs::read_dir(root.join("mk")) {
+        files.extend(entries.flatten().map(|e| e.path()));
+    }
+    let mut targets = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        for line in text.lines() {
+            if line.starts_with(|c: char| c.is_whitespace() || c == '#' || c == '.') {
+                continue;
+            }
+            if let Some((names, rest)) = line.split_once(':')
+                && !rest.starts_with('=')
+            {
+                targets.extend(names.split_whitespace().map(str::to_string));
+            }
+        }
+    }
+    targets
+}
+
+/// Every `make <target>` at the start of a line inside a code block.
+fn make_commands(text: &str) -> Vec<String> {
+    let mut in_code = false;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        let line = line.trim_start().trim_start_matches("$ ");
+        if in_code
+            && let Some(rest) = line.strip_prefix("make ")
+            && let Some(target) = rest.split_whitespace().find(|w| !w.contains('='))
+        {
+            found.push(target.to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn every_path_in_the_walkthrough_exists() {
+    let text = walkthrough();
+    let paths = repo_paths(&text);
+    assert!(paths.len() > 20, "the walkthrough names files: {paths:?}");
+    let missing: Vec<&String> = paths.iter().filter(|p| !root().join(p).exists()).collect();
+    assert!(
+        missing.is_empty(),
+        "{WALKTHROUGH} names missing files: {missing:?}"
+    );
+}
+
+#[test]
+fn every_function_to_read_is_in_the_file_named() {
+    let text = walkthrough();
+    assert!(
+        read_paragraphs(&text).len() >= 10,
+        "a Read: paragraph per step"
+    );
+    let problems = check_read_paragraphs(&text, &root());
+    assert!(
+        problems.is_empty(),
+        "{WALKTHROUGH}:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn every_make_target_in_the_walkthrough_exists() {
+    let text = walkthrough();
+    let commands = make_commands(&text);
+    assert!(commands.len() >= 4, "{commands:?}");
+    let targets = make_targets(&root());
+    let missing: Vec<&String> = commands.iter().filter(|c| !targets.contains(c)).collect();
+    assert!(missing.is_empty(), "no such make targets: {missing:?}");
+}
+
+/// The checker itself: broken references are reported, good ones pass.
+#[test]
+fn the_checker_finds_broken_references() {
+    let root = root();
+    let good =
+        "**Read:** `src/server/listener.rs`: `Server::run`, `refuse`;\n`src/db.rs`: `Db::open`.\n";
+    assert_eq!(check_read_paragraphs(good, &root), Vec::<String>::new());
+    let bad = "**Read:** `src/server/listener.rs`: `Server::runn`, `Listener::run`;\n\
+               `src/nowhere.rs`: `main`; `src/db.rs`: `Database`.\n\n\
+               Not read: `src/db.rs` `nothing_here`.\n";
+    let problems = check_read_paragraphs(bad, &root);
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(problems[0].contains("no `fn runn`"));
+    assert!(problems[1].contains("no `impl` for Listener"));
+    assert!(problems[2].starts_with("src/nowhere.rs has no `fn main`"));
+    assert!(problems[3].contains("defines no type `Database`"));
+    assert_eq!(
+        repo_paths("see `src/db.rs`, src/lib.rs. and docs/ARCHITECTURE.md (or `src/`)"),
+        ["src/db.rs", "src/lib.rs", "docs/ARCHITECTURE.md"]
+    );
+    assert_eq!(
+        make_commands("```sh\nmake run-ring N=8\n$ make demo-race\n```\nmake prose\n"),
+        ["run-ring", "demo-race"]
+    );
+    assert!(make_targets(&root).contains(&"demo-deadlock".to_string()));
+}
