@@ -20,7 +20,7 @@
 //! accept loop ends, so no key changes while the tables are saved.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -252,6 +252,18 @@ fn refuse(mut stream: &TcpStream, message: &str) {
     // long on a peer that does not read.
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
     let _ = stream.write_all(Reply::err(ErrorCode::Busy, message).encode().as_bytes());
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    // Closing a socket with unread input makes the kernel send a reset, which can
+    // destroy the BUSY line before the client reads it (a client that sent a request
+    // at once, like `echo PING | nc`). Read what has already arrived, without waiting.
+    if stream.set_nonblocking(true).is_ok() {
+        let mut sink = [0u8; 4096];
+        for _ in 0..16 {
+            if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
+                break;
+            }
+        }
+    }
 }
 
 impl Drop for Server {
