@@ -13,8 +13,9 @@ use std::fmt;
 
 use super::id::{Id, Ring};
 use super::node::NodeRef;
+use crate::protocol::Refusal;
+use crate::protocol::args::{self, Args, bad};
 use crate::protocol::token;
-use crate::protocol::{ErrorCode, Refusal};
 
 /// The longest successor list a message may carry (and the largest r a node accepts).
 pub const MAX_SUCCESSORS: usize = 32;
@@ -227,23 +228,8 @@ impl Message {
     /// Parses one line (without its line ending). Identifiers are checked against
     /// `ring`: an id of 2^m or more is a malformed request, not a point on the ring.
     pub fn parse(line: &str, ring: Ring) -> Result<Message, Refusal> {
-        let tokens = token::split(line).map_err(|e| bad(e.to_string()))?;
-        let mut tokens = tokens.into_iter();
-        let Some(verb) = tokens.next() else {
-            return Err(bad("empty request: try HELP"));
-        };
-        let Some(spec) = verb_spec(&verb) else {
-            return Err(Refusal::new(
-                ErrorCode::UnknownCommand,
-                format!("unknown verb {}: try HELP", token::quote(&verb)),
-            ));
-        };
-        let mut args = Args {
-            spec,
-            ring,
-            tokens: tokens.collect(),
-            next: 0,
-        };
+        let (spec, args) = args::split_verb(line, verb_spec, |v: &VerbSpec| (v.name, v.args))?;
+        let mut args = ChordArgs { args, ring };
         let message = match spec.name {
             "HELP" => Message::Help {
                 verb: args.optional(),
@@ -377,42 +363,31 @@ impl Message {
     }
 }
 
-fn bad(message: impl Into<String>) -> Refusal {
-    Refusal::new(ErrorCode::BadRequest, message)
-}
-
-/// The arguments after the verb, consumed left to right.
-struct Args {
-    spec: &'static VerbSpec,
+/// The arguments after the verb, with the readers for a node's argument types
+/// (identifiers on this node's ring, node addresses).
+struct ChordArgs {
+    args: Args,
     ring: Ring,
-    tokens: Vec<String>,
-    next: usize,
 }
 
-impl Args {
-    fn usage(&self) -> String {
-        format!("usage: {} {}", self.spec.name, self.spec.args)
-    }
-
+impl ChordArgs {
     fn remaining(&self) -> usize {
-        self.tokens.len() - self.next
+        self.args.remaining()
     }
 
     /// The next argument, if there is one.
     fn optional(&mut self) -> Option<String> {
-        let token = self.tokens.get(self.next).cloned();
-        if token.is_some() {
-            self.next += 1;
-        }
-        token
+        self.args.optional()
     }
 
     /// The next argument, which must be present.
     fn text(&mut self, what: &str) -> Result<String, Refusal> {
-        match self.optional() {
-            Some(t) => Ok(t),
-            None => Err(bad(format!("missing <{what}>; {}", self.usage()))),
-        }
+        self.args.text(what)
+    }
+
+    /// Refuses arguments left over: a typo should not be silently ignored.
+    fn finish(&self) -> Result<(), Refusal> {
+        self.args.finish()
     }
 
     /// An identifier on this node's ring.
@@ -435,20 +410,12 @@ impl Args {
         })?;
         Ok(NodeRef { id, addr })
     }
-
-    /// Refuses arguments left over: a typo should not be silently ignored.
-    fn finish(&self) -> Result<(), Refusal> {
-        if self.remaining() == 0 {
-            Ok(())
-        } else {
-            Err(bad(format!("too many arguments; {}", self.usage())))
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::ErrorCode;
 
     fn ring() -> Ring {
         Ring::new(6).unwrap()

@@ -5,12 +5,14 @@
 //! docs/PROTOCOL.md is the contract this module implements.
 //!
 //! - [`token`]: splitting a line into tokens and quoting them back;
+//! - [`args`]: the verb and the arguments of a request, read left to right;
 //! - [`frame`]: reading one bounded line from a stream;
 //! - [`money`]: exact amounts in cents;
 //! - [`pay_key`]: how a wallet's pay key is written and read back;
 //! - [`request`]: the [`Request`] enum, one variant per verb;
 //! - [`reply`]: the [`Reply`] (data lines, then `OK` or `ERR CODE message`).
 
+pub mod args;
 pub mod frame;
 pub mod money;
 pub mod pay_key;

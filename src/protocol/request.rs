@@ -9,9 +9,10 @@
 
 use std::fmt;
 
+use super::args::{self, Args, bad};
 use super::money::Cents;
 use super::pay_key::PayKey;
-use super::reply::{ErrorCode, Refusal};
+use super::reply::Refusal;
 use super::token;
 
 /// The largest quantity in one order or stock change. Large enough for any store, and
@@ -304,22 +305,8 @@ pub enum Request {
 impl Request {
     /// Parses one request line (without its line ending).
     pub fn parse(line: &str) -> Result<Request, Refusal> {
-        let tokens = token::split(line).map_err(|e| bad(e.to_string()))?;
-        let mut tokens = tokens.into_iter();
-        let Some(verb) = tokens.next() else {
-            return Err(bad("empty request: try HELP"));
-        };
-        let Some(spec) = verb_spec(&verb) else {
-            return Err(Refusal::new(
-                ErrorCode::UnknownCommand,
-                format!("unknown verb {}: try HELP", token::quote(&verb)),
-            ));
-        };
-        let mut args = Args {
-            spec,
-            tokens: tokens.collect(),
-            next: 0,
-        };
+        let (spec, args) = args::split_verb(line, verb_spec, |v: &VerbSpec| (v.name, v.args))?;
+        let mut args = RequestArgs(args);
         let request = match spec.name {
             "PING" => Request::Ping,
             "HELP" => Request::Help {
@@ -495,42 +482,29 @@ impl Request {
     }
 }
 
-fn bad(message: impl Into<String>) -> Refusal {
-    Refusal::new(ErrorCode::BadRequest, message)
-}
-
 /// Parses an amount of money, with the protocol's error.
 pub fn parse_money(text: &str) -> Result<Cents, Refusal> {
     text.parse::<Cents>().map_err(|e| bad(e.to_string()))
 }
 
-/// The arguments after the verb, consumed left to right.
-struct Args {
-    spec: &'static VerbSpec,
-    tokens: Vec<String>,
-    next: usize,
-}
+/// The arguments after the verb, with the readers for the store's and the wallets'
+/// argument types (quantities, amounts, pay keys, ports).
+struct RequestArgs(Args);
 
-impl Args {
-    fn usage(&self) -> String {
-        format!("usage: {} {}", self.spec.name, self.spec.args)
-    }
-
+impl RequestArgs {
     /// The next argument, which must be present.
     fn text(&mut self, what: &str) -> Result<String, Refusal> {
-        match self.optional() {
-            Some(t) => Ok(t),
-            None => Err(bad(format!("missing <{what}>; {}", self.usage()))),
-        }
+        self.0.text(what)
     }
 
     /// The next argument, if there is one.
     fn optional(&mut self) -> Option<String> {
-        let token = self.tokens.get(self.next).cloned();
-        if token.is_some() {
-            self.next += 1;
-        }
-        token
+        self.0.optional()
+    }
+
+    /// No arguments may be left over.
+    fn finish(&self) -> Result<(), Refusal> {
+        self.0.finish()
     }
 
     /// A whole number from 0 to [`MAX_QUANTITY`].
@@ -621,22 +595,12 @@ impl Args {
             ))),
         }
     }
-
-    /// No arguments may be left over.
-    fn finish(&self) -> Result<(), Refusal> {
-        if self.next < self.tokens.len() {
-            return Err(bad(format!(
-                "too many arguments; {}",
-                self.usage().trim_end()
-            )));
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::ErrorCode;
     use proptest::prelude::*;
 
     fn code(line: &str) -> ErrorCode {
