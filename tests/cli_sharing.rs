@@ -1,4 +1,4 @@
-//! File sharing through feira-cli: two real client processes, one serving its share
+//! File sharing through feira-cli: two real client processes (a 20 MiB file), one serving its share
 //! directory, the other downloading from it directly; the server only says where.
 
 mod support;
@@ -43,7 +43,7 @@ fn a_file_travels_from_one_client_to_another_and_quit_leaves_the_directory() {
     let bob_dir = tempfile::tempdir().unwrap();
     let alice_dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(bob_dir.path().join("share")).unwrap();
-    let content = random_bytes(3 * 1024 * 1024 + 7);
+    let content = random_bytes(20 * 1024 * 1024 + 7);
     std::fs::write(bob_dir.path().join("share/feira 2026.bin"), &content).unwrap();
 
     // Bob connects, shares and publishes, and stays (his input stays open).
