@@ -147,20 +147,9 @@ pub fn find_successor(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chord::id::Ring;
+    use crate::chord::testing::{n, ring};
     use std::collections::{BTreeSet, HashMap};
     use std::io;
-
-    fn ring() -> Ring {
-        Ring::new(6).unwrap()
-    }
-
-    fn n(id: u64) -> NodeRef {
-        NodeRef {
-            id: ring().id(id).unwrap(),
-            addr: format!("127.0.0.1:{}", 7000 + id).parse().unwrap(),
-        }
-    }
 
     /// The paper's ring, every node with correct tables.
     const IDS: [u64; 10] = [1, 8, 14, 21, 32, 38, 42, 48, 51, 56];

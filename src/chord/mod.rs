@@ -56,6 +56,8 @@ pub mod message;
 pub mod node;
 pub mod rows;
 pub mod rpc;
+#[cfg(test)]
+mod testing;
 
 pub use error::Error;
 pub use id::{Id, Ring};

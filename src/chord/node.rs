@@ -440,17 +440,7 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ring() -> Ring {
-        Ring::new(6).unwrap()
-    }
-
-    fn n(id: u64) -> NodeRef {
-        NodeRef {
-            id: ring().id(id).unwrap(),
-            addr: format!("127.0.0.1:{}", 7000 + id).parse().unwrap(),
-        }
-    }
+    use crate::chord::testing::{n, ring};
 
     fn id(v: u64) -> Id {
         ring().id(v).unwrap()

@@ -173,17 +173,7 @@ pub fn parse_stored_keys(ring: Ring, rows: &[Row]) -> Result<Vec<(Id, String, St
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ring() -> Ring {
-        Ring::new(6).unwrap()
-    }
-
-    fn n(id: u64) -> NodeRef {
-        NodeRef {
-            id: ring().id(id).unwrap(),
-            addr: format!("127.0.0.1:{}", 7000 + id).parse().unwrap(),
-        }
-    }
+    use crate::chord::testing::{n, ring};
 
     #[test]
     fn lookups_round_trip() {
