@@ -196,6 +196,14 @@ fn deleting_an_account_withdraws_its_files_and_its_connection() {
     ok(&mut dora, "UNREGISTER dora-pass");
     assert_eq!(listed(&mut bob), ["bob"]);
     err(&mut bob, "LIST_CONTENT dora", "NOT_FOUND");
+    // The account and its files went in one transaction: one journal line holds both,
+    // so a crash cannot leave files behind an account that is gone.
+    let journal = std::fs::read_to_string(server.data_dir().join("journal.csv")).unwrap();
+    let deletion = journal
+        .lines()
+        .find(|line| line.contains("users,del,1,dora"))
+        .expect("the deletion is in the journal");
+    assert!(deletion.contains("files,del,1,dora/mapa.png"), "{deletion}");
     // A new account with the same name starts with nothing.
     ok(&mut dora, "REGISTER dora dora-pass");
     assert!(ok(&mut bob, "LIST_CONTENT dora").is_empty());

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use super::names;
 use crate::db::Db;
 use crate::protocol::{ErrorCode, Refusal};
-use crate::storage::{Record, RowError};
+use crate::storage::{Record, RowError, TableWrite};
 use crate::store::{internal, now_rfc3339};
 
 /// The most files one user may have published at once. A bound, so that one client
@@ -197,15 +197,14 @@ pub fn of_user(db: &Db, user: &str) -> Result<Vec<SharedFile>, Refusal> {
     Ok(of_user_in(&files, user).cloned().collect())
 }
 
-/// Deletes every file of `user` (after the account is deleted). Returns how many.
-pub fn delete_all_of(db: &Db, user: &str) -> Result<usize, Refusal> {
-    let mut files = db.files.write();
-    let keys: Vec<FileKey> = of_user_in(&files, user).map(SharedFile::key).collect();
+/// Stages the deletion of every file of `user` (the account is being deleted, in the
+/// same transaction: see `store::accounts::unregister`). Returns how many.
+pub fn stage_delete_all_of(files: &mut TableWrite<'_, SharedFile>, user: &str) -> usize {
+    let keys: Vec<FileKey> = of_user_in(files, user).map(SharedFile::key).collect();
     for key in &keys {
         files.stage_delete(key.clone());
     }
-    db.journal.commit(&mut [&mut files]).map_err(internal)?;
-    Ok(keys.len())
+    keys.len()
 }
 
 #[cfg(test)]
@@ -275,7 +274,10 @@ mod tests {
             publish(&db, "alice", "../x", "").unwrap_err().code,
             ErrorCode::BadRequest
         );
-        assert_eq!(delete_all_of(&db, "alice").unwrap(), 1);
+        let mut files = db.files.write();
+        assert_eq!(stage_delete_all_of(&mut files, "alice"), 1);
+        db.journal.commit(&mut [&mut files]).unwrap();
+        drop(files);
         assert!(of_user(&db, "alice").unwrap().is_empty());
         assert_eq!(names(&of_user(&db, "alice2").unwrap()), ["z.txt"]);
     }

@@ -170,8 +170,8 @@ impl Session {
             }
             Request::Unregister { password } => {
                 let name = self.name().to_string();
-                accounts::unregister(db, gate, &name, &password.0)?;
-                self.forget_account(shared, &name);
+                let withdrawn = accounts::unregister(db, gate, &name, &password.0)?;
+                self.forget_account(shared, &name, withdrawn);
                 self.user = None;
                 log::info!("{}: unregistered {name}", self.peer);
                 Reply::ok(format!("account {name} deleted"))

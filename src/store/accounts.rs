@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 
 use super::{internal, now_rfc3339, password};
 use crate::db::Db;
+use crate::directory::files;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::storage::{Field, Record, RowError, Ticket};
 use crate::wallet::{self, WalletPolicy};
@@ -187,13 +188,15 @@ pub fn authenticate(
 }
 
 /// Deletes an account after checking its password again. Its wallet must be empty:
-/// money is never destroyed (CONFLICT otherwise, and nothing changes).
+/// money is never destroyed (CONFLICT otherwise, and nothing changes). The wallet is
+/// closed and the account's published files are withdrawn in the same transaction.
+/// Returns how many files were withdrawn.
 pub fn unregister(
     db: &Db,
     gate: &password::HashGate,
     name: &str,
     password: &str,
-) -> Result<Ticket, Refusal> {
+) -> Result<usize, Refusal> {
     authenticate(db, gate, name, password)?;
     let mut users = db.users.write();
     if !users.contains_key(name) {
@@ -203,15 +206,19 @@ pub fn unregister(
             "the account is already gone",
         ));
     }
-    // Lock order: users, wallets, transfers. The balance checked is the balance closed:
-    // no transfer can arrive in between.
+    // Lock order: users, wallets, transfers, files. The balance checked is the balance
+    // closed: no transfer can arrive in between. The account, its wallet and its
+    // published files go in one journal line: a crash leaves all of them or none.
     let mut wallets = db.wallets.write();
     let mut ledger = db.transfers.write();
     wallet::stage_close(&mut wallets, &mut ledger, name)?;
+    let mut files = db.files.write();
+    let withdrawn = files::stage_delete_all_of(&mut files, name);
     users.stage_delete(name.to_string());
     db.journal
-        .commit(&mut [&mut users, &mut wallets, &mut ledger])
-        .map_err(internal)
+        .commit(&mut [&mut users, &mut wallets, &mut ledger, &mut files])
+        .map_err(internal)?;
+    Ok(withdrawn)
 }
 
 /// Slows down repeated wrong passwords for one account, without slowing anyone else.

@@ -147,20 +147,11 @@ impl Session {
         }
     }
 
-    /// After UNREGISTER: the user leaves the directory and their files are withdrawn.
-    ///
-    /// This is a second journal commit after the one that deleted the account, so a
-    /// crash between the two leaves the files in `files.csv`; LIST_CONTENT answers
-    /// NOT_FOUND for them all the same, since it checks the account first.
-    pub(super) fn forget_account(&mut self, shared: &Shared, name: &str) {
+    /// After UNREGISTER: the user leaves the list of connected peers (memory only), and
+    /// the audit log records it with the number of files withdrawn. The files themselves
+    /// were withdrawn in the same journal line as the account (`accounts::unregister`).
+    pub(super) fn forget_account(&mut self, shared: &Shared, name: &str, withdrawn: usize) {
         let connected = shared.directory.forget(name);
-        let withdrawn = match files::delete_all_of(&shared.db, name) {
-            Ok(count) => count,
-            Err(refusal) => {
-                log::error!("{}: cannot withdraw {name}'s files: {refusal}", self.peer);
-                0
-            }
-        };
         if connected || withdrawn > 0 {
             shared.audit.record(AuditEvent::now(
                 name,
