@@ -25,8 +25,10 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:7878")]
     addr: String,
-    /// Data directory with the CSV tables and the journal.
-    #[arg(long, default_value = "data")]
+    /// Data directory with the CSV tables and the journal. Not `data/`: that folder holds
+    /// the tracked demo data, which the server must never change (`make run-server`
+    /// copies it to `state/` first).
+    #[arg(long, default_value = "state")]
     data: PathBuf,
     /// Connections served at once; more get `ERR BUSY`.
     #[arg(long, default_value_t = 1024)]
@@ -65,7 +67,7 @@ enum Command {
     /// not changed (it is checked on a copy): run it on a stopped server's data.
     Check {
         /// The data directory to check.
-        #[arg(long, default_value = "data")]
+        #[arg(long, default_value = "state")]
         data: PathBuf,
     },
 }
@@ -103,7 +105,15 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         ..Config::default()
     };
     let server = Server::bind(config).map_err(|e| e.to_string())?;
-    let demo = feira::demo::active_demo_users(&server.shared().db);
+    let shared = server.shared();
+    if shared.db.users.read().is_empty() {
+        log::warn!(
+            "{} holds no accounts: REGISTER creates customers, but there is no admin; \
+             to start from the demo data, run `make run-server` (it copies data/ to state/)",
+            shared.config.data_dir.display()
+        );
+    }
+    let demo = feira::demo::active_demo_users(&shared.db);
     if !demo.is_empty() {
         log::warn!(
             "demo credentials are active for {}: see the README, and change them before any real use",

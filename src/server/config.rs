@@ -38,7 +38,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             addr: "127.0.0.1:7878".into(),
-            data_dir: PathBuf::from("data"),
+            data_dir: PathBuf::from("state"),
             max_connections: 1024,
             idle_timeout: Duration::from_secs(300),
             line_timeout: Duration::from_secs(10),
