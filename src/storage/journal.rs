@@ -308,8 +308,11 @@ fn encode(changes: &[Change], out: &mut Vec<u8>) {
     out.clear();
     let fields = body_fields(changes);
     let sum = format!("{:016x}", checksum(fields.iter().map(|f| f.as_ref())));
+    // The writer's own buffer (8 KiB by default) would be allocated and freed for
+    // every line, under the table locks; it only feeds `out`, so a small one will do.
     let mut writer = csv::WriterBuilder::new()
         .flexible(true)
+        .buffer_capacity(256)
         .from_writer(std::mem::take(out));
     // Writing to a Vec cannot fail.
     let _ =
@@ -462,13 +465,20 @@ mod tests {
         .unwrap();
         let t2 = commit(&journal, vec![delete.clone()]).unwrap();
         assert!(t2 > t1);
-        journal.wait_durable(t2).unwrap();
+        // Longer than the CSV writer's buffer, with quotes to escape across its end.
+        let long = put("files", &["x", &"ab\"c,".repeat(400)]);
+        let t3 = commit(&journal, vec![long.clone()]).unwrap();
+        journal.wait_durable(t3).unwrap();
         drop(journal);
         let (_, entries) = Journal::open(dir.path()).unwrap();
         let changes: Vec<Vec<Change>> = entries.into_iter().map(|e| e.changes).collect();
         assert_eq!(
             changes,
-            [vec![awkward, put("orders", &["1", "alice"])], vec![delete]]
+            [
+                vec![awkward, put("orders", &["1", "alice"])],
+                vec![delete],
+                vec![long]
+            ]
         );
     }
 
