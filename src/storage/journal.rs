@@ -13,20 +13,23 @@
 //! still looks like CSV.
 //!
 //! Group commit: [`Journal::commit`] only *writes* the line (a fast `write`), under
-//! the writer lock. [`Journal::wait_durable`] then makes it durable: one waiter runs an
-//! `fsync` that covers every line written so far, the others sleep until it ends, and
-//! those it covered return at once; the next fsync covers everything written while the
-//! last one ran. Fifty clients paying at the same moment share a few fsyncs.
+//! the writer lock. [`Journal::wait_durable`] then waits until it is durable: each
+//! `fsync` covers every line written before it began and wakes exactly the waiters it
+//! covered; under load a committer thread runs them back to back (see
+//! [`group_commit`]). Fifty clients paying at the same moment share a few fsyncs.
+//!
+//! [`group_commit`]: super::group_commit
 
 use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::Mutex;
 
 use super::LockStats;
+use super::group_commit::GroupCommit;
 use crate::error::{Error, Result};
 
 /// The header row of the journal file.
@@ -78,28 +81,13 @@ pub struct Journal {
     /// The file as written by commits, and the bytes reused to encode a line.
     /// Lock order: always taken *after* the table locks, and held only for one `write`.
     writer: Mutex<Writer>,
-    /// A second handle on the same file, used only to fsync (outside every lock).
-    sync_file: File,
-    /// `true` while some thread runs an fsync. The others wait on `synced_changed`
-    /// rather than queue behind a mutex: when the fsync ends they *all* wake, those it
-    /// covered return at once, and one of the rest starts the next fsync, which covers
-    /// everything written meanwhile. (A plain mutex would hand the turn over one thread
-    /// at a time, and a thread whose line is already durable could end up waiting for
-    /// somebody else's fsync.)
-    syncing: Mutex<bool>,
-    synced_changed: Condvar,
-    /// The sequence number of the last line written (not necessarily durable).
-    written: AtomicU64,
-    /// The sequence number of the last line known to be durable.
-    synced: AtomicU64,
-    /// Set when an fsync failed: the disk's state is unknown, so writes stop.
-    poisoned: AtomicBool,
+    /// Sequence numbers of the lines written and synced, and who runs the next
+    /// fsync (on a second handle on the same file) while the others wait.
+    durability: GroupCommit,
     /// Fault injection for tests: the next N writes fail as if the disk were full.
     failing_writes: AtomicU32,
     /// The journal's current size in bytes, to decide when to checkpoint.
     len: AtomicU64,
-    /// How many fsyncs ran, to show group commit at work.
-    fsyncs: AtomicU64,
     stats: LockStats,
 }
 
@@ -148,22 +136,16 @@ impl Journal {
         }
         file.sync_all().map_err(io_err)?;
         super::snapshot::sync_dir(dir).map_err(io_err)?;
-        let sync_file = file.try_clone().map_err(io_err)?;
+        let durability = GroupCommit::start(file.try_clone().map_err(io_err)?).map_err(io_err)?;
         let journal = Journal {
             path,
             writer: Mutex::new(Writer {
                 file,
                 line: Vec::with_capacity(512),
             }),
-            sync_file,
-            syncing: Mutex::new(false),
-            synced_changed: Condvar::new(),
-            written: AtomicU64::new(0),
-            synced: AtomicU64::new(0),
-            poisoned: AtomicBool::new(false),
+            durability,
             failing_writes: AtomicU32::new(0),
             len: AtomicU64::new(len),
-            fsyncs: AtomicU64::new(0),
             stats: LockStats::default(),
         };
         Ok((journal, entries))
@@ -180,7 +162,7 @@ impl Journal {
             table.staged_changes(&mut changes);
         }
         let result = if changes.is_empty() {
-            Ok(Ticket(self.written.load(Ordering::Acquire)))
+            Ok(self.latest())
         } else {
             self.write_line(&changes)
         };
@@ -194,7 +176,7 @@ impl Journal {
     }
 
     fn write_line(&self, changes: &[Change]) -> Result<Ticket> {
-        if self.poisoned.load(Ordering::Acquire) {
+        if self.is_poisoned() {
             return Err(Error::Poisoned);
         }
         let mut writer = self.lock_writer();
@@ -217,60 +199,28 @@ impl Journal {
             // to. Cut the file back to where it was; if even that fails, stop writing.
             let before = self.len.load(Ordering::Acquire);
             if file.set_len(before).is_err() {
-                self.poisoned.store(true, Ordering::Release);
+                self.durability.poison();
             }
             return Err(Error::io(&self.path, e));
         }
         self.len.fetch_add(line.len() as u64, Ordering::AcqRel);
         // Still under the writer lock, so sequence numbers follow the file's order.
-        let seq = self.written.fetch_add(1, Ordering::AcqRel) + 1;
-        Ok(Ticket(seq))
+        Ok(Ticket(self.durability.wrote_line()))
     }
 
     /// Returns once the transaction with this ticket, and every one before it, is on disk.
     pub fn wait_durable(&self, ticket: Ticket) -> Result<()> {
-        if self.synced.load(Ordering::Acquire) >= ticket.0 {
-            return Ok(());
-        }
-        let mut syncing = self.syncing.lock();
-        loop {
-            // Another thread's fsync may have covered our line while we waited.
-            if self.synced.load(Ordering::Acquire) >= ticket.0 {
-                return Ok(());
-            }
-            if self.poisoned.load(Ordering::Acquire) {
-                return Err(Error::Poisoned);
-            }
-            if *syncing {
-                self.synced_changed.wait(&mut syncing);
-                continue;
-            }
-            // Our turn: one fsync covers everything written up to now.
-            *syncing = true;
-            let target = self.written.load(Ordering::Acquire);
-            let result = MutexGuard::unlocked(&mut syncing, || self.sync_file.sync_data());
-            *syncing = false;
-            match result {
-                Ok(()) => {
-                    self.fsyncs.fetch_add(1, Ordering::Relaxed);
-                    self.synced.fetch_max(target, Ordering::AcqRel);
-                }
-                // After a failed fsync the kernel may have dropped the dirty pages: we
-                // cannot know what is on disk, so we refuse further writes (see
-                // docs/RELIABILITY.md). Reads carry on.
-                Err(_) => self.poisoned.store(true, Ordering::Release),
-            }
-            self.synced_changed.notify_all();
-            if let Err(e) = result {
-                return Err(Error::io(&self.path, e));
-            }
+        if self.durability.wait(ticket.0) {
+            Ok(())
+        } else {
+            Err(Error::Poisoned)
         }
     }
 
     /// A ticket for everything written so far: waiting on it makes every change that a
     /// reader could have seen durable.
     pub fn latest(&self) -> Ticket {
-        Ticket(self.written.load(Ordering::Acquire))
+        Ticket(self.durability.written())
     }
 
     /// Runs `save` (which writes every table's snapshot) and then empties the journal.
@@ -288,8 +238,7 @@ impl Journal {
         writer.file.sync_data().map_err(io_err)?;
         self.len.store(HEADER.len() as u64, Ordering::Release);
         // Every line written so far is now in the snapshots.
-        self.synced
-            .fetch_max(self.written.load(Ordering::Acquire), Ordering::AcqRel);
+        self.durability.mark_all_synced();
         Ok(())
     }
 
@@ -300,12 +249,12 @@ impl Journal {
 
     /// How many fsyncs the journal has run.
     pub fn fsync_count(&self) -> u64 {
-        self.fsyncs.load(Ordering::Relaxed)
+        self.durability.fsync_count()
     }
 
     /// Has an fsync failed? Then writes are refused until a restart.
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::Acquire)
+        self.durability.is_poisoned()
     }
 
     /// Fault injection for tests: the next `n` writes fail as if the disk were full.
@@ -359,8 +308,11 @@ fn encode(changes: &[Change], out: &mut Vec<u8>) {
     out.clear();
     let fields = body_fields(changes);
     let sum = format!("{:016x}", checksum(fields.iter().map(|f| f.as_ref())));
+    // The writer's own buffer (8 KiB by default) would be allocated and freed for
+    // every line, under the table locks; it only feeds `out`, so a small one will do.
     let mut writer = csv::WriterBuilder::new()
         .flexible(true)
+        .buffer_capacity(256)
         .from_writer(std::mem::take(out));
     // Writing to a Vec cannot fail.
     let _ =
@@ -513,13 +465,20 @@ mod tests {
         .unwrap();
         let t2 = commit(&journal, vec![delete.clone()]).unwrap();
         assert!(t2 > t1);
-        journal.wait_durable(t2).unwrap();
+        // Longer than the CSV writer's buffer, with quotes to escape across its end.
+        let long = put("files", &["x", &"ab\"c,".repeat(400)]);
+        let t3 = commit(&journal, vec![long.clone()]).unwrap();
+        journal.wait_durable(t3).unwrap();
         drop(journal);
         let (_, entries) = Journal::open(dir.path()).unwrap();
         let changes: Vec<Vec<Change>> = entries.into_iter().map(|e| e.changes).collect();
         assert_eq!(
             changes,
-            [vec![awkward, put("orders", &["1", "alice"])], vec![delete]]
+            [
+                vec![awkward, put("orders", &["1", "alice"])],
+                vec![delete],
+                vec![long]
+            ]
         );
     }
 

@@ -17,9 +17,11 @@
 //! The pieces:
 //! - [`Record`]: how a row type maps to CSV fields;
 //! - [`Table`]: the rows of one table behind their own instrumented lock;
-//! - [`Journal`]: the append-only log and its group commit;
+//! - [`Journal`]: the append-only log;
+//! - `group_commit`: who runs the fsync that makes the journal's lines durable, who waits;
 //! - [`snapshot`]: reading and atomically writing a CSV snapshot.
 
+mod group_commit;
 mod journal;
 mod lock_stats;
 mod record;

@@ -1,0 +1,244 @@
+//! Group commit: one fsync covers every line written before it began, and wakes
+//! exactly the threads it covered.
+//!
+//! Why: a connection thread that has written its journal line must not answer before
+//! the line is on disk, and an fsync costs about 200 µs here, the time to write dozens
+//! of lines. So one fsync should cover every line written meanwhile; the question is
+//! who runs it and who wakes whom.
+//!
+//! A first version slept every waiter on one condition variable, and `notify_all` woke
+//! them *all* when an fsync ended. Those it had covered returned; the rest (their lines
+//! came in while it ran) went back to sleep, one of them ran the next fsync, and every
+//! wake-up went through the condition variable's mutex one thread at a time. On two
+//! cores, fifty threads doing that spent more time in the scheduler than in the server
+//! (docs/bench-notes.md).
+//!
+//! Here a *round* is: note `target` = the last line written, fsync, publish `synced =
+//! target`, and unpark only the waiters whose ticket is at most `target`. Who runs it:
+//! - a thread that finds no round running and nobody waiting runs it itself, so a lone
+//!   client pays no hand-over between threads;
+//! - otherwise the thread puts its ticket and thread handle in the queue and parks, and
+//!   the *committer thread* runs rounds back to back for as long as the queue is not
+//!   empty. Under load it never sleeps, so one fsync follows the last without waiting
+//!   for a thread to be woken and scheduled.
+//!
+//! Each waiter is woken once, by the thread that knows its line is durable.
+//! (Measured with `feira-bench -c 50 -d 3s -t transfer,order`, docs/bench-notes.md.)
+
+use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle, Thread};
+
+use parking_lot::{Condvar, Mutex};
+
+/// The durability side of the journal: what is written, what is synced, and the
+/// committer thread that moves the second up to the first.
+pub(super) struct GroupCommit {
+    shared: Arc<Shared>,
+    /// Joined on drop, after telling it to stop.
+    committer: Option<JoinHandle<()>>,
+}
+
+/// What the connection threads and the committer share.
+struct Shared {
+    /// A handle on the journal file, used only to fsync.
+    file: File,
+    /// The sequence number of the last line written (not necessarily durable).
+    written: AtomicU64,
+    /// The sequence number of the last line known to be durable.
+    synced: AtomicU64,
+    /// Set when an fsync failed: the disk's state is unknown, so writes stop.
+    poisoned: AtomicBool,
+    /// How many fsyncs ran, to show group commit at work.
+    fsyncs: AtomicU64,
+    /// The threads waiting for their line to be durable. A `parking_lot` mutex: it is
+    /// held only to push or drain a few entries, never across an fsync.
+    queue: Mutex<Queue>,
+    /// Wakes the committer: somebody waits and no round runs, or the journal is
+    /// dropped.
+    work: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// `true` while a round runs (in the committer or in a connection thread).
+    syncing: bool,
+    /// (ticket, thread to unpark once the ticket is durable).
+    waiters: Vec<(u64, Thread)>,
+    /// Set when the journal is dropped: the committer ends.
+    stop: bool,
+}
+
+impl GroupCommit {
+    /// Starts the committer thread for this file.
+    pub(super) fn start(file: File) -> std::io::Result<GroupCommit> {
+        let shared = Arc::new(Shared {
+            file,
+            written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            fsyncs: AtomicU64::new(0),
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+        });
+        let committer = {
+            let shared = shared.clone();
+            thread::Builder::new()
+                .name("journal-committer".into())
+                .spawn(move || shared.run())?
+        };
+        Ok(GroupCommit {
+            shared,
+            committer: Some(committer),
+        })
+    }
+
+    /// Records that one more line was written and returns its sequence number.
+    /// The journal calls it under its writer lock, so numbers follow the file's order.
+    pub(super) fn wrote_line(&self) -> u64 {
+        self.shared.written.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The sequence number of the last line written.
+    pub(super) fn written(&self) -> u64 {
+        self.shared.written.load(Ordering::Acquire)
+    }
+
+    /// Declares every line written so far durable without an fsync (a checkpoint
+    /// has just put them in fsynced snapshots). Waiters are released by the
+    /// committer's next round.
+    pub(super) fn mark_all_synced(&self) {
+        let written = self.written();
+        self.shared.synced.fetch_max(written, Ordering::AcqRel);
+    }
+
+    /// Returns once line `ticket` and every line before it is durable; `false` if
+    /// the journal is poisoned (an fsync failed) and that may never happen.
+    pub(super) fn wait(&self, ticket: u64) -> bool {
+        let shared = &*self.shared;
+        if shared.synced.load(Ordering::Acquire) >= ticket {
+            return true;
+        }
+        {
+            let mut queue = shared.queue.lock();
+            // Checked again under the lock: a round publishes `synced` before it
+            // looks at the queue, so either we see its fsync here or it sees us.
+            if shared.synced.load(Ordering::Acquire) >= ticket {
+                return true;
+            }
+            if shared.poisoned.load(Ordering::Acquire) {
+                return false;
+            }
+            if !queue.syncing && queue.waiters.is_empty() {
+                // Nobody else needs an fsync: run the round here, no hand-over.
+                queue.syncing = true;
+                drop(queue);
+                shared.round();
+                return shared.synced.load(Ordering::Acquire) >= ticket;
+            }
+            queue.waiters.push((ticket, thread::current()));
+            if !queue.syncing {
+                shared.work.notify_one();
+            }
+        }
+        loop {
+            // `park` may return early (a stale unpark, or none at all): check again.
+            thread::park();
+            if shared.synced.load(Ordering::Acquire) >= ticket {
+                return true;
+            }
+            if shared.poisoned.load(Ordering::Acquire) {
+                return false;
+            }
+        }
+    }
+
+    /// Refuses further writes: the disk's state is unknown.
+    pub(super) fn poison(&self) {
+        self.shared.poisoned.store(true, Ordering::Release);
+    }
+
+    pub(super) fn is_poisoned(&self) -> bool {
+        self.shared.poisoned.load(Ordering::Acquire)
+    }
+
+    pub(super) fn fsync_count(&self) -> u64 {
+        self.shared.fsyncs.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        self.shared.queue.lock().stop = true;
+        self.shared.work.notify_one();
+        if let Some(committer) = self.committer.take() {
+            let _ = committer.join();
+        }
+    }
+}
+
+impl Shared {
+    /// The committer's loop: a round whenever somebody waits and no round runs.
+    fn run(&self) {
+        loop {
+            {
+                let mut queue = self.queue.lock();
+                while (queue.waiters.is_empty() || queue.syncing) && !queue.stop {
+                    self.work.wait(&mut queue);
+                }
+                if queue.stop {
+                    return; // the journal is dropped, so nobody can be waiting
+                }
+                queue.syncing = true;
+            }
+            self.round();
+        }
+    }
+
+    /// One fsync that covers every line written so far, then the wake-ups. The
+    /// caller has set `syncing`.
+    fn round(&self) {
+        let target = self.written.load(Ordering::Acquire);
+        if target > self.synced.load(Ordering::Acquire) {
+            match self.file.sync_data() {
+                Ok(()) => {
+                    self.fsyncs.fetch_add(1, Ordering::Relaxed);
+                    self.synced.fetch_max(target, Ordering::AcqRel);
+                }
+                // After a failed fsync the kernel may have dropped the dirty pages: we
+                // cannot know what is on disk, so we refuse further writes (see
+                // docs/RELIABILITY.md). Reads carry on.
+                Err(e) => {
+                    log::error!("journal fsync failed, refusing further writes: {e}");
+                    self.poisoned.store(true, Ordering::Release);
+                }
+            }
+        }
+        let synced = self.synced.load(Ordering::Acquire);
+        let poisoned = self.poisoned.load(Ordering::Acquire);
+        let mut done = Vec::new();
+        {
+            let mut queue = self.queue.lock();
+            queue.syncing = false;
+            // Everybody covered leaves the queue (everybody, if the journal is
+            // poisoned: they must hear that their line never will be durable).
+            queue.waiters.retain(|(ticket, thread)| {
+                let covered = poisoned || *ticket <= synced;
+                if covered {
+                    done.push(thread.clone());
+                }
+                !covered
+            });
+            // Lines written during this fsync: the committer runs the next round
+            // (a no-op if the committer is the one running this).
+            if !queue.waiters.is_empty() {
+                self.work.notify_one();
+            }
+        }
+        // Outside the lock, so a woken thread does not block on it straight away.
+        for thread in done {
+            thread.unpark();
+        }
+    }
+}
