@@ -242,3 +242,76 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn group_commit() -> (tempfile::TempDir, GroupCommit) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("journal.csv")).unwrap();
+        (dir, GroupCommit::start(file).unwrap())
+    }
+
+    #[test]
+    fn a_lone_waiter_runs_its_own_fsync() {
+        let (_dir, commit) = group_commit();
+        let ticket = commit.wrote_line();
+        assert!(commit.wait(ticket));
+        assert_eq!(commit.fsync_count(), 1);
+        // Already durable: no second fsync.
+        assert!(commit.wait(ticket));
+        assert_eq!(commit.fsync_count(), 1);
+    }
+
+    #[test]
+    fn many_waiters_share_fsyncs_and_all_return() {
+        let (_dir, commit) = group_commit();
+        let commit = Arc::new(commit);
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let commit = commit.clone();
+                thread::spawn(move || {
+                    for _ in 0..100 {
+                        let ticket = commit.wrote_line();
+                        assert!(commit.wait(ticket));
+                        assert!(commit.shared.synced.load(Ordering::Acquire) >= ticket);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(commit.fsync_count() >= 1 && commit.fsync_count() <= 1600);
+        assert!(commit.shared.queue.lock().waiters.is_empty());
+    }
+
+    #[test]
+    fn a_checkpoint_releases_a_parked_waiter() {
+        let (_dir, commit) = group_commit();
+        let commit = Arc::new(commit);
+        // Pretend a round is running, so the waiter parks instead of syncing itself.
+        commit.shared.queue.lock().syncing = true;
+        let ticket = commit.wrote_line();
+        let waiter = {
+            let commit = commit.clone();
+            thread::spawn(move || commit.wait(ticket))
+        };
+        let parked = (0..2000).any(|_| {
+            thread::sleep(Duration::from_millis(1));
+            !commit.shared.queue.lock().waiters.is_empty()
+        });
+        assert!(parked, "the waiter queued itself");
+        // The checkpoint made everything durable; the end of the running round wakes it.
+        commit.mark_all_synced();
+        commit.shared.round();
+        assert!(waiter.join().unwrap());
+        assert_eq!(
+            commit.fsync_count(),
+            0,
+            "nothing left to fsync after the checkpoint"
+        );
+    }
+}
