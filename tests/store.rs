@@ -155,4 +155,13 @@ fn stats_show_connections_verbs_and_locks() {
     let products = find("lock", "products");
     assert!(products[2].parse::<u64>().unwrap() >= 2, "{products:?}");
     assert!(find("server", "threads")[2].parse::<u64>().unwrap() >= 3);
+    assert_eq!(find("server", "audit_dropped")[2], "0");
+    // A directory operation reaches the audit thread, which counts the row it writes.
+    ok(&mut alice, "CONNECT 9");
+    let audited = wait_until(std::time::Duration::from_secs(10), || {
+        let rows = ok(&mut admin, "STATS");
+        rows.iter()
+            .any(|r| r[0] == "server" && r[1] == "audit_written" && r[2] != "0")
+    });
+    assert!(audited, "audit_written never moved");
 }

@@ -44,6 +44,11 @@ pub fn reply(shared: &Shared) -> Reply {
     server("requests", counters.requests.load(Ordering::Relaxed));
     server("journal_bytes", shared.db.journal.len_bytes());
     server("journal_fsyncs", shared.db.journal.fsync_count());
+    // The audit thread's side of the channel: rows written, events dropped because the
+    // channel stayed full, writes that failed (see directory::audit).
+    server("audit_written", shared.audit.written());
+    server("audit_dropped", shared.audit.dropped());
+    server("audit_failures", shared.audit.failures());
     for (spec, count) in VERBS.iter().zip(&counters.by_verb) {
         let count = count.load(Ordering::Relaxed);
         if count > 0 {
