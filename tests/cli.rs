@@ -6,9 +6,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -18,23 +18,11 @@ use feira::cli::input::Script;
 use feira::cli::{Exit, Options, repl};
 use feira::protocol::{ErrorCode, Reply};
 
+use support::process::{self, Run};
 use support::*;
 
 /// How long any one run of the client may take before the test gives up on it.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// What one run of the client produced.
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-}
 
 /// The client, with no password in its environment and no history file, so it can
 /// never stop to ask anything on a terminal.
@@ -65,33 +53,8 @@ fn run(mut command: Command, stdin: &str) -> Run {
 }
 
 /// Waits for the client to exit (killing it after [`DEADLINE`]) and collects its output.
-fn finish(mut child: Child) -> Run {
-    let exited = wait_until(DEADLINE, || matches!(child.try_wait(), Ok(Some(_))));
-    if !exited {
-        let _ = child.kill();
-    }
-    let status = child.wait().unwrap();
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    // (A `Live` session has taken stdout already and reads it itself.)
-    if let Some(mut pipe) = child.stdout.take() {
-        pipe.read_to_string(&mut stdout).unwrap();
-    }
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(
-        exited,
-        "the client did not exit in time; stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    Run {
-        status,
-        stdout,
-        stderr,
-    }
+fn finish(child: Child) -> Run {
+    process::finish(child, DEADLINE)
 }
 
 /// A one-shot command as `user`, the password from FEIRA_PASSWORD.

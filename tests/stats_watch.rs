@@ -5,12 +5,12 @@
 
 mod support;
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use support::process::{self, Run};
 use support::*;
 
 /// How long any one run of the client may take before the test gives up on it.
@@ -26,12 +26,6 @@ const LOCKS: [&str; 7] = [
     "files",
     "journal",
 ];
-
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
 
 /// `feira-cli --addr ADDR --user USER stats --watch ARGS...`, password in the environment.
 fn watch(addr: SocketAddr, (user, password): (&str, &str), args: &[&str]) -> Command {
@@ -49,35 +43,8 @@ fn watch(addr: SocketAddr, (user, password): (&str, &str), args: &[&str]) -> Com
 }
 
 /// Waits for the client to exit (killing it after [`DEADLINE`]) and collects its output.
-fn finish(mut child: Child) -> Run {
-    let exited = wait_until(DEADLINE, || matches!(child.try_wait(), Ok(Some(_))));
-    if !exited {
-        let _ = child.kill();
-    }
-    let status = child.wait().unwrap();
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(
-        exited,
-        "the client did not finish in {DEADLINE:?}: {stdout}"
-    );
-    Run {
-        status,
-        stdout,
-        stderr,
-    }
+fn finish(child: Child) -> Run {
+    process::finish(child, DEADLINE)
 }
 
 /// The rows of the lock table named `lock`, each split into its columns.

@@ -5,6 +5,8 @@
 //! exactly as any client would, and can also reach its database through `shared`.
 #![allow(dead_code)] // Each test file uses a different part of this module.
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
