@@ -22,7 +22,8 @@
 //! fsync would flush the data *and* commit the new size through the ext4 journal, a
 //! second write and cache flush. While lines fit in the padding the size does not
 //! change, and an fsync is one flush. (PostgreSQL zero-fills its WAL segments for the
-//! same reason. Measured here: about 15% more TRANSFERs per second at 50 connections.)
+//! same reason. Measured on the 2-core machine: about 15% more TRANSFERs per second at
+//! 50 connections.)
 //!
 //! So the journal ends at the file's last byte that is not zero, not at the end of the
 //! file: a whole line ends in `\n`, and the zeros after it are room for the next lines.
