@@ -198,7 +198,7 @@ fn deleting_an_account_withdraws_its_files_and_its_connection() {
     err(&mut bob, "LIST_CONTENT dora", "NOT_FOUND");
     // The account and its files went in one transaction: one journal line holds both,
     // so a crash cannot leave files behind an account that is gone.
-    let journal = std::fs::read_to_string(server.data_dir().join("journal.csv")).unwrap();
+    let journal = journal_text(&server.data_dir());
     let deletion = journal
         .lines()
         .find(|line| line.contains("users,del,1,dora"))

@@ -301,22 +301,25 @@ fn journal_with_three_orders() -> tempfile::TempDir {
         feira::store::orders::place(&db, "alice", "Banana", quantity).unwrap();
     }
     drop(db);
-    let journal = std::fs::read_to_string(dir.path().join("journal.csv")).unwrap();
     assert_eq!(
-        journal.lines().count(),
+        journal_text(dir.path()).lines().count(),
         4,
         "a header and three transactions"
     );
     dir
 }
 
-#[test]
-fn a_torn_last_journal_line_is_dropped_and_the_rest_recovered() {
+/// Zeros after the journal's lines, as the server leaves them: it grows the file in
+/// steps of zeros and writes its lines over them (src/storage/journal.rs).
+const PADDING: [u8; 4096] = [0; 4096];
+
+/// Starts a server on the three orders' journal with the last line cut 20 bytes
+/// short and `padding` after it, and checks that only the first two orders survive.
+fn torn_last_line_is_dropped(padding: &[u8]) {
     let dir = journal_with_three_orders();
-    let path = dir.path().join("journal.csv");
-    let bytes = std::fs::read(&path).unwrap();
-    // A crash in the middle of the last write: cut the line short.
-    std::fs::write(&path, &bytes[..bytes.len() - 20]).unwrap();
+    let lines = journal_text(dir.path());
+    let torn = &lines.as_bytes()[..lines.len() - 20];
+    std::fs::write(dir.path().join("journal.csv"), [torn, padding].concat()).unwrap();
 
     let config = test_config(dir.path());
     let server = start_in(dir, config);
@@ -332,10 +335,45 @@ fn a_torn_last_journal_line_is_dropped_and_the_rest_recovered() {
 }
 
 #[test]
+fn a_torn_last_journal_line_is_dropped_and_the_rest_recovered() {
+    // A crash in the middle of the last write, on a file that ends there.
+    torn_last_line_is_dropped(&[]);
+}
+
+#[test]
+fn a_torn_line_followed_by_zero_padding_is_dropped_and_the_rest_recovered() {
+    // What a kill -9 during the write of a line leaves: its start, then the zeros it
+    // did not get to overwrite.
+    torn_last_line_is_dropped(&PADDING);
+}
+
+#[test]
+fn zero_padding_after_the_last_line_drops_nothing() {
+    let dir = journal_with_three_orders();
+    let path = dir.path().join("journal.csv");
+    let written = std::fs::read(&path).unwrap();
+    assert_eq!(
+        written.last(),
+        Some(&0),
+        "the server left the journal padded"
+    );
+    // More zeros than the server itself leaves are padding too.
+    std::fs::write(&path, [&written[..], &PADDING].concat()).unwrap();
+
+    let config = test_config(dir.path());
+    let server = start_in(dir, config);
+    let mut alice = server.login(ALICE);
+    let orders = ok(&mut alice, "ORDERS");
+    let quantities: Vec<&str> = orders.iter().map(|o| o[2].as_str()).collect();
+    assert_eq!(quantities, ["1", "2", "3"], "every order survives");
+    assert_eq!(ok(&mut alice, "PRODUCT Banana")[0][2], "494");
+}
+
+#[test]
 fn damage_in_the_middle_of_the_journal_refuses_to_start() {
     let dir = journal_with_three_orders();
     let path = dir.path().join("journal.csv");
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = journal_text(dir.path());
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     // One flipped quantity in the first transaction (line 2): the checksum catches it.
     lines[1] = lines[1].replacen(",Banana,1,", ",Banana,7,", 1);
@@ -344,17 +382,19 @@ fn damage_in_the_middle_of_the_journal_refuses_to_start() {
         text.lines().nth(1).unwrap(),
         "the line was changed"
     );
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let damaged = lines.join("\n") + "\n";
+    // Good lines follow the damage; zeros after them must not make it a torn end.
+    for padding in [&[][..], &PADDING] {
+        let file = [damaged.as_bytes(), padding].concat();
+        std::fs::write(&path, &file).unwrap();
 
-    let error = Server::bind(test_config(dir.path()))
-        .err()
-        .expect("damage in the middle must stop the start")
-        .to_string();
-    assert!(error.contains("journal.csv line 2"), "{error}");
-    assert!(error.contains("checksum"), "{error}");
-    // Nothing was "repaired" behind our back: the file is as we left it.
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        lines.join("\n") + "\n"
-    );
+        let error = Server::bind(test_config(dir.path()))
+            .err()
+            .expect("damage in the middle must stop the start")
+            .to_string();
+        assert!(error.contains("journal.csv line 2"), "{error}");
+        assert!(error.contains("checksum"), "{error}");
+        // Nothing was "repaired" behind our back: the file is as we left it.
+        assert_eq!(std::fs::read(&path).unwrap(), file);
+    }
 }

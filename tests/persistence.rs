@@ -38,7 +38,7 @@ fn an_acknowledged_write_is_in_the_journal_before_the_reply() {
     let server = start_server();
     let mut c = server.login(ALICE);
     ok(&mut c, "ORDER Banana 3");
-    let journal = std::fs::read_to_string(server.data_dir().join("journal.csv")).unwrap();
+    let journal = journal_text(&server.data_dir());
     assert!(
         journal
             .lines()
@@ -63,7 +63,7 @@ fn the_journal_is_replayed_after_a_crash() {
     // Opening checkpointed: the snapshots now hold the order, and the journal is empty.
     let orders = std::fs::read_to_string(dir.path().join("orders.csv")).unwrap();
     assert!(orders.contains("alice,Caju,5"));
-    let journal = std::fs::read_to_string(dir.path().join("journal.csv")).unwrap();
+    let journal = journal_text(dir.path());
     assert_eq!(journal.lines().count(), 1, "only the header is left");
 }
 

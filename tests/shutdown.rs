@@ -71,8 +71,7 @@ fn graceful_stop_with(signal: &str) {
     // The tables were checkpointed: the order is in the snapshot, the journal is empty.
     let orders = std::fs::read_to_string(dir.path().join("orders.csv")).unwrap();
     assert!(orders.contains("alice,Pera,2"), "{orders}");
-    let journal = std::fs::read_to_string(dir.path().join("journal.csv")).unwrap();
-    assert_eq!(journal.lines().count(), 1);
+    assert_eq!(journal_text(dir.path()).lines().count(), 1);
 }
 
 #[test]

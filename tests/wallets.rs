@@ -216,7 +216,7 @@ fn register_opens_the_wallet_in_the_same_journal_line() {
         ok(&mut c, "TRANSFERS")[0][2..],
         ["initial", "in", "", "25.00", "25.00"]
     );
-    let journal = std::fs::read_to_string(server.data_dir().join("journal.csv")).unwrap();
+    let journal = journal_text(&server.data_dir());
     let line = journal
         .lines()
         .find(|l| l.contains(",users,put,"))

@@ -5,6 +5,8 @@
 //! - Every change is first appended to `journal.csv` and made durable with `fsync`
 //!   before the client hears "OK". Appending costs the same whether a table holds
 //!   a thousand rows or a million: no whole-file rewrite per order (seed 003's flaw).
+//!   (The lines are written over zeros the file was grown with, so that an fsync need
+//!   not commit a new file size: see `journal`.)
 //! - One journal line holds a whole transaction (an ORDER changes a product *and*
 //!   adds an order), so a crash applies all of it or none of it.
 //! - Each line carries a checksum. A crash can tear only the last line; on start-up

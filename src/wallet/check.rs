@@ -88,8 +88,9 @@ pub fn check(db: &Db) -> Result<Report, Discrepancy> {
 }
 
 /// Checks a data directory without changing it: the CSV files are copied to a
-/// temporary directory, opened there (snapshots plus journal, as the server would),
-/// and checked. Run it on a stopped server's directory: on a live one, the copy may
+/// temporary directory, opened there (snapshots plus journal, as the server would;
+/// opening cuts a torn line and the zero padding off the journal's *copy*), and
+/// checked. Run it on a stopped server's directory: on a live one, the copy may
 /// catch a checkpoint half-way and report a discrepancy that is not there.
 pub fn check_dir(dir: &Path) -> crate::Result<Result<Report, Discrepancy>> {
     let copy = ScratchDir::new()?;
@@ -477,8 +478,10 @@ mod tests {
     #[test]
     fn check_dir_reads_the_journal_and_leaves_the_directory_alone() {
         let (dir, db) = history();
-        // Nothing was checkpointed: the history is only in the journal.
+        // Nothing was checkpointed: the history is only in the journal, followed by
+        // its zero padding (src/storage/journal.rs), which the check must read past.
         let journal = std::fs::read(dir.path().join("journal.csv")).unwrap();
+        assert_eq!(journal.last(), Some(&0), "the journal is padded");
         let report = check_dir(dir.path()).unwrap().unwrap();
         assert_eq!(report.ledger_lines, 5);
         assert_eq!(

@@ -45,6 +45,14 @@ pub fn demo_data_dir() -> TempDir {
     dir
 }
 
+/// The journal of a data directory as text: its lines, without the zero padding after
+/// them (the journal grows its file in 1 MiB steps of zeros and writes lines over them;
+/// see src/storage/journal.rs).
+pub fn journal_text(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("journal.csv")).expect("the journal is text");
+    text.trim_end_matches('\0').to_string()
+}
+
 /// A config for tests: port 0, the given data directory, otherwise the defaults.
 pub fn test_config(dir: &Path) -> Config {
     Config {
