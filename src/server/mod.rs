@@ -3,12 +3,14 @@
 //! - [`config`]: the settings;
 //! - [`listener`]: [`Server`], the accept loop, the connection limit, shutdown;
 //! - [`connection`]: one connection's thread: read a line, handle it, write the reply;
+//! - [`durable_reply`]: replies in order, each sent once the disk has what it says;
 //! - [`timed_reader`]: the idle and line timeouts;
 //! - [`session`]: one logged-in (or not) user, and the dispatch of each request;
 //! - [`stats`]: the STATS reply: connections, requests by verb, lock contention.
 
 pub mod config;
 pub mod connection;
+pub mod durable_reply;
 pub mod listener;
 pub mod session;
 pub mod stats;

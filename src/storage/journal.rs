@@ -38,6 +38,8 @@
 //! `fsync` covers every line written before it began and wakes exactly the waiters it
 //! covered; under load a committer thread runs them back to back (see
 //! [`group_commit`]). Fifty clients paying at the same moment share a few fsyncs.
+//! [`Journal::when_durable`] is the same wait without a sleeping thread: it runs a
+//! piece of work (the server's: send the reply) once the line is durable.
 //!
 //! [`group_commit`]: super::group_commit
 
@@ -298,6 +300,29 @@ impl Journal {
         } else {
             Err(Error::Poisoned)
         }
+    }
+
+    /// Runs `then` once the transaction with this ticket, and every one before it, is
+    /// on disk (with `Ok`), or once it is known that it never will be (with `Err`).
+    /// It may run at once on this thread, or later on the thread that runs the fsync
+    /// (see [`GroupCommit::when_durable`](super::group_commit::GroupCommit::when_durable)):
+    /// it must be quick and must never block.
+    pub fn when_durable(&self, ticket: Ticket, then: impl FnOnce(Result<()>) + Send + 'static) {
+        self.durability.when_durable(
+            ticket.0,
+            Box::new(move |durable| {
+                then(if durable {
+                    Ok(())
+                } else {
+                    Err(Error::Poisoned)
+                })
+            }),
+        );
+    }
+
+    /// Is the transaction with this ticket, and every one before it, on disk already?
+    pub fn is_durable(&self, ticket: Ticket) -> bool {
+        self.durability.is_durable(ticket.0)
     }
 
     /// A ticket for everything written so far: waiting on it makes every change that a
