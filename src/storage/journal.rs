@@ -15,7 +15,8 @@
 //!
 //! # Zero padding: why the file is bigger than the journal
 //!
-//! The file is grown ahead of the lines, in steps of [`CHUNK`] (1 MiB) of real zeros,
+//! The file is grown ahead of the lines, in steps of real zeros (1 MiB, doubling up to
+//! 64 MiB: [`CHUNK`], [`MAX_STEP`]),
 //! and each line is written *in place* (`pwrite`, at the end of the line before it),
 //! over zeros. Why: `fdatasync` skips the inode's metadata unless it is needed to read
 //! the data back, and a new file size is. If every line grew the file (append), every
@@ -59,13 +60,18 @@ use crate::error::{Error, Result};
 /// The header row of the journal file.
 const HEADER: &str = "checksum,table,op,count,fields\n";
 
-/// How much the file grows when the next line does not fit: 1 MiB of zeros.
+/// The smallest step by which the file grows when the next line does not fit: 1 MiB
+/// of zeros. Each step doubles the padding, up to [`MAX_STEP`], so a journal that is
+/// written fast grows rarely, and one that is hardly written stays small on disk.
 ///
-/// Each step writes the zeros under the writer lock, and the next fsync flushes them
-/// with the new size: paid once every four thousand lines or so (a TRANSFER line is
-/// about 250 bytes). Bigger steps would waste more disk on a fresh journal and hold the
-/// lock longer; smaller ones would pay the metadata commit more often.
+/// A step writes the zeros and fsyncs them (with the new size) at once, under the
+/// writer lock: the writers wait for that once, instead of every waiter of the next
+/// group commit waiting for an fsync that has a few MiB of zeros to flush.
 const CHUNK: u64 = 1024 * 1024;
+
+/// The largest growth step: 64 MiB, the default checkpoint size, after which the
+/// journal is emptied anyway.
+const MAX_STEP: u64 = 64 * CHUNK;
 
 /// The zeros that padding is written from, shared so that growing the file allocates
 /// nothing. (A static of zeros takes no room in the binary: it lives in `.bss`.)
@@ -150,8 +156,10 @@ impl Writer {
         // each line written into it would have to allocate its blocks, which is the
         // metadata work the padding is there to avoid. (`fallocate` is no better: its
         // blocks are marked unwritten, and the first write to each changes that mark.)
-        let target = end.next_multiple_of(CHUNK);
+        let doubled = (self.capacity * 2).clamp(CHUNK, self.capacity + MAX_STEP);
+        let target = doubled.max(end).next_multiple_of(CHUNK);
         write_zeros(&self.file, self.capacity..target)?;
+        self.file.sync_data()?;
         self.capacity = target;
         Ok(())
     }
@@ -766,6 +774,23 @@ mod tests {
         let (_, entries) = Journal::open(dir.path()).unwrap();
         assert_eq!(entries.len(), 201);
         assert_eq!(entries[200].changes, [long]);
+    }
+
+    #[test]
+    fn the_padding_doubles_as_the_journal_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).unwrap();
+        let mut sizes = Vec::new();
+        // 20 lines of 300 KiB: 6 MiB of journal.
+        for i in 0..20 {
+            let line = put("t", &[&i.to_string(), &"d".repeat(300 * 1024)]);
+            commit(&journal, vec![line]).unwrap();
+            let size = file_size(dir.path());
+            if sizes.last() != Some(&size) {
+                sizes.push(size);
+            }
+        }
+        assert_eq!(sizes, [1, 2, 4, 8].map(|mib| mib * CHUNK));
     }
 
     #[test]
