@@ -28,8 +28,9 @@ use std::thread::{self, Thread};
 
 use parking_lot::Mutex;
 
+use crate::error::Error;
 use crate::protocol::Reply;
-use crate::storage::Journal;
+use crate::storage::{Journal, WhenDurable};
 
 /// Writes one connection's replies. Owned by the connection thread.
 pub struct Replies<'a> {
@@ -46,7 +47,10 @@ impl<'a> Replies<'a> {
             outbox: Arc::new(Outbox {
                 stream: Arc::clone(stream),
                 owner: thread::current(),
-                in_flight: Mutex::new(InFlight::No),
+                state: Mutex::new(State {
+                    in_flight: InFlight::No,
+                    bytes: Vec::new(),
+                }),
             }),
         }
     }
@@ -69,15 +73,15 @@ impl<'a> Replies<'a> {
             return self.send_now(&reply);
         }
         self.outbox.settle()?;
-        *self.outbox.in_flight.lock() = InFlight::Yes;
-        let outbox = Arc::clone(&self.outbox);
-        journal.when_durable(ticket, move |durable| {
-            let reply = match durable {
-                Ok(()) => reply,
-                Err(e) => crate::store::internal(e).into(),
-            };
-            outbox.deliver(reply.encode().into_bytes());
-        });
+        {
+            // Encoded here, into the buffer the last hand-over left behind: the thread
+            // that sends it allocates and frees nothing.
+            let mut state = self.outbox.state.lock();
+            state.bytes.clear();
+            reply.write_to(&mut state.bytes)?;
+            state.in_flight = InFlight::Yes;
+        }
+        journal.when_durable(ticket, self.outbox.clone());
         Ok(())
     }
 
@@ -93,8 +97,15 @@ struct Outbox {
     stream: Arc<TcpStream>,
     /// The connection thread, unparked when its reply has left.
     owner: Thread,
-    /// A leaf lock, held for a few instructions at a time.
-    in_flight: Mutex<InFlight>,
+    /// A leaf lock, held for a few instructions at a time and never across a send.
+    state: Mutex<State>,
+}
+
+struct State {
+    in_flight: InFlight,
+    /// The reply handed over, encoded. The buffer goes to the sending thread and comes
+    /// back, so that it is reused from one reply to the next.
+    bytes: Vec<u8>,
 }
 
 /// Is a handed-over reply still on its way?
@@ -110,11 +121,11 @@ impl Outbox {
     fn settle(&self) -> io::Result<()> {
         loop {
             {
-                let mut in_flight = self.in_flight.lock();
-                match std::mem::replace(&mut *in_flight, InFlight::No) {
+                let mut state = self.state.lock();
+                match std::mem::replace(&mut state.in_flight, InFlight::No) {
                     InFlight::No => return Ok(()),
                     InFlight::Failed(e) => return Err(e),
-                    InFlight::Yes => *in_flight = InFlight::Yes,
+                    InFlight::Yes => state.in_flight = InFlight::Yes,
                 }
             }
             // Woken by `done`; `park` may also return early, so look again.
@@ -128,15 +139,15 @@ impl Outbox {
         let sent = match send_without_waiting(&self.stream, &bytes) {
             Ok(sent) => sent,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(e) => return self.done(Err(e)),
+            Err(e) => return self.done(Err(e), bytes),
         };
         if sent == bytes.len() {
-            return self.done(Ok(()));
+            return self.done(Ok(()), bytes);
         }
         if thread::current().id() == self.owner.id() {
             // The connection thread ran the fsync itself: waiting is its own business.
             let result = (&*self.stream).write_all(&bytes[sent..]);
-            return self.done(result);
+            return self.done(result, bytes);
         }
         // The client is not reading. Its own thread waits for it (up to the write
         // timeout), not the committer.
@@ -146,21 +157,39 @@ impl Outbox {
             .stack_size(64 * 1024)
             .spawn(move || {
                 let result = (&*outbox.stream).write_all(&bytes[sent..]);
-                outbox.done(result);
+                outbox.done(result, bytes);
             });
         if let Err(e) = spawned {
             log::warn!("cannot start a thread for a slow client's reply: {e}");
-            self.done(Err(e));
+            self.done(Err(e), Vec::new());
         }
     }
 
-    /// Records how the reply in flight ended and wakes the connection thread.
-    fn done(&self, result: io::Result<()>) {
-        *self.in_flight.lock() = match result {
-            Ok(()) => InFlight::No,
-            Err(e) => InFlight::Failed(e),
-        };
+    /// Records how the reply in flight ended, gives its buffer back, and wakes the
+    /// connection thread.
+    fn done(&self, result: io::Result<()>, bytes: Vec<u8>) {
+        {
+            let mut state = self.state.lock();
+            state.bytes = bytes;
+            state.in_flight = match result {
+                Ok(()) => InFlight::No,
+                Err(e) => InFlight::Failed(e),
+            };
+        }
         self.owner.unpark();
+    }
+}
+
+impl WhenDurable for Outbox {
+    fn durable(self: Arc<Self>, durable: bool) {
+        let mut bytes = std::mem::take(&mut self.state.lock().bytes);
+        if !durable {
+            bytes.clear();
+            let refusal = crate::store::internal(Error::Poisoned);
+            // Writing to a Vec cannot fail.
+            let _ = Reply::from(refusal).write_to(&mut bytes);
+        }
+        self.deliver(bytes);
     }
 }
 
@@ -222,7 +251,7 @@ mod tests {
     fn a_reply_delivered_by_another_thread_arrives_and_settles_the_owner() {
         let (server, client) = pair();
         let outbox = Replies::new(&server).outbox;
-        *outbox.in_flight.lock() = InFlight::Yes;
+        outbox.state.lock().in_flight = InFlight::Yes;
         let delivering = Arc::clone(&outbox);
         thread::spawn(move || delivering.deliver(b"OK 1\n".to_vec()))
             .join()
@@ -240,7 +269,7 @@ mod tests {
         // The connection thread: it hands reply 1 over, then writes reply 2 itself.
         let connection = thread::spawn(move || {
             let mut replies = Replies::new(&server);
-            *replies.outbox.in_flight.lock() = InFlight::Yes;
+            replies.outbox.state.lock().in_flight = InFlight::Yes;
             outbox_tx.send(Arc::clone(&replies.outbox)).unwrap();
             replies.send_now(&Reply::ok("2")).unwrap();
         });
@@ -276,7 +305,7 @@ mod tests {
             .unwrap();
         let filled = fill_send_buffer(&server);
         let outbox = Replies::new(&server).outbox;
-        *outbox.in_flight.lock() = InFlight::Yes;
+        outbox.state.lock().in_flight = InFlight::Yes;
         // The "committer" must return although the client reads nothing yet; had it
         // waited for the socket, it would still be waiting at the deadline.
         let (returned, deliver_returned) = std::sync::mpsc::channel();
@@ -305,7 +334,7 @@ mod tests {
         // Writes to a closed peer fail once the reset has come back; keep writing.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            *outbox.in_flight.lock() = InFlight::Yes;
+            outbox.state.lock().in_flight = InFlight::Yes;
             Arc::clone(&outbox).deliver(b"OK\n".to_vec());
             if outbox.settle().is_err() {
                 break;

@@ -67,10 +67,20 @@ struct Shared {
     work: Condvar,
 }
 
-/// Work to run once a line is durable: called with `true`, or with `false` if it
-/// never will be (the journal is poisoned). It runs on whichever thread ran the fsync,
-/// usually the committer, so it must be quick and must never block.
-pub(super) type OnDurable = Box<dyn FnOnce(bool) + Send>;
+/// Work to run once a line is durable (see [`GroupCommit::when_durable`]).
+///
+/// A trait object behind an `Arc` rather than a boxed closure: the server's one
+/// implementation lives as long as its connection, so handing it over for a request
+/// is a reference count, not an allocation per request.
+pub trait WhenDurable: Send + Sync {
+    /// Called once per hand-over: with `true` once the line is durable, with `false`
+    /// if it never will be (the journal is poisoned). It runs on whichever thread ran
+    /// the fsync, usually the committer, so it must be quick and must never block.
+    fn durable(self: Arc<Self>, durable: bool);
+}
+
+/// What `when_durable` is given.
+pub(super) type OnDurable = Arc<dyn WhenDurable>;
 
 /// Who is told that a line is durable.
 enum Waiter {
@@ -185,23 +195,23 @@ impl GroupCommit {
     pub(super) fn when_durable(&self, ticket: u64, then: OnDurable) {
         let shared = &*self.shared;
         if shared.synced.load(Ordering::Acquire) >= ticket {
-            return then(true);
+            return then.durable(true);
         }
         let mut queue = shared.queue.lock();
         // The same checks as in `wait`, for the same reasons.
         if shared.synced.load(Ordering::Acquire) >= ticket {
             drop(queue);
-            return then(true);
+            return then.durable(true);
         }
         if shared.poisoned.load(Ordering::Acquire) {
             drop(queue);
-            return then(false);
+            return then.durable(false);
         }
         if !queue.syncing && queue.waiters.is_empty() {
             queue.syncing = true;
             drop(queue);
             shared.round();
-            return then(shared.synced.load(Ordering::Acquire) >= ticket);
+            return then.durable(shared.synced.load(Ordering::Acquire) >= ticket);
         }
         queue.waiters.push((ticket, Waiter::Then(then)));
         if !queue.syncing {
@@ -299,7 +309,7 @@ impl Shared {
         for (ticket, waiter) in done {
             match waiter {
                 Waiter::Parked(thread) => thread.unpark(),
-                Waiter::Then(then) => then(ticket <= synced),
+                Waiter::Then(then) => then.durable(ticket <= synced),
             }
         }
     }
@@ -380,14 +390,18 @@ mod tests {
     /// What a `when_durable` callback was told, and on which thread.
     type Told = Arc<Mutex<Option<(bool, thread::ThreadId)>>>;
 
+    struct Recorder(Told);
+
+    impl WhenDurable for Recorder {
+        fn durable(self: Arc<Self>, durable: bool) {
+            *self.0.lock() = Some((durable, thread::current().id()));
+        }
+    }
+
     /// A `when_durable` callback that records what it was told.
     fn recorder() -> (Told, OnDurable) {
-        let told = Arc::new(Mutex::new(None));
-        let record = told.clone();
-        let then: OnDurable = Box::new(move |durable| {
-            *record.lock() = Some((durable, thread::current().id()));
-        });
-        (told, then)
+        let told = Told::default();
+        (told.clone(), Arc::new(Recorder(told)))
     }
 
     #[test]

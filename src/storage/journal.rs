@@ -44,17 +44,18 @@
 //!
 //! [`group_commit`]: super::group_commit
 
-use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
 use super::LockStats;
-use super::group_commit::GroupCommit;
+use super::group_commit::{GroupCommit, WhenDurable};
+use super::line::{LineEncoder, checksum};
 use crate::error::{Error, Result};
 
 /// The header row of the journal file.
@@ -105,8 +106,8 @@ pub struct JournalEntry {
 
 /// A table guard with changes waiting to be committed (see [`TableWrite`](super::TableWrite)).
 pub trait Staged {
-    /// Appends the staged changes, as text, to `out`.
-    fn staged_changes(&self, out: &mut Vec<Change>);
+    /// Writes the staged changes into the transaction's journal line.
+    fn encode_staged(&self, line: &mut LineEncoder<'_>);
     /// Makes the staged changes visible in memory (after the journal accepted them).
     fn apply_staged(&mut self);
     /// Forgets the staged changes (the journal refused them).
@@ -238,15 +239,7 @@ impl Journal {
     /// The caller holds the tables' write locks (that is how it has `&mut` guards), so
     /// the order of lines in the journal is the order of the changes in memory.
     pub fn commit(&self, tables: &mut [&mut dyn Staged]) -> Result<Ticket> {
-        let mut changes = Vec::new();
-        for table in tables.iter() {
-            table.staged_changes(&mut changes);
-        }
-        let result = if changes.is_empty() {
-            Ok(self.latest())
-        } else {
-            self.write_line(&changes)
-        };
+        let result = self.write_line(tables);
         for table in tables.iter_mut() {
             match result {
                 Ok(_) => table.apply_staged(),
@@ -256,12 +249,19 @@ impl Journal {
         result
     }
 
-    fn write_line(&self, changes: &[Change]) -> Result<Ticket> {
+    fn write_line(&self, tables: &[&mut dyn Staged]) -> Result<Ticket> {
+        let mut writer = self.lock_writer();
+        let mut line = LineEncoder::start(&mut writer.line);
+        for table in tables {
+            table.encode_staged(&mut line);
+        }
+        if line.changes() == 0 {
+            return Ok(self.latest());
+        }
+        line.finish();
         if self.is_poisoned() {
             return Err(Error::Poisoned);
         }
-        let mut writer = self.lock_writer();
-        encode(changes, &mut writer.line);
         // The line goes where the last one ended, over zeros.
         let at = self.len.load(Ordering::Acquire);
         let end = at + writer.line.len() as u64;
@@ -311,21 +311,12 @@ impl Journal {
     }
 
     /// Runs `then` once the transaction with this ticket, and every one before it, is
-    /// on disk (with `Ok`), or once it is known that it never will be (with `Err`).
-    /// It may run at once on this thread, or later on the thread that runs the fsync
-    /// (see [`GroupCommit::when_durable`](super::group_commit::GroupCommit::when_durable)):
+    /// on disk (or once it is known that it never will be). It may run at once on this
+    /// thread, or later on the thread that runs the fsync (see
+    /// [`GroupCommit::when_durable`](super::group_commit::GroupCommit::when_durable)):
     /// it must be quick and must never block.
-    pub fn when_durable(&self, ticket: Ticket, then: impl FnOnce(Result<()>) + Send + 'static) {
-        self.durability.when_durable(
-            ticket.0,
-            Box::new(move |durable| {
-                then(if durable {
-                    Ok(())
-                } else {
-                    Err(Error::Poisoned)
-                })
-            }),
-        );
+    pub fn when_durable(&self, ticket: Ticket, then: Arc<dyn WhenDurable>) {
+        self.durability.when_durable(ticket.0, then);
     }
 
     /// Is the transaction with this ticket, and every one before it, on disk already?
@@ -398,53 +389,6 @@ impl Journal {
         self.stats
             .acquire(|| self.writer.try_lock(), || self.writer.lock())
     }
-}
-
-/// FNV-1a over the fields, with a separator so that ("ab","c") differs from ("a","bc").
-fn checksum<'a>(fields: impl IntoIterator<Item = &'a str>) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for field in fields {
-        for byte in field.bytes().chain([0x1f]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    hash
-}
-
-/// The fields of a line after the checksum.
-fn body_fields(changes: &[Change]) -> Vec<Cow<'_, str>> {
-    let mut fields = Vec::new();
-    for change in changes {
-        match change {
-            Change::Put { table, fields: row } => {
-                fields.extend([Cow::from(table.as_str()), Cow::from("put")]);
-                fields.push(Cow::from(row.len().to_string()));
-                fields.extend(row.iter().map(|f| Cow::from(f.as_str())));
-            }
-            Change::Delete { table, key } => {
-                fields.extend([table.as_str(), "del", "1", key.as_str()].map(Cow::from));
-            }
-        }
-    }
-    fields
-}
-
-/// Encodes one transaction as a CSV line (with its `\n`) into `out`.
-fn encode(changes: &[Change], out: &mut Vec<u8>) {
-    out.clear();
-    let fields = body_fields(changes);
-    let sum = format!("{:016x}", checksum(fields.iter().map(|f| f.as_ref())));
-    // The writer's own buffer (8 KiB by default) would be allocated and freed for
-    // every line, under the table locks; it only feeds `out`, so a small one will do.
-    let mut writer = csv::WriterBuilder::new()
-        .flexible(true)
-        .buffer_capacity(256)
-        .from_writer(std::mem::take(out));
-    // Writing to a Vec cannot fail.
-    let _ =
-        writer.write_record(std::iter::once(sum.as_str()).chain(fields.iter().map(|f| f.as_ref())));
-    *out = writer.into_inner().unwrap_or_default();
 }
 
 /// What [`read`] found in a journal file.
@@ -589,8 +533,13 @@ mod tests {
     }
 
     impl Staged for FakeTable {
-        fn staged_changes(&self, out: &mut Vec<Change>) {
-            out.extend(self.staged.iter().cloned());
+        fn encode_staged(&self, line: &mut LineEncoder<'_>) {
+            for change in &self.staged {
+                match change {
+                    Change::Put { table, fields } => line.put(table, fields),
+                    Change::Delete { table, key } => line.delete(table, key),
+                }
+            }
         }
         fn apply_staged(&mut self) {
             self.applied.append(&mut self.staged);

@@ -20,17 +20,21 @@
 //! - [`Record`]: how a row type maps to CSV fields;
 //! - [`Table`]: the rows of one table behind their own instrumented lock;
 //! - [`Journal`]: the append-only log;
+//! - [`LineEncoder`]: one journal line, written as CSV with its checksum;
 //! - `group_commit`: who runs the fsync that makes the journal's lines durable, who waits;
 //! - [`snapshot`]: reading and atomically writing a CSV snapshot.
 
 mod group_commit;
 mod journal;
+mod line;
 mod lock_stats;
 mod record;
 pub mod snapshot;
 mod table;
 
+pub use group_commit::WhenDurable;
 pub use journal::{Change, Journal, JournalEntry, Staged, Ticket};
+pub use line::LineEncoder;
 pub use lock_stats::{LockStats, LockStatsSnapshot};
 pub use record::{Field, Record, RowError};
 pub use table::{Table, TableRead, TableWrite};

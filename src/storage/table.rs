@@ -16,6 +16,7 @@ use std::path::Path;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::journal::{Change, Staged};
+use super::line::LineEncoder;
 use super::{LockStats, Record, snapshot};
 use crate::error::{Error, Result};
 
@@ -168,17 +169,13 @@ impl<R: Record> TableWrite<'_, R> {
 }
 
 impl<R: Record> Staged for TableWrite<'_, R> {
-    fn staged_changes(&self, out: &mut Vec<Change>) {
-        out.extend(self.staged.iter().map(|staging| match staging {
-            Staging::Put(row) => Change::Put {
-                table: R::TABLE.to_string(),
-                fields: row.to_fields(),
-            },
-            Staging::Delete(key) => Change::Delete {
-                table: R::TABLE.to_string(),
-                key: key.to_string(),
-            },
-        }));
+    fn encode_staged(&self, line: &mut LineEncoder<'_>) {
+        for staging in &self.staged {
+            match staging {
+                Staging::Put(row) => line.put(R::TABLE, &row.to_fields()),
+                Staging::Delete(key) => line.delete(R::TABLE, &key.to_string()),
+            }
+        }
     }
 
     fn apply_staged(&mut self) {
