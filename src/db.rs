@@ -62,12 +62,17 @@ pub struct Db {
 /// The default journal size that triggers a checkpoint: 64 MiB.
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The most zero padding the journal is given ahead of its lines. It is given
+/// `checkpoint_bytes` up to this: the lines written until the next checkpoint.
+const MAX_JOURNAL_ROOM: u64 = 64 * 1024 * 1024;
+
 impl Db {
     /// Opens a data directory: loads every snapshot, replays the journal on top, and
     /// checkpoints so that the snapshots are current and the journal empty.
     pub fn open(dir: &Path, checkpoint_bytes: u64) -> Result<Db> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let (journal, entries) = Journal::open(dir)?;
+        journal.keep_room(checkpoint_bytes.min(MAX_JOURNAL_ROOM));
         let db = Db {
             dir: dir.to_path_buf(),
             users: Table::load(dir)?,

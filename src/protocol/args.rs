@@ -31,7 +31,8 @@ pub fn split_verb<S: 'static>(
     Ok((
         spec,
         Args {
-            usage: format!("usage: {name} {synopsis}").trim_end().to_string(),
+            name,
+            synopsis,
             tokens: tokens.collect(),
             next: 0,
         },
@@ -45,16 +46,20 @@ pub fn bad(message: impl Into<String>) -> Refusal {
 
 /// The arguments after the verb, consumed left to right.
 pub struct Args {
-    /// `usage: ORDER <product> <quantity>`, for error messages.
-    usage: String,
+    /// The verb and its synopsis (`ORDER`, `<product> <quantity>`), for error
+    /// messages: [`Args::usage`] puts them together only when one is needed.
+    name: &'static str,
+    synopsis: &'static str,
     tokens: Vec<String>,
     next: usize,
 }
 
 impl Args {
-    /// The verb's usage line.
-    pub fn usage(&self) -> &str {
-        &self.usage
+    /// The verb's usage line: `usage: ORDER <product> <quantity>`.
+    pub fn usage(&self) -> String {
+        format!("usage: {} {}", self.name, self.synopsis)
+            .trim_end()
+            .to_string()
     }
 
     /// How many arguments are left.
@@ -75,7 +80,7 @@ impl Args {
     pub fn text(&mut self, what: &str) -> Result<String, Refusal> {
         match self.optional() {
             Some(t) => Ok(t),
-            None => Err(bad(format!("missing <{what}>; {}", self.usage))),
+            None => Err(bad(format!("missing <{what}>; {}", self.usage()))),
         }
     }
 
@@ -84,7 +89,7 @@ impl Args {
         if self.remaining() == 0 {
             Ok(())
         } else {
-            Err(bad(format!("too many arguments; {}", self.usage)))
+            Err(bad(format!("too many arguments; {}", self.usage())))
         }
     }
 }

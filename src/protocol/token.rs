@@ -45,40 +45,42 @@ impl std::error::Error for TokenError {}
 /// ```
 pub fn split(line: &str) -> Result<Vec<String>, TokenError> {
     let mut tokens = Vec::new();
-    let mut chars = line.chars().peekable();
+    let mut chars = line.char_indices().peekable();
+    let is_separator = |c: char| c == ' ' || c == '\t';
     loop {
         // Skip the separators before the next token.
-        while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
-        let Some(&first) = chars.peek() else {
+        while chars.next_if(|&(_, c)| is_separator(c)).is_some() {}
+        let Some(&(start, first)) = chars.peek() else {
             return Ok(tokens);
         };
+        if first != '"' {
+            // A plain token is a slice of the line, copied once.
+            while chars.next_if(|&(_, c)| !is_separator(c)).is_some() {}
+            let end = chars.peek().map_or(line.len(), |&(end, _)| end);
+            tokens.push(line[start..end].to_string());
+            continue;
+        }
+        chars.next();
         let mut token = String::new();
-        if first == '"' {
-            chars.next();
-            loop {
-                match chars.next() {
+        loop {
+            match chars.next().map(|(_, c)| c) {
+                None => return Err(TokenError::UnclosedQuote),
+                Some('"') => break,
+                Some('\\') => match chars.next().map(|(_, c)| c) {
+                    Some('"') => token.push('"'),
+                    Some('\\') => token.push('\\'),
+                    Some('n') => token.push('\n'),
+                    Some('r') => token.push('\r'),
+                    Some('t') => token.push('\t'),
+                    Some(other) => return Err(TokenError::BadEscape(other)),
                     None => return Err(TokenError::UnclosedQuote),
-                    Some('"') => break,
-                    Some('\\') => match chars.next() {
-                        Some('"') => token.push('"'),
-                        Some('\\') => token.push('\\'),
-                        Some('n') => token.push('\n'),
-                        Some('r') => token.push('\r'),
-                        Some('t') => token.push('\t'),
-                        Some(other) => return Err(TokenError::BadEscape(other)),
-                        None => return Err(TokenError::UnclosedQuote),
-                    },
-                    Some(c) => token.push(c),
-                }
+                },
+                Some(c) => token.push(c),
             }
-            // `"ab"cd` is almost certainly a mistake; refuse it rather than guess.
-            if chars.peek().is_some_and(|c| *c != ' ' && *c != '\t') {
-                return Err(TokenError::JunkAfterQuote);
-            }
-        } else {
-            while let Some(c) = chars.next_if(|c| *c != ' ' && *c != '\t') {
-                token.push(c);
-            }
+        }
+        // `"ab"cd` is almost certainly a mistake; refuse it rather than guess.
+        if chars.peek().is_some_and(|&(_, c)| !is_separator(c)) {
+            return Err(TokenError::JunkAfterQuote);
         }
         tokens.push(token);
     }
