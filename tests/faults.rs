@@ -296,7 +296,7 @@ fn a_bad_row_in_products_csv_stops_the_start_naming_file_and_line() {
 /// A data directory whose journal holds three committed orders (not checkpointed).
 fn journal_with_three_orders() -> tempfile::TempDir {
     let dir = demo_data_dir();
-    let db = feira::db::Db::open(dir.path(), u64::MAX).unwrap();
+    let db = feira::db::Db::open(dir.path(), 1 << 20).unwrap();
     for quantity in 1..=3 {
         feira::store::orders::place(&db, "alice", "Banana", quantity).unwrap();
     }

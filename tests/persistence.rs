@@ -52,12 +52,12 @@ fn an_acknowledged_write_is_in_the_journal_before_the_reply() {
 fn the_journal_is_replayed_after_a_crash() {
     let dir = demo_data_dir();
     {
-        let db = feira::db::Db::open(dir.path(), u64::MAX).unwrap();
+        let db = feira::db::Db::open(dir.path(), 1 << 20).unwrap();
         let order = feira::store::orders::place(&db, "alice", "Caju", 5).unwrap();
         assert_eq!(order.id, 1);
         // Dropped without a checkpoint: as if the process had been killed.
     }
-    let db = feira::db::Db::open(dir.path(), u64::MAX).unwrap();
+    let db = feira::db::Db::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(db.products.read()["Caju"].stock, 195);
     assert_eq!(db.orders.read().len(), 1);
     // Opening checkpointed: the snapshots now hold the order, and the journal is empty.

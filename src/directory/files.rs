@@ -213,7 +213,7 @@ mod tests {
 
     fn open_db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path(), u64::MAX).unwrap();
+        let db = Db::open(dir.path(), 1 << 20).unwrap();
         for name in ["alice", "bob", "alice2"] {
             let mut users = db.users.write();
             users.stage_put(crate::store::accounts::User {
@@ -296,13 +296,13 @@ mod tests {
         delete(&db, "alice", "gone.txt").unwrap();
         drop(db);
         // Replays the journal (put, put, del by key text) and checkpoints.
-        let db = Db::open(dir.path(), u64::MAX).unwrap();
+        let db = Db::open(dir.path(), 1 << 20).unwrap();
         let files = of_user(&db, "alice").unwrap();
         assert_eq!(names(&files), ["Maçã, \"verde\".txt"]);
         assert_eq!(files[0].description, "Descrição, com vírgula");
         drop(db);
         // And again from the snapshot alone.
-        let db = Db::open(dir.path(), u64::MAX).unwrap();
+        let db = Db::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(of_user(&db, "alice").unwrap(), files);
     }
 }

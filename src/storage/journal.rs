@@ -192,10 +192,10 @@ fn write_zeros(file: &File, range: std::ops::Range<u64>) -> io::Result<()> {
 impl Journal {
     /// Opens (or creates) the journal and reads back its committed transactions.
     ///
-    /// The zero padding at the end is not read. A torn last line (the crash happened
-    /// during its write, so it was never acknowledged) is cut off the file, with a
-    /// warning. Damage anywhere else is an error: the server must not start on data it
-    /// cannot trust.
+    /// The zero padding at the end is not read. A torn end (the crash happened before
+    /// the lines there were fsynced, so none of them was acknowledged) is cut off the
+    /// file, with a warning. Damage anywhere else is an error: the server must not
+    /// start on data it cannot trust.
     pub fn open(dir: &Path) -> Result<(Journal, Vec<JournalEntry>)> {
         let path = dir.join("journal.csv");
         let Contents {
@@ -205,7 +205,7 @@ impl Journal {
         } = read(&path)?;
         if torn > 0 {
             log::warn!(
-                "{}: dropping a torn last line ({torn} bytes) left by a crash; it was never acknowledged",
+                "{}: dropping the torn end ({torn} bytes after the last good line) left by a crash; it was never acknowledged",
                 path.display()
             );
         }
@@ -499,8 +499,15 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<JournalEntry>, u64)> {
                 entries.push(JournalEntry { line, changes });
                 good_len = end;
             }
-            // Only the last line can be torn by a crash: drop it.
+            // Only the end can be torn by a crash: drop it. That is the last line, or a
+            // line with zeros in it: a part of the padding that a power cut kept unwritten
+            // while a later page of lines reached the disk (a disk may keep the pages
+            // written since the last fsync in any order). Nothing from there on was
+            // acknowledged, since an fsync covers every line before the one it was for.
             Err(_) if is_last(&mut reader) => return Ok((entries, good_len)),
+            Err(_) if bytes[good_len as usize..end as usize].contains(&0) => {
+                return Ok((entries, good_len));
+            }
             Err(message) => return Err(corrupt(line, message)),
         }
     }
@@ -658,6 +665,38 @@ mod tests {
                 assert_eq!(entries.len(), 2, "cut at {cut}, {padding} zeros");
             }
         }
+    }
+
+    #[test]
+    fn zeros_inside_the_lines_end_the_journal_there() {
+        // After a power cut: lines 1 and 2 synced; of the unsynced pages after them,
+        // the first never reached the disk (zeros) but a later one did (a whole line).
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).unwrap();
+        for i in 1..=4 {
+            commit(&journal, vec![put("t", &[&i.to_string(), "x"])]).unwrap();
+        }
+        let kept = journal.len_bytes();
+        drop(journal);
+        let path = dir.path().join("journal.csv");
+        let mut bytes = fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let line3 = text.match_indices('\n').nth(2).unwrap().0 + 1;
+        let line4 = text.match_indices('\n').nth(3).unwrap().0 + 1;
+        bytes[line3..line4 - 3].fill(0);
+        fs::write(&path, &bytes).unwrap();
+
+        let contents = read(&path).unwrap();
+        assert_eq!(contents.entries.len(), 2, "the lines before the gap");
+        assert_eq!(contents.good_len as usize, line3);
+        assert!(contents.torn > 0 && contents.good_len + contents.torn <= kept);
+        let (_, entries) = Journal::open(dir.path()).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            file_size(dir.path()),
+            line3 as u64,
+            "cut back to the good lines"
+        );
     }
 
     #[test]

@@ -308,7 +308,7 @@ pub(crate) mod testing {
     /// Accounts with these names, each with a wallet of `initial`.
     pub fn db_with(names: &[&str], initial: Cents) -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path(), crate::db::DEFAULT_CHECKPOINT_BYTES).unwrap();
+        let db = Db::open(dir.path(), 1 << 20).unwrap();
         let policy = WalletPolicy {
             initial_balance: initial,
             ..WalletPolicy::default()

@@ -216,7 +216,7 @@ mod tests {
         rotate_due(&db, LIFETIME).unwrap();
         let key = key_of(&db, "ana");
         drop(db);
-        let db = Db::open(dir.path(), crate::db::DEFAULT_CHECKPOINT_BYTES).unwrap();
+        let db = Db::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(key_of(&db, "ana"), key);
     }
 
