@@ -266,10 +266,10 @@ fn targets(md: &mut String, runs: &[RunSummary], hold: &[Vec<String>], slow: &[V
     });
     let incr = mean_throughput(runs, |r| r.label == "aof-always" && r.workload == "incr");
     match (transfer, incr) {
-        (Some((t, _)), Some((i, _))) => {
+        (Some((t, nt)), Some((i, ni))) => {
             let _ = writeln!(
                 md,
-                "| TRANSFER at 50 >= redis INCRBY, appendfsync always, at 50 | feira {t:.0}/s, redis {i:.0}/s | {} |",
+                "| TRANSFER at 50 >= redis INCRBY, appendfsync always, at 50 | feira {t:.0}/s (mean of {nt}), redis {i:.0}/s (mean of {ni}) | {} |",
                 verdict(t >= i)
             );
         }
