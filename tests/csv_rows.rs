@@ -28,12 +28,12 @@ fn cents() -> impl Strategy<Value = Cents> {
 /// Writes the rows as a snapshot, loads the table, and returns its rows in key order.
 fn round_trip<R: Record + PartialEq + std::fmt::Debug>(rows: &[R]) -> Vec<R> {
     let dir = tempfile::tempdir().unwrap();
-    snapshot::write_atomic(
-        dir.path(),
-        R::TABLE,
-        R::COLUMNS,
-        rows.iter().map(R::to_fields),
-    )
+    snapshot::write_atomic(dir.path(), R::TABLE, R::COLUMNS, |snapshot| {
+        for row in rows {
+            snapshot.row(|fields| row.write_fields(fields))?;
+        }
+        Ok(())
+    })
     .unwrap();
     let table: Table<R> = Table::load(dir.path()).unwrap();
     table.read().values().cloned().collect()

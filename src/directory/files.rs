@@ -16,7 +16,7 @@ use std::str::FromStr;
 use super::names;
 use crate::db::Db;
 use crate::protocol::{ErrorCode, Refusal};
-use crate::storage::{Record, RowError, TableWrite};
+use crate::storage::{Fields, Record, RowError, TableWrite};
 use crate::store::{internal, now_rfc3339};
 
 /// The most files one user may have published at once. A bound, so that one client
@@ -80,13 +80,11 @@ impl Record for SharedFile {
         FileKey::new(&self.user, &self.file_name)
     }
 
-    fn to_fields(&self) -> Vec<String> {
-        vec![
-            self.user.clone(),
-            self.file_name.clone(),
-            self.description.clone(),
-            self.published_at.clone(),
-        ]
+    fn write_fields(&self, out: &mut dyn Fields) {
+        out.text(&self.user);
+        out.text(&self.file_name);
+        out.text(&self.description);
+        out.text(&self.published_at);
     }
 
     fn from_fields(fields: &[&str]) -> Result<SharedFile, RowError> {

@@ -24,6 +24,7 @@
 //! - `group_commit`: who runs the fsync that makes the journal's lines durable, who waits;
 //! - [`snapshot`]: reading and atomically writing a CSV snapshot.
 
+mod csv_field;
 mod group_commit;
 mod journal;
 mod line;
@@ -36,5 +37,5 @@ pub use group_commit::WhenDurable;
 pub use journal::{Change, Journal, JournalEntry, Staged, Ticket};
 pub use line::LineEncoder;
 pub use lock_stats::{LockStats, LockStatsSnapshot};
-pub use record::{Field, Record, RowError};
+pub use record::{Field, Fields, Record, RowError};
 pub use table::{Table, TableRead, TableWrite};

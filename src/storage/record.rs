@@ -30,10 +30,39 @@ pub trait Record: Clone + Send + Sync + 'static {
 
     /// This row's key.
     fn key(&self) -> Self::Key;
-    /// The row as text fields, one per column, in [`Record::COLUMNS`] order.
-    fn to_fields(&self) -> Vec<String>;
+    /// Writes the row's fields, one per column, in [`Record::COLUMNS`] order.
+    ///
+    /// Why a sink rather than returning a `Vec<String>`: rows are written for every
+    /// change (into the journal, under the table locks) and a million at a time (into a
+    /// snapshot, while writers wait). A string per field was most of the cost of both.
+    fn write_fields(&self, out: &mut dyn Fields);
+    /// The row's fields as strings: for tests and replies, not for the hot paths.
+    fn to_fields(&self) -> Vec<String> {
+        let mut fields = Vec::with_capacity(Self::COLUMNS.len());
+        self.write_fields(&mut fields);
+        fields
+    }
     /// The row from its fields. `fields.len()` is checked by the caller.
     fn from_fields(fields: &[&str]) -> Result<Self, RowError>;
+}
+
+/// Where a row's fields go, one after the other: a journal line, a snapshot file, or a
+/// vector of strings.
+pub trait Fields {
+    /// The next field.
+    fn text(&mut self, field: &str);
+    /// The next field, formatted (a number, an amount, a key), without a `String` of
+    /// its own where the sink can avoid one.
+    fn display(&mut self, field: &dyn fmt::Display);
+}
+
+impl Fields for Vec<String> {
+    fn text(&mut self, field: &str) {
+        self.push(field.to_string());
+    }
+    fn display(&mut self, field: &dyn fmt::Display) {
+        self.push(field.to_string());
+    }
 }
 
 /// Reads column `index` of a row as any type with `FromStr`, naming it in the error.

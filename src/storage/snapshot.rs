@@ -6,10 +6,13 @@
 //! the old one and fsyncing the directory means a reader, or a restart, sees either
 //! the old file or the new one, never a mixture.
 
+use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::csv_field;
+use super::record::Fields;
 use crate::error::{Error, Result};
 
 /// The path of a table's snapshot in a data directory.
@@ -66,32 +69,83 @@ pub fn read(path: &Path, columns: &[&str]) -> Result<Vec<(u64, Vec<String>)>> {
     Ok(rows)
 }
 
-/// Replaces the snapshot with these rows: temporary file, fsync, rename, fsync directory.
-pub fn write_atomic<I>(dir: &Path, table: &str, columns: &[&str], rows: I) -> Result<()>
-where
-    I: IntoIterator<Item = Vec<String>>,
-{
+/// Replaces the snapshot with the rows `write_rows` writes: temporary file, fsync,
+/// rename, fsync directory.
+pub fn write_atomic(
+    dir: &Path,
+    table: &str,
+    columns: &[&str],
+    write_rows: impl FnOnce(&mut SnapshotWriter) -> io::Result<()>,
+) -> Result<()> {
     let final_path = path(dir, table);
     let tmp_path = dir.join(format!("{table}.csv.tmp"));
     let write = || -> io::Result<()> {
         let file = File::create(&tmp_path)?;
-        let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
+        let mut snapshot = SnapshotWriter {
+            out: BufWriter::with_capacity(1 << 20, file),
+            line: Vec::with_capacity(256),
+        };
         // Always a header row: it names the columns for people, and a csv reader
         // would otherwise mistake a first row for the header.
-        writer.write_record(columns)?;
-        for row in rows {
-            writer.write_record(&row)?;
-        }
-        let file = writer
-            .into_inner()
-            .map_err(|e| io::Error::other(e.to_string()))?
-            .into_inner()
-            .map_err(|e| e.into_error())?;
+        snapshot.row(|fields| {
+            for column in columns {
+                fields.text(column);
+            }
+        })?;
+        write_rows(&mut snapshot)?;
+        let file = snapshot.out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         fs::rename(&tmp_path, &final_path)?;
         sync_dir(dir)
     };
     write().map_err(|e| Error::io(&final_path, e))
+}
+
+/// Writes the rows of one snapshot, one CSV line each, through one reused line buffer.
+pub struct SnapshotWriter {
+    out: BufWriter<File>,
+    line: Vec<u8>,
+}
+
+impl SnapshotWriter {
+    /// Writes one row: `write` gives its fields, in column order. (Every table has two
+    /// columns or more, so a row is never the lone empty field that CSV would have to
+    /// write as `""`.)
+    pub fn row(&mut self, write: impl FnOnce(&mut dyn Fields)) -> io::Result<()> {
+        self.line.clear();
+        write(&mut LineFields {
+            line: &mut self.line,
+            first: true,
+        });
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)
+    }
+}
+
+/// The fields of one snapshot line, comma-separated.
+struct LineFields<'a> {
+    line: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl LineFields<'_> {
+    fn separator(&mut self) {
+        if !std::mem::take(&mut self.first) {
+            self.line.push(b',');
+        }
+    }
+}
+
+impl Fields for LineFields<'_> {
+    fn text(&mut self, field: &str) {
+        self.separator();
+        csv_field::push(self.line, field);
+    }
+
+    fn display(&mut self, field: &dyn fmt::Display) {
+        self.separator();
+        csv_field::push_display(self.line, field, |_| {});
+    }
 }
 
 /// Makes a rename or a new file in `dir` durable.
@@ -112,7 +166,13 @@ mod tests {
             vec!["Maçã".to_string(), "2.50".to_string()],
             vec!["Bola, \"oficial\"\nnova".to_string(), "99.90".to_string()],
         ];
-        write_atomic(dir.path(), "products", COLUMNS, rows.clone()).unwrap();
+        write_atomic(dir.path(), "products", COLUMNS, |snapshot| {
+            for row in &rows {
+                snapshot.row(|fields| row.iter().for_each(|field| fields.text(field)))?;
+            }
+            Ok(())
+        })
+        .unwrap();
         let back: Vec<Vec<String>> = read(&path(dir.path(), "products"), COLUMNS)
             .unwrap()
             .into_iter()
@@ -120,6 +180,36 @@ mod tests {
             .collect();
         assert_eq!(back, rows);
         assert!(!dir.path().join("products.csv.tmp").exists());
+    }
+
+    #[test]
+    fn rows_are_written_as_the_csv_crate_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = [
+            ["plain", ""],
+            ["a,b", "say \"hi\""],
+            ["two\nlines", "cr\r"],
+            [" spaced ", "Maçã"],
+        ];
+        write_atomic(dir.path(), "t", COLUMNS, |snapshot| {
+            for row in &rows {
+                snapshot.row(|fields| {
+                    fields.text(row[0]);
+                    fields.display(&row[1]);
+                })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let mut reference = csv::Writer::from_writer(Vec::new());
+        reference.write_record(COLUMNS).unwrap();
+        for row in &rows {
+            reference.write_record(row).unwrap();
+        }
+        assert_eq!(
+            fs::read_to_string(path(dir.path(), "t")).unwrap(),
+            String::from_utf8(reference.into_inner().unwrap()).unwrap()
+        );
     }
 
     #[test]

@@ -139,12 +139,12 @@ impl<R: Record> Deref for TableRead<'_, R> {
 impl<R: Record> TableRead<'_, R> {
     /// Writes these rows as the table's snapshot (see [`snapshot::write_atomic`]).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        snapshot::write_atomic(
-            dir,
-            R::TABLE,
-            R::COLUMNS,
-            self.rows.values().map(R::to_fields),
-        )
+        snapshot::write_atomic(dir, R::TABLE, R::COLUMNS, |snapshot| {
+            for row in self.rows.values() {
+                snapshot.row(|fields| row.write_fields(fields))?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -172,7 +172,7 @@ impl<R: Record> Staged for TableWrite<'_, R> {
     fn encode_staged(&self, line: &mut LineEncoder<'_>) {
         for staging in &self.staged {
             match staging {
-                Staging::Put(row) => line.put(R::TABLE, &row.to_fields()),
+                Staging::Put(row) => line.put_row(row),
                 Staging::Delete(key) => line.delete(R::TABLE, &key.to_string()),
             }
         }

@@ -20,7 +20,7 @@ use super::{internal, now_rfc3339, password};
 use crate::db::Db;
 use crate::directory::files;
 use crate::protocol::{ErrorCode, Refusal};
-use crate::storage::{Field, Record, RowError, Ticket};
+use crate::storage::{Field, Fields, Record, RowError, Ticket};
 use crate::wallet::{self, WalletPolicy};
 
 /// What an account may do.
@@ -70,13 +70,11 @@ impl Record for User {
         self.name.clone()
     }
 
-    fn to_fields(&self) -> Vec<String> {
-        vec![
-            self.name.clone(),
-            self.role.to_string(),
-            self.password_hash.clone(),
-            self.created_at.clone(),
-        ]
+    fn write_fields(&self, out: &mut dyn Fields) {
+        out.text(&self.name);
+        out.display(&self.role);
+        out.text(&self.password_hash);
+        out.text(&self.created_at);
     }
 
     fn from_fields(fields: &[&str]) -> Result<User, RowError> {

@@ -8,7 +8,7 @@
 use super::internal;
 use crate::db::Db;
 use crate::protocol::{Cents, ErrorCode, MAX_QUANTITY, Refusal};
-use crate::storage::{Field, Record, RowError, Ticket};
+use crate::storage::{Field, Fields, Record, RowError, Ticket};
 
 /// A row of `products.csv`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,12 +27,10 @@ impl Record for Product {
         self.name.clone()
     }
 
-    fn to_fields(&self) -> Vec<String> {
-        vec![
-            self.name.clone(),
-            self.price.to_string(),
-            self.stock.to_string(),
-        ]
+    fn write_fields(&self, out: &mut dyn Fields) {
+        out.text(&self.name);
+        out.display(&self.price);
+        out.display(&self.stock);
     }
 
     fn from_fields(fields: &[&str]) -> Result<Product, RowError> {

@@ -15,7 +15,7 @@ use super::catalog::not_found;
 use super::internal;
 use crate::db::Db;
 use crate::protocol::{Cents, ErrorCode, Refusal};
-use crate::storage::{Field, Record, RowError, Ticket};
+use crate::storage::{Field, Fields, Record, RowError, Ticket};
 use crate::wallet::ledger::{self, Kind, LedgerEntry};
 use crate::wallet::{Wallet, debit, no_wallet};
 
@@ -49,16 +49,14 @@ impl Record for Order {
         self.id
     }
 
-    fn to_fields(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.user.clone(),
-            self.product.clone(),
-            self.quantity.to_string(),
-            self.unit_price.to_string(),
-            self.total.to_string(),
-            self.created_at.clone(),
-        ]
+    fn write_fields(&self, out: &mut dyn Fields) {
+        out.display(&self.id);
+        out.text(&self.user);
+        out.text(&self.product);
+        out.display(&self.quantity);
+        out.display(&self.unit_price);
+        out.display(&self.total);
+        out.text(&self.created_at);
     }
 
     fn from_fields(fields: &[&str]) -> Result<Order, RowError> {

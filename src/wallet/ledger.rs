@@ -24,7 +24,7 @@ use std::str::FromStr;
 
 use crate::db::Db;
 use crate::protocol::Cents;
-use crate::storage::{Field, Record, RowError};
+use crate::storage::{Field, Fields, Record, RowError};
 
 /// What moved the money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,20 +105,21 @@ impl Record for LedgerEntry {
         self.id
     }
 
-    fn to_fields(&self) -> Vec<String> {
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
-        let money = |v: &Option<Cents>| v.map(|c| c.to_string()).unwrap_or_default();
-        vec![
-            self.id.to_string(),
-            self.time.clone(),
-            self.kind.to_string(),
-            text(&self.from),
-            text(&self.to),
-            self.amount.to_string(),
-            money(&self.from_balance),
-            money(&self.to_balance),
-            text(&self.reference),
-        ]
+    fn write_fields(&self, out: &mut dyn Fields) {
+        // An absent name or balance is an empty field.
+        out.display(&self.id);
+        out.text(&self.time);
+        out.display(&self.kind);
+        out.text(self.from.as_deref().unwrap_or(""));
+        out.text(self.to.as_deref().unwrap_or(""));
+        out.display(&self.amount);
+        for balance in [self.from_balance, self.to_balance] {
+            match balance {
+                Some(cents) => out.display(&cents),
+                None => out.text(""),
+            }
+        }
+        out.text(self.reference.as_deref().unwrap_or(""));
     }
 
     fn from_fields(fields: &[&str]) -> Result<LedgerEntry, RowError> {

@@ -40,7 +40,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::db::Db;
 use crate::protocol::money::MAX_AMOUNT;
 use crate::protocol::{Cents, ErrorCode, PayKey, Refusal};
-use crate::storage::{Field, Record, RowError, TableWrite};
+use crate::storage::{Field, Fields, Record, RowError, TableWrite};
 use crate::store::{internal, now_rfc3339};
 use ledger::{Kind, LedgerEntry};
 
@@ -68,13 +68,11 @@ impl Record for Wallet {
         self.user.clone()
     }
 
-    fn to_fields(&self) -> Vec<String> {
-        vec![
-            self.user.clone(),
-            self.balance.to_string(),
-            self.pay_key.to_string(),
-            format_time(self.key_expires_at),
-        ]
+    fn write_fields(&self, out: &mut dyn Fields) {
+        out.text(&self.user);
+        out.display(&self.balance);
+        out.display(&self.pay_key);
+        out.display(&humantime::format_rfc3339_seconds(self.key_expires_at));
     }
 
     fn from_fields(fields: &[&str]) -> Result<Wallet, RowError> {
