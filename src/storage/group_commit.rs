@@ -49,8 +49,9 @@ pub(super) struct GroupCommit {
 
 /// What the connection threads and the committer share.
 struct Shared {
-    /// A handle on the journal file, used only to fsync.
-    file: File,
+    /// A handle on the journal file, used only to fsync. Replaced when the journal
+    /// moves to a new file (a checkpoint): see [`GroupCommit::switch_file`].
+    file: Mutex<Arc<File>>,
     /// The sequence number of the last line written (not necessarily durable).
     written: AtomicU64,
     /// The sequence number of the last line known to be durable.
@@ -104,7 +105,7 @@ impl GroupCommit {
     /// Starts the committer thread for this file.
     pub(super) fn start(file: File) -> std::io::Result<GroupCommit> {
         let shared = Arc::new(Shared {
-            file,
+            file: Mutex::new(Arc::new(file)),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
@@ -224,6 +225,15 @@ impl GroupCommit {
         self.shared.synced.load(Ordering::Acquire) >= ticket
     }
 
+    /// From now on, fsync this file. The caller has made every line written so far
+    /// durable (and called [`GroupCommit::mark_all_synced`]) and holds the journal's
+    /// writer lock, so no line is written meanwhile. A round reads its target before the
+    /// file: one that read a target including lines of the new file fsyncs the new file;
+    /// one that read an older target was covered already.
+    pub(super) fn switch_file(&self, file: File) {
+        *self.shared.file.lock() = Arc::new(file);
+    }
+
     /// Refuses further writes: the disk's state is unknown.
     pub(super) fn poison(&self) {
         self.shared.poisoned.store(true, Ordering::Release);
@@ -271,7 +281,8 @@ impl Shared {
     fn round(&self) {
         let target = self.written.load(Ordering::Acquire);
         if target > self.synced.load(Ordering::Acquire) {
-            match self.file.sync_data() {
+            let file = Arc::clone(&self.file.lock());
+            match file.sync_data() {
                 Ok(()) => {
                     self.fsyncs.fetch_add(1, Ordering::Relaxed);
                     self.synced.fetch_max(target, Ordering::AcqRel);

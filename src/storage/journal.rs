@@ -58,6 +58,9 @@ use super::group_commit::{GroupCommit, WhenDurable};
 use super::line::{LineEncoder, checksum};
 use crate::error::{Error, Result};
 
+/// The name of a journal set aside by a checkpoint ([`Journal::rotate`]).
+const OLD_JOURNAL: &str = "journal.old.csv";
+
 /// The header row of the journal file.
 const HEADER: &str = "checksum,table,op,count,fields\n";
 
@@ -198,11 +201,15 @@ impl Journal {
     /// start on data it cannot trust.
     pub fn open(dir: &Path) -> Result<(Journal, Vec<JournalEntry>)> {
         let path = dir.join("journal.csv");
+        // A checkpoint that did not finish leaves the journal it set aside: its lines
+        // come first (see `Journal::rotate`).
+        let old = read(&dir.join(OLD_JOURNAL))?;
         let Contents {
             entries,
             good_len,
             torn,
         } = read(&path)?;
+        let entries = old.entries.into_iter().chain(entries).collect();
         if torn > 0 {
             log::warn!(
                 "{}: dropping the torn end ({torn} bytes after the last good line) left by a crash; it was never acknowledged",
@@ -343,36 +350,81 @@ impl Journal {
         Ticket(self.durability.written())
     }
 
-    /// Runs `save` (which writes every table's snapshot) and then empties the journal.
+    /// Sets the journal's lines aside for a checkpoint: they are fsynced, the file is
+    /// renamed `journal.old.csv`, and new lines go to a new, empty `journal.csv`. Takes
+    /// only the writer lock, for a few milliseconds: writers carry on right after.
     ///
-    /// The caller holds every table's read lock, so no commit can run meanwhile; this
-    /// takes the writer lock too, so the journal cannot grow under our feet.
-    pub fn checkpoint(&self, save: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// Why a checkpoint needs this: it writes each table's snapshot while writers go on
+    /// changing the tables, so a snapshot holds every change up to the rotation and
+    /// perhaps some after it. Every change after it is in the new journal, and a change
+    /// is a whole row put or deleted, so replaying the new journal over such a snapshot
+    /// gives exactly the tables' state (replaying a change the snapshot already holds
+    /// writes the same row again). Once every snapshot is durable, [`Journal::drop_old`]
+    /// deletes the old journal; until then a restart replays the old journal, then the
+    /// new one, over whatever snapshots it finds, with the same result.
+    ///
+    /// If a journal set aside by an earlier checkpoint is still there (that checkpoint
+    /// failed), it is kept and the current journal is not rotated: this checkpoint's
+    /// snapshots will cover the old lines, and the current ones stay in the journal.
+    pub fn rotate(&self) -> Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let old = dir.join(OLD_JOURNAL);
         let mut writer = self.lock_writer();
-        save()?;
+        if old.exists() {
+            log::warn!(
+                "{}: set aside by an unfinished checkpoint; keeping it",
+                old.display()
+            );
+            return Ok(());
+        }
         let io_err = |e| Error::io(&self.path, e);
-        // The padding goes too: the next commit grows the file again.
-        writer.file.set_len(0).map_err(io_err)?;
-        let header = writer
-            .file
-            .write_all_at(HEADER.as_bytes(), 0)
-            .and_then(|()| writer.file.sync_data());
-        if let Err(e) = header {
-            // The file may now lack its header, and the next line would be written far
-            // past its end, after a hole. Stop writing: the snapshots just saved hold
-            // every change, so a restart loses nothing.
+        // Everything written so far becomes durable, and every waiter hears so.
+        if let Err(e) = writer.file.sync_data() {
             self.durability.poison();
             return Err(io_err(e));
         }
+        self.durability.mark_all_synced();
+        fs::rename(&self.path, &old).map_err(io_err)?;
+        let file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&self.path)
+            .and_then(|file| {
+                file.write_all_at(HEADER.as_bytes(), 0)?;
+                file.sync_all()?;
+                super::snapshot::sync_dir(dir)?;
+                Ok(file)
+            });
+        let file = match file {
+            Ok(file) => file,
+            Err(e) => {
+                // Without a journal file to write to, nothing can be made durable.
+                self.durability.poison();
+                return Err(io_err(e));
+            }
+        };
+        self.durability
+            .switch_file(file.try_clone().map_err(io_err)?);
+        writer.file = file;
         writer.capacity = HEADER.len() as u64;
         self.len.store(HEADER.len() as u64, Ordering::Release);
-        // Every line written so far is now in the snapshots.
-        self.durability.mark_all_synced();
-        // Room for the lines until the next checkpoint, zeroed now, in the pause a
-        // checkpoint is anyway, rather than step by step under the writers' locks.
+        // Room for the lines until the next checkpoint: zeroed now, while the writers
+        // wait anyway, rather than step by step under their locks.
         let end = HEADER.len() as u64 + writer.room;
         writer.make_room_or_warn(end);
         Ok(())
+    }
+
+    /// Deletes the journal set aside by [`Journal::rotate`]: every snapshot written
+    /// since is durable, so its lines are no longer needed.
+    pub fn drop_old(&self) -> Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let old = dir.join(OLD_JOURNAL);
+        match fs::remove_file(&old) {
+            Ok(()) => super::snapshot::sync_dir(dir).map_err(|e| Error::io(&old, e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&old, e)),
+        }
     }
 
     /// Gives the journal `bytes` of zero padding now, and again each time a checkpoint
@@ -803,7 +855,8 @@ mod tests {
             commit(&journal, vec![put("t", &[&i.to_string(), "x"])]).unwrap();
         }
         assert_eq!(file_size(dir.path()), size, "the lines went into the room");
-        journal.checkpoint(|| Ok(())).unwrap();
+        journal.rotate().unwrap();
+        journal.drop_old().unwrap();
         assert_eq!(journal.len_bytes(), HEADER.len() as u64);
         assert!(file_size(dir.path()) >= HEADER.len() as u64 + 3 * CHUNK);
         let bytes = fs::read(dir.path().join("journal.csv")).unwrap();
@@ -864,21 +917,37 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_empties_the_file_padding_and_all() {
+    fn a_rotation_sets_the_lines_aside_and_new_ones_go_to_a_new_file() {
         let dir = tempfile::tempdir().unwrap();
         let (journal, _) = Journal::open(dir.path()).unwrap();
-        commit(&journal, vec![put("t", &["1", "one"])]).unwrap();
-        assert_eq!(file_size(dir.path()), CHUNK);
-        journal.checkpoint(|| Ok(())).unwrap();
+        let before = put("t", &["1", "one"]);
+        commit(&journal, vec![before.clone()]).unwrap();
+        journal.rotate().unwrap();
         let header = HEADER.len() as u64;
-        assert_eq!(
-            (file_size(dir.path()), journal.len_bytes()),
-            (header, header)
-        );
-        // The next line grows the file again, and is the only one read back.
+        assert_eq!(journal.len_bytes(), header);
+        assert_eq!(file_size(dir.path()), header, "no room kept: no padding");
         let after = put("t", &["2", "two"]);
-        commit(&journal, vec![after.clone()]).unwrap();
-        assert_eq!(file_size(dir.path()), CHUNK);
+        let ticket = commit(&journal, vec![after.clone()]).unwrap();
+        // Durable in the new file: the group commit fsyncs the file now written to.
+        journal.wait_durable(ticket).unwrap();
+        assert_eq!(journal.fsync_count(), 1);
+        drop(journal);
+
+        // A restart before the checkpoint finished: the old lines, then the new.
+        assert!(dir.path().join(OLD_JOURNAL).exists());
+        let (journal, entries) = Journal::open(dir.path()).unwrap();
+        let changes: Vec<Vec<Change>> = entries.into_iter().map(|e| e.changes).collect();
+        assert_eq!(changes, [vec![before], vec![after.clone()]]);
+
+        // A second rotation keeps the unfinished one's lines rather than lose them.
+        journal.rotate().unwrap();
+        drop(journal);
+        assert_eq!(Journal::open(dir.path()).unwrap().1.len(), 2);
+
+        // Once the snapshots are written, the old journal goes.
+        let (journal, _) = Journal::open(dir.path()).unwrap();
+        journal.drop_old().unwrap();
+        assert!(!dir.path().join(OLD_JOURNAL).exists());
         drop(journal);
         let (_, entries) = Journal::open(dir.path()).unwrap();
         assert_eq!(entries.len(), 1);

@@ -10,6 +10,7 @@
 //! and only then applies them. So memory can never hold a change that the disk refused.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::ops::Deref;
 use std::path::Path;
 
@@ -19,6 +20,10 @@ use super::journal::{Change, Staged};
 use super::line::LineEncoder;
 use super::{LockStats, Record, snapshot};
 use crate::error::{Error, Result};
+
+/// How many rows a snapshot writes per turn of the table's read lock: a few
+/// milliseconds of writing, so writers wait at most that long during a checkpoint.
+const SAVE_CHUNK: usize = 4096;
 
 /// The rows of one table, sorted by key, behind their own lock.
 pub struct Table<R: Record> {
@@ -96,6 +101,33 @@ impl<R: Record> Table<R> {
         }
     }
 
+    /// Writes the table's snapshot (see [`snapshot::write_atomic`]) while writers go
+    /// on: the read lock is taken for [`SAVE_CHUNK`] rows at a time and released in
+    /// between, so a writer waits for one chunk, never for the whole table. The snapshot
+    /// may hold changes made while it was written; the journal holds them too (see
+    /// `Journal::rotate` for why the two together are exact).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        snapshot::write_atomic(dir, R::TABLE, R::COLUMNS, |snapshot| {
+            let mut last: Option<R::Key> = None;
+            loop {
+                let rows = self.read();
+                let after = match &last {
+                    None => rows.range::<R::Key, _>(..),
+                    Some(key) => rows.range::<R::Key, _>((Bound::Excluded(key), Bound::Unbounded)),
+                };
+                let mut written = 0;
+                for (key, row) in after.take(SAVE_CHUNK) {
+                    snapshot.row(|fields| row.write_fields(fields))?;
+                    last = Some(key.clone());
+                    written += 1;
+                }
+                if written < SAVE_CHUNK {
+                    return Ok(());
+                }
+            }
+        })
+    }
+
     /// This table's lock counters.
     pub fn lock_stats(&self) -> &LockStats {
         &self.stats
@@ -136,17 +168,7 @@ impl<R: Record> Deref for TableRead<'_, R> {
     }
 }
 
-impl<R: Record> TableRead<'_, R> {
-    /// Writes these rows as the table's snapshot (see [`snapshot::write_atomic`]).
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        snapshot::write_atomic(dir, R::TABLE, R::COLUMNS, |snapshot| {
-            for row in self.rows.values() {
-                snapshot.row(|fields| row.write_fields(fields))?;
-            }
-            Ok(())
-        })
-    }
-}
+impl<R: Record> TableRead<'_, R> {}
 
 impl<R: Record> Deref for TableWrite<'_, R> {
     type Target = BTreeMap<R::Key, R>;
