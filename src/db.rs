@@ -1,7 +1,7 @@
 //! The database: every table of one data directory, the journal, and the lock order.
 //!
 //! Why one struct: start-up (load snapshots, replay the journal) and checkpoints (save
-//! every table, empty the journal) concern all tables at once. Each table still has its
+//! every table, drop the journal lines they hold) concern all tables at once. Each table still has its
 //! own lock; this struct only gathers them and writes the lock order down in one place.
 //!
 //! # Lock order

@@ -428,7 +428,7 @@ impl Journal {
     }
 
     /// Gives the journal `bytes` of zero padding now, and again each time a checkpoint
-    /// empties it: room for that many bytes of lines to be written in place before the
+    /// starts a new journal file ([`Journal::rotate`]): room for that many bytes of lines to be written in place before the
     /// file has to grow. Zeroing 64 MiB and syncing it takes about 50 ms here, paid at
     /// start-up and at each checkpoint instead of while clients wait (growing step by
     /// step under the writers' locks cost about 7% of TRANSFER throughput).

@@ -12,9 +12,11 @@
 //! - Each line carries a checksum. A crash can tear only the last line; on start-up
 //!   a torn last line is dropped (it was never acknowledged), while damage anywhere
 //!   else stops the server with the file and line, rather than losing data silently.
-//! - From time to time (and at start-up) a checkpoint writes every table to its CSV
-//!   snapshot (`users.csv`, ...) through a temporary file and an atomic rename, then
-//!   empties the journal. Snapshots are what people read; the journal is what survives.
+//! - From time to time (and at start-up) a checkpoint sets the journal aside, writes
+//!   every table to its CSV snapshot (`users.csv`, ...) through a temporary file and an
+//!   atomic rename, a chunk of rows at a time so that writers go on, then deletes the
+//!   journal it set aside (`Journal::rotate`). Snapshots are what people read; the
+//!   journal is what survives.
 //!
 //! The pieces:
 //! - [`Record`]: how a row type maps to CSV fields;
