@@ -301,6 +301,68 @@ mod tests {
         assert_eq!(state(&db), before);
     }
 
+    /// The inode of a table's snapshot: a rewrite renames a new file over it, an append
+    /// keeps it.
+    fn inode(dir: &Path, table: &str) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(snapshot::path(dir, table)).unwrap().ino()
+    }
+
+    #[test]
+    fn a_checkpoint_appends_new_rows_and_rewrites_a_table_whose_saved_rows_changed() {
+        let (dir, db) = busy_store();
+        for _ in 0..20 {
+            orders::place(&db, "alice", "Milho", 1).unwrap();
+        }
+        db.checkpoint().unwrap();
+        let (orders_file, wallets_file) =
+            (inode(dir.path(), "orders"), inode(dir.path(), "wallets"));
+        for _ in 0..20 {
+            orders::place(&db, "bob", "Milho", 1).unwrap();
+        }
+        db.checkpoint().unwrap();
+        // Orders only grew: appended. Balances changed: rewritten.
+        assert_eq!(inode(dir.path(), "orders"), orders_file, "orders appended");
+        assert_ne!(
+            inode(dir.path(), "wallets"),
+            wallets_file,
+            "wallets rewritten"
+        );
+        let before = state(&db);
+        let orders_in_file = std::fs::read_to_string(snapshot::path(dir.path(), "orders"))
+            .unwrap()
+            .lines()
+            .count()
+            - 1;
+        assert_eq!(orders_in_file, before.0, "each order once");
+        drop(db);
+        let db = Db::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(state(&db), before);
+    }
+
+    #[test]
+    fn a_torn_appended_row_is_dropped_and_the_snapshot_rewritten() {
+        let (dir, db) = busy_store();
+        db.checkpoint().unwrap();
+        orders::place(&db, "alice", "Milho", 3).unwrap();
+        let before = state(&db);
+        drop(db);
+        // A crash in the middle of appending that order: the journal still holds it.
+        let path = snapshot::path(dir.path(), "orders");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"999,alice,Mil").unwrap();
+        let torn_file = inode(dir.path(), "orders");
+        let db = Db::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(state(&db), before);
+        // The start-up checkpoint rewrote the file instead of appending after the tear.
+        assert_ne!(inode(dir.path(), "orders"), torn_file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with('\n') && !text.contains("Mil\n"), "{text}");
+    }
+
     #[test]
     fn a_restart_after_a_checkpoint_that_stopped_half_way_agrees() {
         let (dir, db) = busy_store();

@@ -20,14 +20,40 @@ pub fn path(dir: &Path, table: &str) -> PathBuf {
     dir.join(format!("{table}.csv"))
 }
 
-/// Reads a snapshot: its rows as fields, each with its line number for error messages.
-/// A missing file is an empty table. The header must match `columns` exactly.
-pub fn read(path: &Path, columns: &[&str]) -> Result<Vec<(u64, Vec<String>)>> {
-    let bytes = match fs::read(path) {
+/// A snapshot as read back.
+#[derive(Debug)]
+pub struct Rows {
+    /// Each row's fields, with its line number for error messages.
+    pub rows: Vec<(u64, Vec<String>)>,
+    /// Whether a torn last row (no line end) was dropped.
+    pub torn: bool,
+}
+
+/// Reads a snapshot. A missing file is an empty table. The header must match `columns`
+/// exactly. A last row without its line end is dropped, with a warning: only a crash
+/// in the middle of [`append`] leaves one, and the journal still holds that row (the
+/// checkpoint that appended it had not finished, so it had not dropped the journal).
+pub fn read(path: &Path, columns: &[&str]) -> Result<Rows> {
+    let mut bytes = match fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Rows {
+                rows: Vec::new(),
+                torn: false,
+            });
+        }
         Err(e) => return Err(Error::io(path, e)),
     };
+    let torn = !bytes.is_empty() && !bytes.ends_with(b"\n");
+    if torn {
+        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        log::warn!(
+            "{}: dropping a torn last row ({} bytes) left by a crash during a checkpoint; the journal holds it",
+            path.display(),
+            bytes.len() - end
+        );
+        bytes.truncate(end);
+    }
     let corrupt = |line: u64, message: String| Error::Corrupt {
         path: path.to_path_buf(),
         line,
@@ -66,7 +92,7 @@ pub fn read(path: &Path, columns: &[&str]) -> Result<Vec<(u64, Vec<String>)>> {
         }
         rows.push((line, record.iter().map(str::to_string).collect()));
     }
-    Ok(rows)
+    Ok(Rows { rows, torn })
 }
 
 /// Replaces the snapshot with the rows `write_rows` writes: temporary file, fsync,
@@ -99,6 +125,29 @@ pub fn write_atomic(
         sync_dir(dir)
     };
     write().map_err(|e| Error::io(&final_path, e))
+}
+
+/// Adds the rows `write_rows` writes at the end of an existing snapshot, then fsyncs
+/// it. Used when no row already in the file has changed (see `Table::save`): the file
+/// is not rewritten, so a checkpoint costs what changed, not the whole table. A crash
+/// in the middle leaves a torn last row, which [`read`] drops.
+pub fn append(
+    dir: &Path,
+    table: &str,
+    write_rows: impl FnOnce(&mut SnapshotWriter) -> io::Result<()>,
+) -> Result<()> {
+    let path = path(dir, table);
+    let write = || -> io::Result<()> {
+        let file = fs::OpenOptions::new().append(true).open(&path)?;
+        let mut snapshot = SnapshotWriter {
+            out: BufWriter::with_capacity(1 << 20, file),
+            line: Vec::with_capacity(256),
+        };
+        write_rows(&mut snapshot)?;
+        let file = snapshot.out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_data()
+    };
+    write().map_err(|e| Error::io(&path, e))
 }
 
 /// Writes the rows of one snapshot, one CSV line each, through one reused line buffer.
@@ -175,6 +224,7 @@ mod tests {
         .unwrap();
         let back: Vec<Vec<String>> = read(&path(dir.path(), "products"), COLUMNS)
             .unwrap()
+            .rows
             .into_iter()
             .map(|(_, fields)| fields)
             .collect();
@@ -218,6 +268,7 @@ mod tests {
         assert!(
             read(&path(dir.path(), "nothing"), COLUMNS)
                 .unwrap()
+                .rows
                 .is_empty()
         );
     }

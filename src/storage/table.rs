@@ -14,7 +14,7 @@ use std::ops::Bound;
 use std::ops::Deref;
 use std::path::Path;
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::journal::{Change, Staged};
 use super::line::LineEncoder;
@@ -29,6 +29,33 @@ const SAVE_CHUNK: usize = 4096;
 pub struct Table<R: Record> {
     rows: RwLock<BTreeMap<R::Key, R>>,
     stats: LockStats,
+    /// What the snapshot file holds, so that a checkpoint can append to it instead of
+    /// rewriting it. A leaf lock: taken under the table's lock, for a few instructions.
+    saved: Mutex<Saved<R::Key>>,
+}
+
+/// How far the snapshot file is up to date.
+///
+/// Why: the orders and the ledger only ever grow, by rows with keys higher than any
+/// before, and rewriting a million rows at every checkpoint to add a hundred thousand
+/// made a checkpoint's cost grow with the table. When no saved row has changed since,
+/// a checkpoint appends the new rows to the file; otherwise it rewrites it.
+struct Saved<K> {
+    /// Every row with a key up to this one is in the file as it is in memory, unless
+    /// `stale` says that one of them changed since.
+    up_to: Option<K>,
+    /// A row at or below `up_to` was put or deleted since it was saved (or the file
+    /// ends in a torn row): the next checkpoint rewrites the whole file.
+    stale: bool,
+}
+
+impl<K: Ord> Saved<K> {
+    /// Notes a change to the row with this key.
+    fn changed(&mut self, key: &K) {
+        if self.up_to.as_ref().is_some_and(|up_to| key <= up_to) {
+            self.stale = true;
+        }
+    }
 }
 
 /// Shared, read-only access to a table's rows (many at once).
@@ -40,6 +67,7 @@ pub struct TableRead<'a, R: Record> {
 pub struct TableWrite<'a, R: Record> {
     rows: RwLockWriteGuard<'a, BTreeMap<R::Key, R>>,
     staged: Vec<Staging<R>>,
+    saved: &'a Mutex<Saved<R::Key>>,
 }
 
 enum Staging<R: Record> {
@@ -52,6 +80,10 @@ impl<R: Record> Default for Table<R> {
         Table {
             rows: RwLock::new(BTreeMap::new()),
             stats: LockStats::default(),
+            saved: Mutex::new(Saved {
+                up_to: None,
+                stale: false,
+            }),
         }
     }
 }
@@ -61,7 +93,8 @@ impl<R: Record> Table<R> {
     pub fn load(dir: &Path) -> Result<Table<R>> {
         let path = snapshot::path(dir, R::TABLE);
         let mut rows = BTreeMap::new();
-        for (line, fields) in snapshot::read(&path, R::COLUMNS)? {
+        let snapshot::Rows { rows: lines, torn } = snapshot::read(&path, R::COLUMNS)?;
+        for (line, fields) in lines {
             let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
             let row = R::from_fields(&fields).map_err(|e| Error::Corrupt {
                 path: path.clone(),
@@ -76,9 +109,15 @@ impl<R: Record> Table<R> {
                 });
             }
         }
+        let saved = Saved {
+            up_to: rows.keys().next_back().cloned(),
+            // A torn last row must not have rows appended after it.
+            stale: torn,
+        };
         Ok(Table {
             rows: RwLock::new(rows),
             stats: LockStats::default(),
+            saved: Mutex::new(saved),
         })
     }
 
@@ -98,34 +137,72 @@ impl<R: Record> Table<R> {
         TableWrite {
             rows,
             staged: Vec::new(),
+            saved: &self.saved,
         }
     }
 
-    /// Writes the table's snapshot (see [`snapshot::write_atomic`]) while writers go
-    /// on: the read lock is taken for [`SAVE_CHUNK`] rows at a time and released in
-    /// between, so a writer waits for one chunk, never for the whole table. The snapshot
-    /// may hold changes made while it was written; the journal holds them too (see
-    /// `Journal::rotate` for why the two together are exact).
+    /// Brings the table's snapshot up to date while writers go on: it appends the rows
+    /// added since the last save if no saved row has changed since (see `Saved`), or
+    /// rewrites the file (see [`snapshot::write_atomic`]). Either way the read lock is
+    /// taken for [`SAVE_CHUNK`] rows at a time and released in between, so a writer
+    /// waits for one chunk, never for the whole table. The snapshot may hold changes
+    /// made while it was written; the journal holds them too (see `Journal::rotate` for
+    /// why the two together are exact).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        snapshot::write_atomic(dir, R::TABLE, R::COLUMNS, |snapshot| {
-            let mut last: Option<R::Key> = None;
-            loop {
-                let rows = self.read();
-                let after = match &last {
-                    None => rows.range::<R::Key, _>(..),
-                    Some(key) => rows.range::<R::Key, _>((Bound::Excluded(key), Bound::Unbounded)),
+        let append_after = {
+            let mut saved = self.saved.lock();
+            if saved.stale || !snapshot::path(dir, R::TABLE).exists() {
+                // From here on, only what this save writes is known to be saved.
+                *saved = Saved {
+                    up_to: None,
+                    stale: false,
                 };
-                let mut written = 0;
-                for (key, row) in after.take(SAVE_CHUNK) {
-                    snapshot.row(|fields| row.write_fields(fields))?;
-                    last = Some(key.clone());
-                    written += 1;
-                }
-                if written < SAVE_CHUNK {
-                    return Ok(());
-                }
+                None
+            } else {
+                Some(saved.up_to.clone())
             }
-        })
+        };
+        let result = match append_after {
+            None => snapshot::write_atomic(dir, R::TABLE, R::COLUMNS, |snapshot| {
+                self.write_rows_after(None, snapshot)
+            }),
+            Some(after) => snapshot::append(dir, R::TABLE, |snapshot| {
+                self.write_rows_after(after, snapshot)
+            }),
+        };
+        if result.is_err() {
+            // What the file holds is unknown: the next checkpoint rewrites it.
+            self.saved.lock().stale = true;
+        }
+        result
+    }
+
+    /// Writes the rows with keys after `after` (all of them for `None`), a chunk per
+    /// turn of the read lock, noting after each chunk how far the file is up to date.
+    fn write_rows_after(
+        &self,
+        mut after: Option<R::Key>,
+        snapshot: &mut snapshot::SnapshotWriter,
+    ) -> std::io::Result<()> {
+        loop {
+            let rows = self.read();
+            let range = match &after {
+                None => rows.range::<R::Key, _>(..),
+                Some(key) => rows.range::<R::Key, _>((Bound::Excluded(key), Bound::Unbounded)),
+            };
+            let mut written = 0;
+            for (key, row) in range.take(SAVE_CHUNK) {
+                snapshot.row(|fields| row.write_fields(fields))?;
+                after = Some(key.clone());
+                written += 1;
+            }
+            // Still under the read lock: no change slips in between the rows written
+            // and this note, and any later change at or below it marks the file stale.
+            self.saved.lock().up_to = after.clone();
+            if written < SAVE_CHUNK {
+                return Ok(());
+            }
+        }
     }
 
     /// This table's lock counters.
@@ -148,12 +225,14 @@ impl<R: Record> Table<R> {
                 }
                 let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
                 let row = R::from_fields(&fields).map_err(|e| format!("{}: {e}", R::TABLE))?;
+                self.saved.lock().changed(&row.key());
                 rows.insert(row.key(), row);
             }
             Change::Delete { key, .. } => {
                 let key: R::Key = key
                     .parse()
                     .map_err(|_| format!("{}: bad key {key:?}", R::TABLE))?;
+                self.saved.lock().changed(&key);
                 rows.remove(&key);
             }
         }
@@ -201,12 +280,15 @@ impl<R: Record> Staged for TableWrite<'_, R> {
     }
 
     fn apply_staged(&mut self) {
+        let mut saved = self.saved.lock();
         for staging in self.staged.drain(..) {
             match staging {
                 Staging::Put(row) => {
+                    saved.changed(&row.key());
                     self.rows.insert(row.key(), row);
                 }
                 Staging::Delete(key) => {
+                    saved.changed(&key);
                     self.rows.remove(&key);
                 }
             }
