@@ -60,17 +60,22 @@ impl PayKey {
 impl fmt::Display for PayKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let number = self.as_number();
-        let mut text = String::with_capacity(SYMBOLS + SYMBOLS / GROUP);
+        // Written into a buffer on the stack: a key is formatted for every transfer.
+        let mut text = [0u8; SYMBOLS + SYMBOLS / GROUP];
+        let mut len = 0;
         for i in 0..SYMBOLS {
             if i > 0 && i % GROUP == 0 {
-                text.push('-');
+                text[len] = b'-';
+                len += 1;
             }
             // Five bits at a time, most significant first.
             let shift = 5 * (SYMBOLS - 1 - i);
             let value = ((number >> shift) & 0x1f) as usize;
-            text.push(char::from(ALPHABET[value]));
+            text[len] = ALPHABET[value];
+            len += 1;
         }
-        f.write_str(&text)
+        // The alphabet and the dash are ASCII.
+        f.write_str(std::str::from_utf8(&text[..len]).unwrap_or_default())
     }
 }
 

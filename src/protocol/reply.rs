@@ -5,6 +5,7 @@
 //! "end-of-data flag" was trying to do, and what `time.sleep` in the originals was
 //! standing in for.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, BufRead, Write};
 
@@ -169,34 +170,41 @@ impl Reply {
         self.status.as_ref().err().map(|r| r.code)
     }
 
-    /// Writes the reply in its wire form. The caller flushes.
+    /// Writes the reply in its wire form, piece by piece (nothing is allocated for a
+    /// plain reply). The caller flushes.
     pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
-        out.write_all(self.encode().as_bytes())
+        for row in &self.data {
+            out.write_all(b"* ")?;
+            for (i, field) in row.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b" ")?;
+                }
+                out.write_all(token::quote(field).as_bytes())?;
+            }
+            out.write_all(b"\n")?;
+        }
+        match &self.status {
+            Ok(t) if t.is_empty() => out.write_all(b"OK")?,
+            Ok(t) => {
+                out.write_all(b"OK ")?;
+                out.write_all(one_line(t).as_bytes())?;
+            }
+            Err(refusal) => {
+                out.write_all(b"ERR ")?;
+                out.write_all(refusal.code.as_str().as_bytes())?;
+                out.write_all(b" ")?;
+                out.write_all(one_line(&refusal.message).as_bytes())?;
+            }
+        }
+        out.write_all(b"\n")
     }
 
     /// The reply in its wire form, every line ending in `\n`.
     pub fn encode(&self) -> String {
-        let mut text = String::new();
-        for row in &self.data {
-            text.push_str("* ");
-            text.push_str(&token::join(row));
-            text.push('\n');
-        }
-        match &self.status {
-            Ok(t) if t.is_empty() => text.push_str("OK"),
-            Ok(t) => {
-                text.push_str("OK ");
-                text.push_str(&one_line(t));
-            }
-            Err(refusal) => {
-                text.push_str("ERR ");
-                text.push_str(refusal.code.as_str());
-                text.push(' ');
-                text.push_str(&one_line(&refusal.message));
-            }
-        }
-        text.push('\n');
-        text
+        let mut bytes = Vec::new();
+        // Writing to a Vec cannot fail, and every piece written is a `str`.
+        let _ = self.write_to(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Reads one reply from a stream. `Ok(None)` means the peer closed before a reply.
@@ -233,8 +241,12 @@ impl From<Refusal> for Reply {
 }
 
 /// Messages are free text on the final line: keep them on that one line.
-fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r'], " ")
+fn one_line(text: &str) -> Cow<'_, str> {
+    if text.contains(['\n', '\r']) {
+        Cow::Owned(text.replace(['\n', '\r'], " "))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 fn invalid(message: &str) -> io::Error {
