@@ -116,6 +116,8 @@ impl Db {
         if replayed > 0 {
             log::info!("replayed {replayed} transactions from the journal");
             db.checkpoint()?;
+        } else {
+            db.prepare_next_journal();
         }
         Ok(db)
     }
@@ -154,7 +156,18 @@ impl Db {
         self.journal.drop_old()?;
         self.snapshot_bytes
             .store(self.snapshots_on_disk(), Ordering::Release);
+        self.prepare_next_journal();
         Ok(())
+    }
+
+    /// Zeroes the file the next checkpoint's journal will be, now, with no lock held.
+    /// Without it the rotation makes one itself, under the journal's writer lock.
+    fn prepare_next_journal(&self) {
+        if let Err(e) = self.journal.prepare_next() {
+            log::warn!(
+                "cannot prepare the next journal file ({e}); the next checkpoint will make it"
+            );
+        }
     }
 
     /// The journal size at which the next checkpoint is due: `checkpoint_bytes`, or

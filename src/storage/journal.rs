@@ -61,6 +61,9 @@ use crate::error::{Error, Result};
 /// The name of a journal set aside by a checkpoint ([`Journal::rotate`]).
 const OLD_JOURNAL: &str = "journal.old.csv";
 
+/// The name of the file the next rotation switches to ([`Journal::prepare_next`]).
+const NEXT_JOURNAL: &str = "journal.next.csv";
+
 /// The header row of the journal file.
 const HEADER: &str = "checksum,table,op,count,fields\n";
 
@@ -204,6 +207,14 @@ impl Journal {
         // A checkpoint that did not finish leaves the journal it set aside: its lines
         // come first (see `Journal::rotate`).
         let old = read(&dir.join(OLD_JOURNAL))?;
+        // A next file left by an earlier run holds no lines (perhaps not all its zeros,
+        // if it crashed while making it): start from a fresh one.
+        match fs::remove_file(dir.join(NEXT_JOURNAL)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(Error::io(dir.join(NEXT_JOURNAL), e));
+            }
+            _ => {}
+        }
         let Contents {
             entries,
             good_len,
@@ -385,17 +396,26 @@ impl Journal {
         }
         self.durability.mark_all_synced();
         fs::rename(&self.path, &old).map_err(io_err)?;
-        let file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&self.path)
-            .and_then(|file| {
+        // The next file, zeroed ahead by `prepare_next` while nobody waited, becomes the
+        // journal; without one, a new file is made here.
+        let next = dir.join(NEXT_JOURNAL);
+        let file = fs::rename(&next, &self.path)
+            .and_then(|()| OpenOptions::new().write(true).open(&self.path))
+            .or_else(|_| {
+                let file = OpenOptions::new()
+                    .create_new(true)
+                    .write(true)
+                    .open(&self.path)?;
                 file.write_all_at(HEADER.as_bytes(), 0)?;
                 file.sync_all()?;
-                super::snapshot::sync_dir(dir)?;
                 Ok(file)
+            })
+            .and_then(|file| {
+                super::snapshot::sync_dir(dir)?;
+                let size = file.metadata()?.len();
+                Ok((file, size))
             });
-        let file = match file {
+        let (file, size) = match file {
             Ok(file) => file,
             Err(e) => {
                 // Without a journal file to write to, nothing can be made durable.
@@ -406,13 +426,34 @@ impl Journal {
         self.durability
             .switch_file(file.try_clone().map_err(io_err)?);
         writer.file = file;
-        writer.capacity = HEADER.len() as u64;
+        writer.capacity = size.max(HEADER.len() as u64);
         self.len.store(HEADER.len() as u64, Ordering::Release);
-        // Room for the lines until the next checkpoint: zeroed now, while the writers
-        // wait anyway, rather than step by step under their locks.
+        // Room for the lines until the next checkpoint, if the next file was not ready.
         let end = HEADER.len() as u64 + writer.room;
         writer.make_room_or_warn(end);
         Ok(())
+    }
+
+    /// Makes the file the next [`Journal::rotate`] will switch to: the header, then the
+    /// journal's room of zeros, fsynced. It takes no lock while it writes (about 50 ms for
+    /// 64 MiB), so the rotation itself is two renames, not a pause while the zeros are
+    /// written with every writer waiting.
+    pub fn prepare_next(&self) -> Result<()> {
+        let room = self.lock_writer().room;
+        if room == 0 {
+            return Ok(());
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let next = dir.join(NEXT_JOURNAL);
+        let prepare = || -> io::Result<()> {
+            let file = File::create(&next)?;
+            file.write_all_at(HEADER.as_bytes(), 0)?;
+            let end = (HEADER.len() as u64 + room).next_multiple_of(CHUNK);
+            write_zeros(&file, HEADER.len() as u64..end)?;
+            file.sync_all()?;
+            super::snapshot::sync_dir(dir)
+        };
+        prepare().map_err(|e| Error::io(&next, e))
     }
 
     /// Deletes the journal set aside by [`Journal::rotate`]: every snapshot written
@@ -914,6 +955,34 @@ mod tests {
         commit(&journal, vec![put("t", &["3", "three"])]).unwrap();
         drop(journal);
         assert_eq!(Journal::open(dir.path()).unwrap().1.len(), 4);
+    }
+
+    #[test]
+    fn a_rotation_switches_to_the_file_prepared_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).unwrap();
+        journal.keep_room(2 * CHUNK);
+        journal.prepare_next().unwrap();
+        let next = dir.path().join(NEXT_JOURNAL);
+        let prepared = fs::metadata(&next).unwrap().len();
+        assert!(prepared >= HEADER.len() as u64 + 2 * CHUNK, "{prepared}");
+        commit(&journal, vec![put("t", &["1", "one"])]).unwrap();
+        journal.rotate().unwrap();
+        assert!(!next.exists(), "the prepared file became the journal");
+        assert_eq!(
+            file_size(dir.path()),
+            prepared,
+            "no zeros written at the rotation"
+        );
+        let after = put("t", &["2", "two"]);
+        let ticket = commit(&journal, vec![after.clone()]).unwrap();
+        journal.wait_durable(ticket).unwrap();
+        assert_eq!(file_size(dir.path()), prepared, "written in place");
+        journal.drop_old().unwrap();
+        drop(journal);
+        let (_, entries) = Journal::open(dir.path()).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].changes, [after]);
     }
 
     #[test]
