@@ -46,7 +46,7 @@ pub fn demo_data_dir() -> TempDir {
 }
 
 /// The journal of a data directory as text: its lines, without the zero padding after
-/// them (the journal grows its file in 1 MiB steps of zeros and writes lines over them;
+/// them (the journal pads its file with zeros ahead and writes lines over them;
 /// see src/storage/journal.rs).
 pub fn journal_text(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("journal.csv")).expect("the journal is text");
