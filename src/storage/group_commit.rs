@@ -148,32 +148,8 @@ impl GroupCommit {
     /// the journal is poisoned (an fsync failed) and that may never happen.
     pub(super) fn wait(&self, ticket: u64) -> bool {
         let shared = &*self.shared;
-        if shared.synced.load(Ordering::Acquire) >= ticket {
-            return true;
-        }
-        {
-            let mut queue = shared.queue.lock();
-            // Checked again under the lock: a round publishes `synced` before it
-            // looks at the queue, so either we see its fsync here or it sees us.
-            if shared.synced.load(Ordering::Acquire) >= ticket {
-                return true;
-            }
-            if shared.poisoned.load(Ordering::Acquire) {
-                return false;
-            }
-            if !queue.syncing && queue.waiters.is_empty() {
-                // Nobody else needs an fsync: run the round here, no hand-over.
-                queue.syncing = true;
-                drop(queue);
-                shared.round();
-                return shared.synced.load(Ordering::Acquire) >= ticket;
-            }
-            queue
-                .waiters
-                .push((ticket, Waiter::Parked(thread::current())));
-            if !queue.syncing {
-                shared.work.notify_one();
-            }
+        if let Some(durable) = self.decide_or_queue(ticket, || Waiter::Parked(thread::current())) {
+            return durable;
         }
         loop {
             // `park` may return early (a stale unpark, or none at all): check again.
@@ -187,6 +163,38 @@ impl GroupCommit {
         }
     }
 
+    /// What `wait` and `when_durable` share: says at once whether line `ticket` is
+    /// durable (`Some`) if that is known or if this thread can find out by running the
+    /// fsync itself (nobody else needs one); otherwise queues `waiter` for the round
+    /// that will cover the line, and returns `None`.
+    fn decide_or_queue(&self, ticket: u64, waiter: impl FnOnce() -> Waiter) -> Option<bool> {
+        let shared = &*self.shared;
+        if shared.synced.load(Ordering::Acquire) >= ticket {
+            return Some(true);
+        }
+        let mut queue = shared.queue.lock();
+        // Checked again under the lock: a round publishes `synced` before it looks at
+        // the queue, so either we see its fsync here or it sees us.
+        if shared.synced.load(Ordering::Acquire) >= ticket {
+            return Some(true);
+        }
+        if shared.poisoned.load(Ordering::Acquire) {
+            return Some(false);
+        }
+        if !queue.syncing && queue.waiters.is_empty() {
+            // Nobody else needs an fsync: run the round here, no hand-over.
+            queue.syncing = true;
+            drop(queue);
+            shared.round();
+            return Some(shared.synced.load(Ordering::Acquire) >= ticket);
+        }
+        queue.waiters.push((ticket, waiter()));
+        if !queue.syncing {
+            shared.work.notify_one();
+        }
+        None
+    }
+
     /// Runs `then` once line `ticket` and every line before it is durable (with
     /// `true`), or once that is known never to happen (with `false`, the journal is
     /// poisoned). It runs at once, on this thread, if the line is durable already or
@@ -194,29 +202,8 @@ impl GroupCommit {
     /// as [`GroupCommit::wait`] would); otherwise on the thread that runs the fsync
     /// covering it, and this call returns straight away.
     pub(super) fn when_durable(&self, ticket: u64, then: OnDurable) {
-        let shared = &*self.shared;
-        if shared.synced.load(Ordering::Acquire) >= ticket {
-            return then.durable(true);
-        }
-        let mut queue = shared.queue.lock();
-        // The same checks as in `wait`, for the same reasons.
-        if shared.synced.load(Ordering::Acquire) >= ticket {
-            drop(queue);
-            return then.durable(true);
-        }
-        if shared.poisoned.load(Ordering::Acquire) {
-            drop(queue);
-            return then.durable(false);
-        }
-        if !queue.syncing && queue.waiters.is_empty() {
-            queue.syncing = true;
-            drop(queue);
-            shared.round();
-            return then.durable(shared.synced.load(Ordering::Acquire) >= ticket);
-        }
-        queue.waiters.push((ticket, Waiter::Then(then)));
-        if !queue.syncing {
-            shared.work.notify_one();
+        if let Some(durable) = self.decide_or_queue(ticket, || Waiter::Then(Arc::clone(&then))) {
+            then.durable(durable);
         }
     }
 
