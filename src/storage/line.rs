@@ -59,7 +59,7 @@ impl<'a> LineEncoder<'a> {
     pub fn put<S: AsRef<str>>(&mut self, table: &str, fields: &[S]) {
         self.field(table);
         self.field("put");
-        self.number(fields.len());
+        Fields::display(self, &fields.len());
         for field in fields {
             self.field(field.as_ref());
         }
@@ -70,7 +70,7 @@ impl<'a> LineEncoder<'a> {
     pub fn put_row<R: Record>(&mut self, row: &R) {
         self.field(R::TABLE);
         self.field("put");
-        self.number(R::COLUMNS.len());
+        Fields::display(self, &R::COLUMNS.len());
         row.write_fields(self);
         self.changes += 1;
     }
@@ -94,24 +94,6 @@ impl<'a> LineEncoder<'a> {
         let hex = format_hex(self.hash);
         self.out[..CHECKSUM_DIGITS].copy_from_slice(&hex);
         self.out.push(b'\n');
-    }
-
-    fn number(&mut self, n: usize) {
-        // Twenty digits hold any u64; formatting into them allocates nothing.
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = n;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        // Only ASCII digits were written.
-        let text = std::str::from_utf8(&digits[at..]).unwrap_or("0");
-        self.field(text);
     }
 
     fn field(&mut self, text: &str) {
