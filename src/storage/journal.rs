@@ -378,7 +378,7 @@ impl Journal {
     /// failed), it is kept and the current journal is not rotated: this checkpoint's
     /// snapshots will cover the old lines, and the current ones stay in the journal.
     pub fn rotate(&self) -> Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dir = self.dir();
         let old = dir.join(OLD_JOURNAL);
         let mut writer = self.lock_writer();
         if old.exists() {
@@ -443,7 +443,7 @@ impl Journal {
         if room == 0 {
             return Ok(());
         }
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dir = self.dir();
         let next = dir.join(NEXT_JOURNAL);
         let prepare = || -> io::Result<()> {
             let file = File::create(&next)?;
@@ -459,7 +459,7 @@ impl Journal {
     /// Deletes the journal set aside by [`Journal::rotate`]: every snapshot written
     /// since is durable, so its lines are no longer needed.
     pub fn drop_old(&self) -> Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dir = self.dir();
         let old = dir.join(OLD_JOURNAL);
         match fs::remove_file(&old) {
             Ok(()) => super::snapshot::sync_dir(dir).map_err(|e| Error::io(&old, e)),
@@ -477,6 +477,11 @@ impl Journal {
         let mut writer = self.lock_writer();
         writer.room = bytes;
         writer.make_room_or_warn(self.len_bytes() + bytes);
+    }
+
+    /// The data directory: `journal.csv` and the files a checkpoint sets beside it.
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
     }
 
     /// The journal's length in bytes, up to the end of its last line (the file is
