@@ -107,10 +107,7 @@ pub fn write_atomic(
     let tmp_path = dir.join(format!("{table}.csv.tmp"));
     let write = || -> io::Result<()> {
         let file = File::create(&tmp_path)?;
-        let mut snapshot = SnapshotWriter {
-            out: BufWriter::with_capacity(1 << 20, file),
-            line: Vec::with_capacity(256),
-        };
+        let mut snapshot = SnapshotWriter::new(file);
         // Always a header row: it names the columns for people, and a csv reader
         // would otherwise mistake a first row for the header.
         snapshot.row(|fields| {
@@ -119,7 +116,7 @@ pub fn write_atomic(
             }
         })?;
         write_rows(&mut snapshot)?;
-        let file = snapshot.out.into_inner().map_err(|e| e.into_error())?;
+        let file = snapshot.finish()?;
         file.sync_all()?;
         fs::rename(&tmp_path, &final_path)?;
         sync_dir(dir)
@@ -139,12 +136,9 @@ pub fn append(
     let path = path(dir, table);
     let write = || -> io::Result<()> {
         let file = fs::OpenOptions::new().append(true).open(&path)?;
-        let mut snapshot = SnapshotWriter {
-            out: BufWriter::with_capacity(1 << 20, file),
-            line: Vec::with_capacity(256),
-        };
+        let mut snapshot = SnapshotWriter::new(file);
         write_rows(&mut snapshot)?;
-        let file = snapshot.out.into_inner().map_err(|e| e.into_error())?;
+        let file = snapshot.finish()?;
         file.sync_data()
     };
     write().map_err(|e| Error::io(&path, e))
@@ -157,6 +151,18 @@ pub struct SnapshotWriter {
 }
 
 impl SnapshotWriter {
+    fn new(file: File) -> SnapshotWriter {
+        SnapshotWriter {
+            out: BufWriter::with_capacity(1 << 20, file),
+            line: Vec::with_capacity(256),
+        }
+    }
+
+    /// Flushes what is buffered and hands back the file, for the caller's fsync.
+    fn finish(self) -> io::Result<File> {
+        self.out.into_inner().map_err(|e| e.into_error())
+    }
+
     /// Writes one row: `write` gives its fields, in column order. (Every table has two
     /// columns or more, so a row is never the lone empty field that CSV would have to
     /// write as `""`.)
