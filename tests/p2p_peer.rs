@@ -13,7 +13,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use feira::p2p::wire::{Header, Sha256Digest};
-use feira::p2p::{FetchError, PeerOptions, PeerServer, fetch};
+use feira::p2p::{FetchError, FetchOptions, PeerOptions, PeerServer, fetch, fetch_with};
 use feira::protocol::ErrorCode;
 
 /// Generous: only reached when something is broken.
@@ -29,15 +29,19 @@ struct Peer {
 
 impl Peer {
     fn start(max_concurrent: usize) -> Peer {
+        Peer::start_with(PeerOptions {
+            max_concurrent,
+            io_timeout: TIMEOUT,
+            ..PeerOptions::default()
+        })
+    }
+
+    fn start_with(options: PeerOptions) -> Peer {
         let tmp = tempfile::tempdir().unwrap();
         let share = tmp.path().join("share");
         let downloads = tmp.path().join("downloads");
         fs::create_dir(&share).unwrap();
         fs::create_dir(&downloads).unwrap();
-        let options = PeerOptions {
-            max_concurrent,
-            io_timeout: TIMEOUT,
-        };
         let server = PeerServer::start_with(&share, "127.0.0.1:0", options).unwrap();
         Peer {
             _tmp: tmp,
@@ -441,4 +445,196 @@ fn shutdown_cuts_downloads_in_progress_and_stops_listening() {
         TcpStream::connect_timeout(&addr, TIMEOUT).is_err(),
         "still listening"
     );
+}
+
+/// Connects and sends a request line one byte at a time (`GET aaaa...`, never ending),
+/// a byte every 50 ms, until the peer closes the connection. Returns how long the
+/// connection lived and what the peer said. Gives up after 30 s.
+fn trickle_a_request(addr: SocketAddr) -> JoinHandle<(Duration, String)> {
+    thread::spawn(move || {
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        // The read timeout paces the trickle: one byte, then 50 ms listening.
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 256];
+        for i in 0.. {
+            let byte = *b"GET ".get(i).unwrap_or(&b'a');
+            if stream.write_all(&[byte]).is_err() || started.elapsed() > TIMEOUT * 3 {
+                break;
+            }
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&answer).into_owned(),
+        )
+    })
+}
+
+#[test]
+fn tricklers_never_hold_a_download_slot_and_are_closed_at_the_request_deadline() {
+    const TRICKLERS: usize = 16;
+    let request_timeout = Duration::from_secs(2);
+    let peer = Peer::start_with(PeerOptions {
+        max_concurrent: 4,
+        io_timeout: TIMEOUT,
+        request_timeout,
+        ..PeerOptions::default()
+    });
+    peer.share_file("real.txt", b"a real download");
+    let tricklers: Vec<_> = (0..TRICKLERS)
+        .map(|_| trickle_a_request(peer.addr()))
+        .collect();
+    eventually("every trickler to be waiting for its request", || {
+        peer.server.waiting_connections() == TRICKLERS
+    });
+    assert_eq!(peer.server.active_transfers(), 0, "a trickler holds a slot");
+
+    // A real download, while sixteen connections trickle: served at once.
+    let started = Instant::now();
+    let dest = peer.downloads.join("real.txt");
+    fetch(peer.addr(), "real.txt", &dest, TIMEOUT).unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), b"a real download");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Each trickler is told TIMEOUT at its deadline and closed (after at most a second
+    // of lingering close), however steadily its bytes came.
+    for trickler in tricklers {
+        let (lived, answer) = trickler.join().unwrap();
+        assert!(answer.starts_with("ERR TIMEOUT "), "{answer:?}");
+        assert!(lived >= request_timeout, "closed after {lived:?}");
+        assert!(
+            lived < request_timeout + Duration::from_secs(5),
+            "{lived:?}"
+        );
+    }
+    eventually("the waiting places to be given back", || {
+        peer.server.waiting_connections() == 0
+    });
+}
+
+/// Writes `bytes` one at a time, `pause` apart, until done or the downloader has gone.
+fn dribble(stream: &mut TcpStream, bytes: &[u8], pause: Duration) {
+    for chunk in bytes.chunks(1) {
+        if stream.write_all(chunk).is_err() {
+            return;
+        }
+        thread::sleep(pause);
+    }
+}
+
+#[test]
+fn a_peer_that_trickles_its_header_is_given_up_on_at_the_timeout() {
+    let data = vec![7u8; 1000];
+    let header = Header::Ok {
+        size: data.len() as u64,
+        sha256: Sha256Digest::of(&data),
+    };
+    // A byte every 100 ms: the ~75-byte header would take 7.5 s, and no single read
+    // ever waits as long as the 1 s timeout.
+    let (addr, fake) = fake_peer(move |mut stream| {
+        dribble(
+            &mut stream,
+            header.encode().as_bytes(),
+            Duration::from_millis(100),
+        );
+        let _ = stream.write_all(&data);
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let err = fetch(addr, "x", tmp.path().join("x"), Duration::from_secs(1)).unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, FetchError::HeaderTimeout { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("peer {addr} did not send its header within 1 s; nothing was saved")
+    );
+    assert!(took < Duration::from_secs(4), "gave up after {took:?}");
+    assert!(entries(tmp.path()).is_empty());
+    drop(fake);
+}
+
+#[test]
+fn a_body_below_the_minimum_rate_fails_and_leaves_no_partial_file() {
+    let data = random_bytes(1024 * 1024);
+    let header = Header::Ok {
+        size: data.len() as u64,
+        sha256: Sha256Digest::of(&data),
+    };
+    // The header at once, then a byte every 20 ms (50 bytes/s): each read waits far less
+    // than the timeout, so only the minimum rate can stop it. Bounded to 10 s.
+    let (addr, fake) = fake_peer(move |mut stream| {
+        stream.write_all(header.encode().as_bytes()).unwrap();
+        dribble(&mut stream, &data[..500], Duration::from_millis(20));
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("file.bin");
+    fs::write(&dest, b"an older download, which must survive").unwrap();
+    let options = FetchOptions {
+        timeout: Duration::from_millis(500),
+        min_rate: 1024,
+    };
+    let started = Instant::now();
+    let err = fetch_with(addr, "file.bin", &dest, &options).unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, FetchError::TooSlow { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!("peer {addr} is too slow: "))
+            && message.contains("under the minimum of 1024 bytes/s")
+            && message.ends_with("nothing was saved"),
+        "{message}"
+    );
+    assert!(took < Duration::from_secs(4), "gave up after {took:?}");
+    assert_eq!(entries(tmp.path()), ["file.bin"]);
+    assert_eq!(
+        fs::read(&dest).unwrap(),
+        b"an older download, which must survive"
+    );
+    fake.join().unwrap();
+}
+
+#[test]
+fn a_slow_but_steady_body_arrives_whole_however_long_it_takes() {
+    let data = random_bytes(24 * 1024);
+    let header = Header::Ok {
+        size: data.len() as u64,
+        sha256: Sha256Digest::of(&data),
+    };
+    // 1 KiB every 60 ms (about 16 KiB/s) for 1.5 s: three times the timeout, four times
+    // the minimum rate.
+    let sent = data.clone();
+    let (addr, fake) = fake_peer(move |mut stream| {
+        stream.write_all(header.encode().as_bytes()).unwrap();
+        for chunk in sent.chunks(1024) {
+            stream.write_all(chunk).unwrap();
+            thread::sleep(Duration::from_millis(60));
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("slow.bin");
+    let options = FetchOptions {
+        timeout: Duration::from_millis(500),
+        min_rate: 4096,
+    };
+    let report = fetch_with(addr, "slow.bin", &dest, &options).unwrap();
+    fake.join().unwrap();
+    assert!(report.elapsed > options.timeout, "{:?}", report.elapsed);
+    assert!(fs::read(&dest).unwrap() == data);
 }

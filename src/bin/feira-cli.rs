@@ -36,7 +36,8 @@ struct Args {
     /// Log in as this user before the command (or at the start of the session).
     #[arg(long)]
     user: Option<String>,
-    /// Seconds to wait to connect, and for each reply.
+    /// Seconds to wait to connect, and for each reply; for `get_file`, for connecting
+    /// to the peer and receiving its header together, and for each wait on the file.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
     /// Print the reply exactly as it came over the wire (one-shot mode).
@@ -51,6 +52,10 @@ struct Args {
     /// The port this client's file listener uses after `connect` (0: any free port).
     #[arg(long, default_value_t = 0)]
     listen_port: u16,
+    /// The slowest a `get_file` download may run, in bytes a second, measured over each
+    /// --timeout; a peer slower than that is cut off (0: no minimum).
+    #[arg(long, default_value_t = feira::p2p::fetch::DEFAULT_MIN_RATE)]
+    min_rate: u64,
     /// A verb and its arguments, sent as one request (flags go before it). Without
     /// one, an interactive session starts.
     #[arg(value_name = "VERB [ARGS]", trailing_var_arg = true)]
@@ -114,6 +119,7 @@ fn main() -> ExitCode {
             share_dir: args.share_dir,
             download_dir: args.download_dir,
             listen_port: args.listen_port,
+            min_rate: args.min_rate,
         },
     };
     let stats_flags = args

@@ -15,7 +15,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::p2p::{FetchReport, PeerServer, fetch, local_path_for};
+use crate::p2p::fetch::DEFAULT_MIN_RATE;
+use crate::p2p::{FetchOptions, FetchReport, PeerServer, fetch_with, local_path_for};
 
 /// How many downloads this peer serves at once; more get `ERR BUSY` from the peer.
 pub const MAX_UPLOADS: usize = 4;
@@ -29,6 +30,8 @@ pub struct SharingOptions {
     pub download_dir: PathBuf,
     /// The port to listen on; 0 lets the operating system choose a free one.
     pub listen_port: u16,
+    /// The slowest a download's body may arrive, in bytes a second (0: no minimum).
+    pub min_rate: u64,
 }
 
 impl Default for SharingOptions {
@@ -37,6 +40,7 @@ impl Default for SharingOptions {
             share_dir: PathBuf::from("share"),
             download_dir: PathBuf::from("downloads"),
             listen_port: 0,
+            min_rate: DEFAULT_MIN_RATE,
         }
     }
 }
@@ -90,6 +94,10 @@ pub fn peer_address(row: &[String]) -> Result<SocketAddr, String> {
 
 /// Downloads `file_name` from `peer` to `local_path`, or into the download directory
 /// under the same name. Nothing is left under the final name if it fails.
+///
+/// `timeout` bounds connecting and receiving the header together, and each wait for
+/// the body's bytes; the body must also keep up `options.min_rate` (see
+/// [`FetchOptions`]).
 pub fn download(
     options: &SharingOptions,
     peer: SocketAddr,
@@ -110,7 +118,11 @@ pub fn download(
             local_path_for(dir, file_name).map_err(|e| e.to_string())?
         }
     };
-    fetch(peer, file_name, &dest, timeout).map_err(|e| e.to_string())
+    let limits = FetchOptions {
+        timeout,
+        min_rate: options.min_rate,
+    };
+    fetch_with(peer, file_name, &dest, &limits).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The audit log: every file-sharing operation, written by one thread of its own.
+//! The audit log: the file-sharing operations of logged-in users, written by one thread
+//! of its own. What one connection may put in it is bounded (short arguments, a row
+//! budget): see [`audit_limit`](super::audit_limit).
 //!
 //! Seed 002 sent each operation to an RPC log server. feira keeps the idea (the
 //! threads that serve clients never write the log themselves) with a channel instead
@@ -47,6 +49,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use parking_lot::Mutex;
 
+use super::audit_limit::RowLimit;
 use crate::error::{Error, Result};
 
 /// The header row of `audit.csv`.
@@ -68,7 +71,9 @@ pub struct AuditEvent {
     /// (the connection ended, LOGOUT, ...), or `AUDIT_DROPPED` for a gap in the log.
     pub operation: &'static str,
     /// The arguments as the protocol writes them (quoted where needed), or the reason
-    /// for a `DROP`.
+    /// for a `DROP`. A request's arguments are cut to
+    /// [`MAX_ARGUMENT_CHARS`](super::audit_limit::MAX_ARGUMENT_CHARS) characters
+    /// followed by their full length (see [`shorten`](super::audit_limit::shorten)).
     pub arguments: String,
     /// `OK`, or the error code of the reply (`NOT_CONNECTED`, ...).
     pub result: &'static str,
@@ -116,6 +121,8 @@ pub struct AuditOptions {
     pub sync_every: Duration,
     /// The most events written between two flushes.
     pub max_batch: usize,
+    /// How many rows one connection's requests may write (see `audit_limit`).
+    pub per_connection: RowLimit,
 }
 
 impl Default for AuditOptions {
@@ -127,6 +134,7 @@ impl Default for AuditOptions {
             send_timeout: Duration::from_millis(100),
             sync_every: Duration::from_secs(1),
             max_batch: 1024,
+            per_connection: RowLimit::default(),
         }
     }
 }
@@ -158,6 +166,8 @@ struct Counters {
     written: AtomicU64,
     /// Writes or fsyncs of the audit file that failed.
     failures: AtomicU64,
+    /// Rows withheld because their connection was over its row budget.
+    limited: AtomicU64,
 }
 
 /// The sending side of the audit log, held in `server::Shared`.
@@ -232,6 +242,16 @@ impl AuditLog {
     /// Failed writes or fsyncs of the audit file.
     pub fn failures(&self) -> u64 {
         self.counters.failures.load(Ordering::Acquire)
+    }
+
+    /// Counts one row withheld by its connection's row budget (`audit_limit`).
+    pub fn count_limited(&self) {
+        self.counters.limited.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Rows withheld by the per-connection row budgets since start.
+    pub fn limited(&self) -> u64 {
+        self.counters.limited.load(Ordering::Acquire)
     }
 
     /// Stops the logger: every event sent before this call is written and fsynced

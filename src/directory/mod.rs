@@ -10,13 +10,15 @@
 //! - [`connected`]: the [`Directory`] of connected users, in memory only;
 //! - [`files`]: the `files` table (published files, persistent) and its operations;
 //! - [`names`]: what a published file name and description may contain;
-//! - [`audit`]: the [`AuditLog`], a bounded channel to one logger thread.
+//! - [`audit`]: the [`AuditLog`], a bounded channel to one logger thread;
+//! - [`audit_limit`]: what one connection may put in it (short arguments, a row budget).
 //!
 //! Locks: the `files` table's lock comes after `orders` in the lock order of
 //! src/db.rs; the directory's own mutex is a leaf, never held with another lock; the
 //! audit log takes no lock at all on the sending side.
 
 pub mod audit;
+pub mod audit_limit;
 pub mod connected;
 pub mod files;
 pub mod names;

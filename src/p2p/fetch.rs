@@ -17,6 +17,10 @@
 //! 4. on any failure the temporary file is removed (by `PartFile`'s `Drop`, so no
 //!    early return can forget it), and the error says what happened. An existing file
 //!    under the final name is left untouched.
+//!
+//! Time limits ([`FetchOptions`]): the header has one deadline, and the body a minimum
+//! rate, so a peer that trickles a byte now and then cannot hold a download open for as
+//! long as it likes (src/p2p/timing.rs says why a per-read timeout is not enough).
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -28,6 +32,7 @@ use std::time::{Duration, Instant};
 use super::part::PartFile;
 use super::receive::receive;
 use super::share::{NameError, check_name};
+use super::timing::{DeadlineReader, RateFloor};
 use super::wire::{self, Header, HeaderError, Sha256Digest};
 use crate::protocol::{ErrorCode, Refusal};
 
@@ -48,6 +53,33 @@ pub struct FetchReport {
     /// rename and the directory's `fsync`. Reported apart because it depends on the
     /// disk, not on the network.
     pub synced_in: Duration,
+}
+
+/// The time limits of a download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Connecting, sending the request and receiving the whole header must together
+    /// take at most this long, however slowly the header's bytes trickle in. It also
+    /// bounds every single read and write of the body (a peer silent that long is gone),
+    /// and is the window over which the body's rate is measured.
+    pub timeout: Duration,
+    /// The body must arrive at this many bytes a second at least, averaged over each
+    /// `timeout` of waiting for the peer (0: no minimum). A large file over a slow but
+    /// steady link takes as long as it needs; a peer that trickles is cut off.
+    pub min_rate: u64,
+}
+
+/// The default minimum rate of a body: 1 KiB/s, far below any real link (a 64 kbit/s
+/// line moves 8 KiB/s), and far above a peer trickling a byte every few seconds.
+pub const DEFAULT_MIN_RATE: u64 = 1024;
+
+impl Default for FetchOptions {
+    fn default() -> FetchOptions {
+        FetchOptions {
+            timeout: Duration::from_secs(10),
+            min_rate: DEFAULT_MIN_RATE,
+        }
+    }
 }
 
 /// Why a download failed. In every case, nothing was left under the final name (and a
@@ -77,6 +109,19 @@ pub enum FetchError {
         /// The announced size, if the header had arrived.
         expected: Option<u64>,
         source: io::Error,
+    },
+    /// The header did not arrive whole within the timeout.
+    HeaderTimeout { peer: SocketAddr, timeout: Duration },
+    /// The body arrived more slowly than the minimum rate.
+    TooSlow {
+        peer: SocketAddr,
+        /// Bytes of the file received before giving up.
+        received: u64,
+        expected: u64,
+        /// Bytes received in the last window, and how long it lasted.
+        in_window: u64,
+        window: Duration,
+        min_rate: u64,
     },
     /// The peer closed the connection before sending every byte it announced.
     Truncated {
@@ -146,6 +191,25 @@ impl fmt::Display for FetchError {
                 }
                 write!(f, "; nothing was saved")
             }
+            FetchError::HeaderTimeout { peer, timeout } => write!(
+                f,
+                "peer {peer} did not send its header within {} s; nothing was saved",
+                timeout.as_secs_f64()
+            ),
+            FetchError::TooSlow {
+                peer,
+                received,
+                expected,
+                in_window,
+                window,
+                min_rate,
+            } => write!(
+                f,
+                "peer {peer} is too slow: {in_window} bytes in the last {:.1} s, under the \
+                 minimum of {min_rate} bytes/s (after {received} of {expected} bytes); \
+                 nothing was saved",
+                window.as_secs_f64()
+            ),
             FetchError::Truncated {
                 peer,
                 received,
@@ -185,10 +249,12 @@ impl std::error::Error for FetchError {
     }
 }
 
-/// Downloads `file_name` from the peer at `peer` into the file `dest`.
+/// Downloads `file_name` from the peer at `peer` into the file `dest`, with the
+/// default minimum rate ([`fetch_with`] sets every limit).
 ///
-/// `timeout` bounds connecting and every single read and write, not the whole
-/// download: a large file may take as long as it needs while bytes keep arriving.
+/// `timeout` bounds connecting and the header together, and every single read and
+/// write of the body, not the whole download: a large file may take as long as it
+/// needs while bytes keep arriving at the minimum rate ([`DEFAULT_MIN_RATE`]).
 /// On success, `dest` holds exactly the bytes the peer announced (replacing any file
 /// that was there); on failure, `dest` is as it was and no temporary file is left.
 ///
@@ -206,7 +272,22 @@ pub fn fetch(
     dest: impl AsRef<Path>,
     timeout: Duration,
 ) -> Result<FetchReport, FetchError> {
+    let options = FetchOptions {
+        timeout,
+        ..FetchOptions::default()
+    };
+    fetch_with(peer, file_name, dest, &options)
+}
+
+/// [`fetch`] with every time limit given: see [`FetchOptions`].
+pub fn fetch_with(
+    peer: SocketAddr,
+    file_name: &str,
+    dest: impl AsRef<Path>,
+    options: &FetchOptions,
+) -> Result<FetchReport, FetchError> {
     let started = Instant::now();
+    let timeout = options.timeout;
     let dest = dest.as_ref();
     let (dir, final_name) = split_destination(dest)?;
 
@@ -221,8 +302,7 @@ pub fn fetch(
         }
     };
     stream
-        .set_read_timeout(Some(timeout))
-        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .set_write_timeout(Some(timeout))
         .and_then(|()| stream.set_nodelay(true))
         .map_err(network(0, None))?;
     (&stream)
@@ -230,8 +310,11 @@ pub fn fetch(
         .map_err(network(0, None))?;
 
     // Large reads bypass this buffer (see `receive`); it only needs to hold the header
-    // and whatever file bytes arrived in the same segments.
-    let mut reader = BufReader::with_capacity(64 * 1024, &stream);
+    // and whatever file bytes arrived in the same segments. The header has one deadline,
+    // counted from the start, however its bytes trickle in.
+    let mut timed = DeadlineReader::new(&stream, timeout);
+    timed.set_deadline(started + timeout, "the header");
+    let mut reader = BufReader::with_capacity(64 * 1024, timed);
     let (size, expected) = match Header::read_from(&mut reader) {
         Ok(Header::Ok { size, sha256 }) => (size, sha256),
         Ok(Header::Err(refusal)) => {
@@ -253,13 +336,19 @@ pub fn fetch(
                 problem: format!("bad header: {m}"),
             });
         }
+        Err(HeaderError::Io(source)) if is_timeout(&source) => {
+            return Err(FetchError::HeaderTimeout { peer, timeout });
+        }
         Err(HeaderError::Io(source)) => return Err(network(0, None)(source)),
     };
 
     // Only now, with a file on its way, is anything created on disk.
     let mut part = PartFile::create(dir, final_name)?;
     let header_at = started.elapsed();
-    let actual = receive(&mut reader, &mut part, size, peer)?;
+    // The body has no deadline, only the per-read timeout and the minimum rate.
+    reader.get_mut().clear_deadline();
+    let floor = RateFloor::new(options.min_rate, timeout);
+    let actual = receive(&mut reader, &mut part, size, peer, floor)?;
     let received_at = started.elapsed();
     if actual != expected {
         return Err(FetchError::ChecksumMismatch {

@@ -10,22 +10,27 @@
 //! - [`wire`]: the peer protocol, pure: `GET <name>`, then `OK <size> <sha256>` or
 //!   `ERR <CODE> <message>`, then exactly `size` raw bytes;
 //! - [`digest`]: streaming SHA-256 of a file, and the cache that spares re-hashing it;
-//! - [`server`]: [`PeerServer`], the serving peer: one thread per download, a limit,
-//!   a clean shutdown;
+//! - [`server`]: [`PeerServer`], the serving peer: one thread per download, a clean
+//!   shutdown; `admission` (private): its two limits, connections still sending their
+//!   request and downloads;
 //! - [`fetch`](mod@fetch): [`fetch()`], the downloading peer: bytes go to a temporary file that
 //!   is renamed into place only when the size and the SHA-256 match;
 //! - `part` and `receive` (private): the temporary file that cleans up after itself,
-//!   and the reader/hasher/writer pipeline that fills it.
+//!   and the reader/hasher/writer pipeline that fills it;
+//! - `timing` (private): a deadline for a whole line (request or header) and a minimum
+//!   rate for a body, which a socket's per-read timeout cannot give.
 
+mod admission;
 pub mod digest;
 pub mod fetch;
 mod part;
 mod receive;
 pub mod server;
 pub mod share;
+mod timing;
 pub mod wire;
 
-pub use fetch::{FetchError, FetchReport, fetch, local_path_for};
+pub use fetch::{FetchError, FetchOptions, FetchReport, fetch, fetch_with, local_path_for};
 pub use server::{PeerOptions, PeerServer};
 pub use share::{NameError, ShareDir};
 pub use wire::{Header, Sha256Digest};

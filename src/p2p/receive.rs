@@ -30,6 +30,7 @@
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::thread;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use sha2::{Digest, Sha256};
@@ -37,6 +38,7 @@ use sha2::{Digest, Sha256};
 use super::CHUNK;
 use super::fetch::FetchError;
 use super::part::PartFile;
+use super::timing::RateFloor;
 use super::wire::Sha256Digest;
 
 /// Buffers in flight between the stages.
@@ -53,13 +55,15 @@ struct Chunk {
 
 /// Copies exactly `size` bytes from the peer into `part`, returning their SHA-256.
 ///
-/// Reads no more than `size` bytes from `reader`. On error the stages have all ended
-/// and `part` holds a prefix of the file (its owner then drops it).
+/// Reads no more than `size` bytes from `reader`, and gives up if they come more slowly
+/// than `floor` allows. On error the stages have all ended and `part` holds a prefix of
+/// the file (its owner then drops it).
 pub(crate) fn receive(
     reader: &mut impl Read,
     part: &mut PartFile,
     size: u64,
     peer: SocketAddr,
+    floor: RateFloor,
 ) -> Result<Sha256Digest, FetchError> {
     let (to_hasher, hasher_in) = bounded::<Chunk>(BUFFERS);
     let (to_writer, writer_in) = bounded::<Chunk>(BUFFERS);
@@ -108,7 +112,7 @@ pub(crate) fn receive(
             }
         }
 
-        let read = read_stage(reader, size, peer, &free_buffers, &to_hasher);
+        let read = read_stage(reader, size, peer, floor, &free_buffers, &to_hasher);
         // Closing the first channel lets the other stages finish what they hold and end.
         drop(to_hasher);
         let panicked = || FetchError::Local {
@@ -126,11 +130,13 @@ pub(crate) fn receive(
     })
 }
 
-/// Reads exactly `size` bytes into free buffers and passes them on.
+/// Reads exactly `size` bytes into free buffers and passes them on. Only the time spent
+/// in `read` counts towards the rate: waiting for a free buffer is this side's doing.
 fn read_stage(
     reader: &mut impl Read,
     size: u64,
     peer: SocketAddr,
+    mut floor: RateFloor,
     free_buffers: &Receiver<Vec<u8>>,
     to_hasher: &Sender<Chunk>,
 ) -> Result<(), FetchError> {
@@ -142,7 +148,22 @@ fn read_stage(
         };
         let want = (size - received).min(CHUNK as u64) as usize;
         let len = loop {
-            match reader.read(&mut buf[..want]) {
+            let waiting = Instant::now();
+            let read = reader.read(&mut buf[..want]);
+            // An end of stream is reported as a truncated file below, not as slowness.
+            if let Ok(len @ 1..) = read {
+                floor
+                    .record(len as u64, waiting.elapsed())
+                    .map_err(|slow| FetchError::TooSlow {
+                        peer,
+                        received: received + len as u64,
+                        expected: size,
+                        in_window: slow.received,
+                        window: slow.waited,
+                        min_rate: slow.min_rate,
+                    })?;
+            }
+            match read {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Ok(0) => {
                     return Err(FetchError::Truncated {
@@ -216,6 +237,10 @@ mod tests {
         "127.0.0.1:9".parse().unwrap()
     }
 
+    fn no_floor() -> RateFloor {
+        RateFloor::new(0, std::time::Duration::from_secs(1))
+    }
+
     #[test]
     fn a_complete_stream_is_written_and_hashed_in_order() {
         let dir = tempfile::tempdir().unwrap();
@@ -225,7 +250,14 @@ mod tests {
             .map(|i| (i * 7 % 253) as u8)
             .collect();
         let mut part = PartFile::create(dir.path(), OsStr::new("out.bin")).unwrap();
-        let digest = receive(&mut &data[..], &mut part, data.len() as u64, peer()).unwrap();
+        let digest = receive(
+            &mut &data[..],
+            &mut part,
+            data.len() as u64,
+            peer(),
+            no_floor(),
+        )
+        .unwrap();
         assert_eq!(digest, Sha256Digest::of(&data));
         part.commit(&dest).unwrap();
         assert!(fs::read(&dest).unwrap() == data);
@@ -235,7 +267,7 @@ mod tests {
     fn a_short_stream_is_reported_as_truncated() {
         let dir = tempfile::tempdir().unwrap();
         let mut part = PartFile::create(dir.path(), OsStr::new("out.bin")).unwrap();
-        let err = receive(&mut &[1u8, 2, 3][..], &mut part, 10, peer()).unwrap_err();
+        let err = receive(&mut &[1u8, 2, 3][..], &mut part, 10, peer(), no_floor()).unwrap_err();
         assert!(matches!(
             err,
             FetchError::Truncated {
@@ -251,7 +283,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut part = PartFile::create(dir.path(), OsStr::new("x")).unwrap();
         let mut input = &b"abcdef"[..];
-        let digest = receive(&mut input, &mut part, 4, peer()).unwrap();
+        let digest = receive(&mut input, &mut part, 4, peer(), no_floor()).unwrap();
         assert_eq!(digest, Sha256Digest::of(b"abcd"));
         assert_eq!(input, b"ef");
     }
@@ -272,7 +304,14 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let mut part = PartFile::create(dir.path(), OsStr::new("x")).unwrap();
-        let err = receive(&mut Breaks(CHUNK + 1), &mut part, 1 << 30, peer()).unwrap_err();
+        let err = receive(
+            &mut Breaks(CHUNK + 1),
+            &mut part,
+            1 << 30,
+            peer(),
+            no_floor(),
+        )
+        .unwrap_err();
         assert!(
             matches!(&err, FetchError::Network { received, .. } if *received == CHUNK as u64 + 1),
             "{err:?}"

@@ -5,7 +5,10 @@
 //!   (`feira-peer-conn-<n>`), so a slow downloader never holds up another;
 //! - at most `max_concurrent` downloads run at once; one more is answered `ERR BUSY`
 //!   rather than queued, so a popular peer stays responsive and the downloader learns at
-//!   once that it should try later (or another peer);
+//!   once that it should try later (or another peer). Connections that have not sent
+//!   their request yet are counted apart, against a larger limit, and the request line
+//!   has one deadline however its bytes trickle in, so dawdlers can never take a
+//!   download's place (src/p2p/admission.rs);
 //! - **shutdown** sets a stop flag, connects to its own listener to wake the blocked
 //!   `accept()`, cuts the live connections and joins every thread, so that when
 //!   [`PeerServer::shutdown`] returns nothing of the peer is left running;
@@ -17,29 +20,24 @@
 //! its slot after [`PeerOptions::io_timeout`]. Nothing here panics on input: a bad
 //! request gets `ERR <CODE> <message>` and only that connection ends.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
-use parking_lot::Mutex;
 
 use super::CHUNK;
+use super::admission::{Admission, Admitted};
 use super::digest::{DigestCache, DigestError, SETTLE_TIME};
 use super::share::{NameError, ShareDir};
+use super::timing::DeadlineReader;
 use super::wire::{self, Header};
 use crate::protocol::{ErrorCode, Refusal};
-
-/// Connections read and answered beyond `max_concurrent`: they are told `ERR BUSY`.
-/// Past that, a connection is closed at once, so a flood cannot make threads without
-/// bound.
-const EXTRA_CONNECTIONS: usize = 8;
 
 /// How many file digests the serving peer remembers.
 const DIGEST_CACHE_FILES: usize = 4096;
@@ -60,6 +58,12 @@ pub struct PeerOptions {
     /// A timeout per operation, not per file: a 10 GiB file can take as long as it needs
     /// while bytes keep moving.
     pub io_timeout: Duration,
+    /// The whole request line must arrive within this time of connecting, however its
+    /// bytes trickle in; then `ERR TIMEOUT` and close.
+    pub request_timeout: Duration,
+    /// Connections that have not sent their whole request line yet, at most; one more
+    /// is closed at once. Counted apart from (and larger than) `max_concurrent`.
+    pub max_waiting: usize,
 }
 
 impl Default for PeerOptions {
@@ -67,6 +71,10 @@ impl Default for PeerOptions {
         PeerOptions {
             max_concurrent: 4,
             io_timeout: Duration::from_secs(30),
+            // A downloader sends its request as soon as it connects: 10 s is plenty
+            // even on a bad link, and bounds how long a dawdler holds its place.
+            request_timeout: Duration::from_secs(10),
+            max_waiting: 64,
         }
     }
 }
@@ -84,24 +92,9 @@ struct Shared {
     options: PeerOptions,
     /// Set once, by shutdown; read by the accept loop and between hashed chunks.
     stop: AtomicBool,
-    /// Downloads holding a slot (see [`Slot`]). An atomic rather than a lock: taking a
-    /// slot is one compare-and-swap, and nothing else needs to change with it.
-    transfers: AtomicUsize,
-    /// The live connections. A `parking_lot` mutex, held for a map insert or remove and
-    /// never across I/O.
-    connections: Mutex<Connections>,
+    /// The waiting connections, the download slots, and every live socket and thread.
+    admission: Arc<Admission>,
     digests: DigestCache,
-}
-
-struct Connections {
-    next_id: u64,
-    /// A clone of each live connection's socket, so that shutdown can cut it. A
-    /// connection thread removes its own entry when it ends: a clone left here would
-    /// keep the socket open, and the downloader would never see it close.
-    streams: HashMap<u64, TcpStream>,
-    /// Every connection thread, joined at shutdown; finished ones are dropped as new
-    /// ones start.
-    threads: Vec<JoinHandle<()>>,
 }
 
 impl PeerServer {
@@ -125,10 +118,10 @@ impl PeerServer {
         bind_addr: impl std::net::ToSocketAddrs,
         options: PeerOptions,
     ) -> io::Result<PeerServer> {
-        if options.max_concurrent == 0 {
+        if options.max_concurrent == 0 || options.max_waiting == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "max_concurrent must be at least 1",
+                "max_concurrent and max_waiting must be at least 1",
             ));
         }
         let share = ShareDir::open(share_dir)?;
@@ -139,16 +132,12 @@ impl PeerServer {
             share.root().display(),
             options.max_concurrent
         );
+        let admission = Arc::new(Admission::new(options.max_waiting, options.max_concurrent));
         let shared = Arc::new(Shared {
             share,
             options,
             stop: AtomicBool::new(false),
-            transfers: AtomicUsize::new(0),
-            connections: Mutex::new(Connections {
-                next_id: 1,
-                streams: HashMap::new(),
-                threads: Vec::new(),
-            }),
+            admission,
             digests: DigestCache::new(DIGEST_CACHE_FILES, SETTLE_TIME),
         });
         let accept_shared = Arc::clone(&shared);
@@ -174,7 +163,12 @@ impl PeerServer {
 
     /// Downloads being served right now.
     pub fn active_transfers(&self) -> usize {
-        self.shared.transfers.load(Ordering::SeqCst)
+        self.shared.admission.downloads()
+    }
+
+    /// Connections that have not sent their whole request line yet.
+    pub fn waiting_connections(&self) -> usize {
+        self.shared.admission.waiting()
     }
 
     /// Stops accepting, cuts the downloads in progress (their downloaders get an error
@@ -197,14 +191,8 @@ impl PeerServer {
             error!("peer: the accept thread panicked");
         }
         // The accept thread is gone, so no connection can be added from here on.
-        let (streams, threads) = {
-            let mut connections = self.shared.connections.lock();
-            (
-                std::mem::take(&mut connections.streams),
-                std::mem::take(&mut connections.threads),
-            )
-        };
-        for stream in streams.values() {
+        let (streams, threads) = self.shared.admission.take_all();
+        for stream in &streams {
             // Wakes a thread blocked reading or writing this socket.
             let _ = stream.shutdown(Shutdown::Both);
         }
@@ -251,91 +239,37 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     debug!("peer: accept loop ended");
 }
 
-/// Registers a new connection and starts its thread, or turns it away if there are
-/// already too many.
+/// Admits a new connection and starts its thread, or turns it away if there are
+/// already too many (see src/p2p/admission.rs).
 fn admit(shared: &Arc<Shared>, stream: TcpStream) {
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "?".to_string(), |a| a.to_string());
-    let registered = {
-        let mut connections = shared.connections.lock();
-        connections.threads.retain(|t| !t.is_finished());
-        if connections.streams.len() >= shared.options.max_concurrent + EXTRA_CONNECTIONS {
-            None
-        } else {
-            let id = connections.next_id;
-            connections.next_id += 1;
-            stream.try_clone().ok().map(|clone| {
-                connections.streams.insert(id, clone);
-                id
-            })
-        }
-    };
-    let Some(id) = registered else {
+    let Some(admitted) = shared.admission.admit(&stream) else {
         warn!("peer: {peer}: too many connections, closing at once");
         turn_away(stream);
         return;
     };
     let thread_shared = Arc::clone(shared);
+    // The place goes back however the thread ends, or with the closure if it never starts.
     let spawned = thread::Builder::new()
-        .name(format!("feira-peer-conn-{id}"))
+        .name(format!("feira-peer-conn-{}", admitted.id()))
         .spawn(move || {
-            // Unregisters the connection however the thread ends.
-            let _registration = Registration {
-                shared: Arc::clone(&thread_shared),
-                id,
-            };
-            serve(&thread_shared, stream, &peer);
+            let mut admitted = admitted;
+            serve(&thread_shared, stream, &peer, &mut admitted);
         });
     match spawned {
-        Ok(handle) => shared.connections.lock().threads.push(handle),
-        Err(e) => {
-            error!("peer: cannot start a connection thread: {e}");
-            shared.connections.lock().streams.remove(&id);
-        }
-    }
-}
-
-/// Removes a connection's socket clone from the registry when its thread ends.
-struct Registration {
-    shared: Arc<Shared>,
-    id: u64,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.shared.connections.lock().streams.remove(&self.id);
-    }
-}
-
-/// A download slot; given back when dropped, however the download ends.
-struct Slot<'a>(&'a Shared);
-
-impl<'a> Slot<'a> {
-    fn take(shared: &'a Shared) -> Option<Slot<'a>> {
-        let max = shared.options.max_concurrent;
-        shared
-            .transfers
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot(shared))
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.transfers.fetch_sub(1, Ordering::SeqCst);
+        Ok(handle) => shared.admission.keep_thread(handle),
+        Err(e) => error!("peer: cannot start a connection thread: {e}"),
     }
 }
 
 /// One connection, from the request to the last byte.
-fn serve(shared: &Shared, stream: TcpStream, peer: &str) {
-    let timeout = Some(shared.options.io_timeout);
+fn serve(shared: &Shared, stream: TcpStream, peer: &str, admitted: &mut Admitted) {
+    let options = &shared.options;
+    let request_deadline = Instant::now() + options.request_timeout;
     if let Err(e) = stream
-        .set_read_timeout(timeout)
-        .and_then(|()| stream.set_write_timeout(timeout))
+        .set_write_timeout(Some(options.io_timeout))
         // The header is small and the downloader waits for it: send it at once.
         .and_then(|()| stream.set_nodelay(true))
     {
@@ -343,15 +277,26 @@ fn serve(shared: &Shared, stream: TcpStream, peer: &str) {
         return;
     }
 
-    // A small buffer: it only ever holds the request line.
-    let mut reader = BufReader::with_capacity(wire::MAX_REQUEST_LINE + 2, &stream);
-    let name = match wire::read_request(&mut reader, &mut Vec::new()) {
+    // One deadline for the whole line, so that trickling bytes cannot stretch it. A
+    // small buffer: it only ever holds the request line.
+    let mut timed = DeadlineReader::new(&stream, options.io_timeout);
+    timed.set_deadline(request_deadline, "the request line");
+    let mut reader = BufReader::with_capacity(wire::MAX_REQUEST_LINE + 2, timed);
+    let request = wire::read_request(&mut reader, &mut Vec::new());
+    drop(reader);
+    // Read or not, the connection no longer waits for a request: its place among the
+    // waiting connections is free for the next one.
+    admitted.request_read();
+    let name = match request {
         Ok(Some(Ok(name))) => name,
         Ok(Some(Err(refusal))) => return refuse(&stream, peer, refusal),
         Ok(None) => return debug!("peer: {peer}: closed without a request"),
         Err(e) if is_timeout(&e) => {
-            let refusal = Refusal::new(ErrorCode::Timeout, "no request received in time");
-            return refuse(&stream, peer, refusal);
+            let message = format!(
+                "no whole request line within {} s",
+                options.request_timeout.as_secs_f64()
+            );
+            return refuse(&stream, peer, Refusal::new(ErrorCode::Timeout, message));
         }
         Err(e) => return debug!("peer: {peer}: reading the request failed: {e}"),
     };
@@ -376,7 +321,7 @@ fn serve(shared: &Shared, stream: TcpStream, peer: &str) {
     };
     // The slot is taken only now, so that refusing a bad name never uses one, and is
     // held until the last byte is sent, hashing included.
-    let Some(_slot) = Slot::take(shared) else {
+    let Some(_slot) = shared.admission.take_slot() else {
         let message = format!(
             "{} downloads already running; try again later",
             shared.options.max_concurrent
@@ -508,33 +453,6 @@ mod tests {
         assert_eq!(wake_addr(v6), "[::1]:7000".parse().unwrap());
         let other: SocketAddr = "10.0.0.5:7000".parse().unwrap();
         assert_eq!(wake_addr(other), other);
-    }
-
-    #[test]
-    fn slots_are_limited_and_given_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let shared = Shared {
-            share: ShareDir::open(dir.path()).unwrap(),
-            options: PeerOptions {
-                max_concurrent: 2,
-                ..PeerOptions::default()
-            },
-            stop: AtomicBool::new(false),
-            transfers: AtomicUsize::new(0),
-            connections: Mutex::new(Connections {
-                next_id: 1,
-                streams: HashMap::new(),
-                threads: Vec::new(),
-            }),
-            digests: DigestCache::new(1, SETTLE_TIME),
-        };
-        let a = Slot::take(&shared).unwrap();
-        let b = Slot::take(&shared).unwrap();
-        assert!(Slot::take(&shared).is_none());
-        drop(a);
-        let c = Slot::take(&shared).unwrap();
-        drop((b, c));
-        assert_eq!(shared.transfers.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Session {
     /// The file-sharing directory entry this session made with CONNECT, removed when
     /// the session ends or changes user (see `directory::connected`).
     announced: Option<file_sharing::Announced>,
+    /// How many more audit rows this connection may write (made at its first row).
+    audit_budget: Option<crate::directory::audit_limit::RowBudget>,
 }
 
 impl Session {
@@ -49,6 +51,7 @@ impl Session {
             user: None,
             requests: 0,
             announced: None,
+            audit_budget: None,
         }
     }
 
@@ -71,6 +74,7 @@ impl Session {
     pub fn close(&mut self, shared: &Shared) {
         // A peer whose server connection is gone is no longer listed (seed 002).
         self.end_announcement(shared, "connection closed");
+        self.report_withheld_audit_rows(shared);
         self.user = None;
     }
 
@@ -89,9 +93,8 @@ impl Session {
     /// Handles one parsed request.
     pub fn handle(&mut self, shared: &Shared, request: Request) -> (Reply, Flow) {
         shared.counters.count_verb(request.verb());
-        // File-sharing requests are audited, whatever their outcome.
-        let audit = request
-            .is_file_sharing()
+        // File-sharing requests of a logged-in user are audited, whatever their outcome.
+        let audit = (request.is_file_sharing() && self.user.is_some())
             .then(|| (self.name().to_string(), request.verb(), request.to_tokens()));
         let (reply, flow) = self.handle_checked(shared, request);
         if let Some((user, verb, tokens)) = audit {

@@ -1,5 +1,6 @@
 //! A session's file-sharing verbs (issue 4, seed 002): CONNECT, DISCONNECT, PUBLISH,
-//! DELETE, LIST_USERS, LIST_CONTENT and PEER, and the audit of each one.
+//! DELETE, LIST_USERS, LIST_CONTENT and PEER, and the audit of each one made by a
+//! logged-in user, within the connection's row budget (`directory::audit_limit`).
 //!
 //! Why here and not in `crate::directory`: two facts belong to the connection, not to
 //! the directory: the address the client connects from (which CONNECT records, so
@@ -12,8 +13,10 @@
 //! connected; DISCONNECT answers `NOT_CONNECTED` if there is nothing to disconnect.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use super::Session;
+use crate::directory::audit_limit::{Admit, RowBudget, shorten, withheld_message};
 use crate::directory::{AuditEvent, Token, files};
 use crate::protocol::request::{FILE_SHARING_VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request, token};
@@ -166,7 +169,7 @@ impl Session {
 
     /// Audits one handled file-sharing request: who, from where, what, and the result.
     pub(super) fn audit(
-        &self,
+        &mut self,
         shared: &Shared,
         user: &str,
         verb: &'static str,
@@ -174,17 +177,17 @@ impl Session {
         reply: &Reply,
     ) {
         let result = reply.code().map_or("OK", ErrorCode::as_str);
-        shared.audit.record(AuditEvent::now(
-            user,
-            &self.peer,
-            verb,
-            token::join(arguments),
-            result,
-        ));
+        let event = AuditEvent::now(user, &self.peer, verb, token::join(arguments), result);
+        self.audit_within_budget(shared, event);
     }
 
-    /// Audits a file-sharing request that could not be parsed (`CONNECT abc`).
-    pub(super) fn audit_unparsed(&self, shared: &Shared, line: &str, refusal: &Refusal) {
+    /// Audits a file-sharing request of a logged-in user that could not be parsed
+    /// (`CONNECT abc`). A session that has not logged in is never audited: anybody can
+    /// open a connection, so its lines could fill the disk.
+    pub(super) fn audit_unparsed(&mut self, shared: &Shared, line: &str, refusal: &Refusal) {
+        if self.user.is_none() {
+            return;
+        }
         let line = line.trim_start_matches([' ', '\t']);
         let (verb, rest) = line.split_once([' ', '\t']).unwrap_or((line, ""));
         let Some(spec) = verb_spec(verb).filter(|s| FILE_SHARING_VERBS.contains(&s.name)) else {
@@ -195,12 +198,52 @@ impl Session {
             Ok(tokens) => token::join(&tokens),
             Err(_) => rest.to_string(),
         };
-        shared.audit.record(AuditEvent::now(
+        let event = AuditEvent::now(
             self.name(),
             &self.peer,
             spec.name,
             arguments,
             refusal.code.as_str(),
-        ));
+        );
+        self.audit_within_budget(shared, event);
+    }
+
+    /// Sends a request's audit row, its arguments shortened, if this connection's row
+    /// budget allows it (after an `AUDIT_LIMITED` row for the rows it withheld before);
+    /// otherwise counts it withheld.
+    fn audit_within_budget(&mut self, shared: &Shared, mut event: AuditEvent) {
+        event.arguments = shorten(event.arguments);
+        let now = Instant::now();
+        let limit = shared.config.audit.per_connection;
+        let budget = self
+            .audit_budget
+            .get_or_insert_with(|| RowBudget::new(limit, now));
+        match budget.admit(now) {
+            Admit::Write { withheld_before } => {
+                self.record_withheld(shared, withheld_before);
+                shared.audit.record(event);
+            }
+            Admit::Withhold => shared.audit.count_limited(),
+        }
+    }
+
+    /// When the connection ends: one `AUDIT_LIMITED` row for rows still withheld.
+    pub(super) fn report_withheld_audit_rows(&mut self, shared: &Shared) {
+        let withheld = self
+            .audit_budget
+            .as_mut()
+            .map_or(0, RowBudget::take_withheld);
+        self.record_withheld(shared, withheld);
+    }
+
+    fn record_withheld(&self, shared: &Shared, withheld: u64) {
+        let Some(budget) = &self.audit_budget else {
+            return;
+        };
+        if withheld > 0 {
+            let message = withheld_message(withheld, budget.limit());
+            let row = AuditEvent::now(self.name(), &self.peer, "AUDIT_LIMITED", message, "WARN");
+            shared.audit.record(row);
+        }
     }
 }

@@ -1,0 +1,225 @@
+//! Who a serving peer lets in: connections still sending their request, and downloads.
+//!
+//! Why two limits and not one: a real downloader sends its request line the moment it
+//! connects, so a connection that has not sent a whole line yet is either on a slow
+//! link or dawdling on purpose (slowloris). It costs a thread and a socket, but no disk
+//! and no bandwidth. A download costs both. With one limit for the two, twelve
+//! connections sending a byte every 5 s filled every place and each real download was
+//! turned away. So a [`PeerServer`](super::PeerServer) counts them apart:
+//!
+//! - **waiting**: connected, request line not yet read. At most `max_waiting` at once
+//!   (64 by default), and each for at most the request deadline (10 s, see
+//!   [`DeadlineReader`](super::timing::DeadlineReader)): a dawdler is answered
+//!   `ERR TIMEOUT` and closed, and can never take a download's place;
+//! - **downloads**: a [`Slot`] each, at most `max_concurrent` (4 by default), taken only
+//!   once the request is read and the file is open, held to the last byte;
+//! - in between, connections whose request was read and is being refused (`BUSY`,
+//!   `NOT_FOUND`: at most a second of lingering close). [`EXTRA_CONNECTIONS`] places
+//!   are kept for them, so that the total number of threads stays bounded.
+//!
+//! A connection over either limit is closed at once by the accept thread, without a
+//! thread of its own.
+
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+
+/// Connections beyond the waiting ones and the downloads, for requests being refused.
+pub const EXTRA_CONNECTIONS: usize = 8;
+
+/// The limits and the live connections of one serving peer.
+pub struct Admission {
+    max_waiting: usize,
+    max_downloads: usize,
+    /// Downloads holding a slot (see [`Slot`]). An atomic rather than a lock: taking a
+    /// slot is one compare-and-swap, and nothing else needs to change with it.
+    transfers: AtomicUsize,
+    /// The live connections. A `parking_lot` mutex, held for a map insert or remove and
+    /// never across I/O.
+    connections: Mutex<Connections>,
+}
+
+#[derive(Default)]
+struct Connections {
+    next_id: u64,
+    /// A clone of each live connection's socket, so that shutdown can cut it. A
+    /// connection removes its own entry when it ends ([`Admitted`]'s `Drop`): a clone
+    /// left here would keep the socket open, and the downloader would never see it close.
+    streams: HashMap<u64, TcpStream>,
+    /// How many of `streams` have not had their request line read yet.
+    waiting: usize,
+    /// Every connection thread, joined at shutdown; finished ones are dropped as new
+    /// ones start.
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Admission {
+    pub fn new(max_waiting: usize, max_downloads: usize) -> Admission {
+        Admission {
+            max_waiting,
+            max_downloads,
+            transfers: AtomicUsize::new(0),
+            connections: Mutex::new(Connections::default()),
+        }
+    }
+
+    /// Admits a new connection as *waiting* for its request, or refuses it (`None`) if
+    /// the waiting connections or all connections are at their limit.
+    pub fn admit(self: &Arc<Admission>, stream: &TcpStream) -> Option<Admitted> {
+        let mut connections = self.connections.lock();
+        connections.threads.retain(|t| !t.is_finished());
+        let total = self.max_waiting + self.max_downloads + EXTRA_CONNECTIONS;
+        if connections.waiting >= self.max_waiting || connections.streams.len() >= total {
+            return None;
+        }
+        let clone = stream.try_clone().ok()?;
+        let id = connections.next_id;
+        connections.next_id += 1;
+        connections.streams.insert(id, clone);
+        connections.waiting += 1;
+        Some(Admitted {
+            admission: Arc::clone(self),
+            id,
+            waiting: true,
+        })
+    }
+
+    /// Keeps a connection's thread, to be joined at shutdown.
+    pub fn keep_thread(&self, thread: JoinHandle<()>) {
+        self.connections.lock().threads.push(thread);
+    }
+
+    /// Takes every live socket and every thread: for shutdown, once no connection can be
+    /// admitted any more.
+    pub fn take_all(&self) -> (Vec<TcpStream>, Vec<JoinHandle<()>>) {
+        let mut connections = self.connections.lock();
+        let streams = connections.streams.drain().map(|(_, s)| s).collect();
+        (streams, std::mem::take(&mut connections.threads))
+    }
+
+    /// Connections that have not sent a whole request line yet.
+    pub fn waiting(&self) -> usize {
+        self.connections.lock().waiting
+    }
+
+    /// Downloads holding a slot.
+    pub fn downloads(&self) -> usize {
+        self.transfers.load(Ordering::SeqCst)
+    }
+
+    /// Takes a download slot, if one is free.
+    pub fn take_slot(&self) -> Option<Slot<'_>> {
+        let max = self.max_downloads;
+        self.transfers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self))
+    }
+}
+
+/// A live connection's place; given back when dropped, however the connection ends.
+/// It owns a handle on the [`Admission`], so that it can move into the connection's
+/// thread.
+pub struct Admitted {
+    admission: Arc<Admission>,
+    id: u64,
+    /// Still counted among the waiting connections?
+    waiting: bool,
+}
+
+impl Admitted {
+    /// The request line has been read (or has failed): the connection no longer counts
+    /// as waiting.
+    pub fn request_read(&mut self) {
+        if std::mem::take(&mut self.waiting) {
+            self.admission.connections.lock().waiting -= 1;
+        }
+    }
+
+    /// A number for this connection, unique in its serving peer (for thread names).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut connections = self.admission.connections.lock();
+        connections.streams.remove(&self.id);
+        if self.waiting {
+            connections.waiting -= 1;
+        }
+    }
+}
+
+/// A download slot; given back when dropped, however the download ends.
+pub struct Slot<'a>(&'a Admission);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.transfers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn socket() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (listener.accept().unwrap().0, client)
+    }
+
+    #[test]
+    fn slots_are_limited_and_given_back() {
+        let admission = Admission::new(4, 2);
+        let a = admission.take_slot().unwrap();
+        let b = admission.take_slot().unwrap();
+        assert!(admission.take_slot().is_none());
+        drop(a);
+        let c = admission.take_slot().unwrap();
+        assert_eq!(admission.downloads(), 2);
+        drop((b, c));
+        assert_eq!(admission.downloads(), 0);
+    }
+
+    #[test]
+    fn waiting_connections_have_their_own_limit_and_leave_it_once_their_request_is_read() {
+        let admission = Arc::new(Admission::new(2, 1));
+        let (stream, _client) = socket();
+        let mut first = admission.admit(&stream).unwrap();
+        let second = admission.admit(&stream).unwrap();
+        assert_eq!(admission.waiting(), 2);
+        assert!(
+            admission.admit(&stream).is_none(),
+            "two are waiting already"
+        );
+        // Once a request is read, its place among the waiting is free.
+        first.request_read();
+        first.request_read();
+        assert_eq!(admission.waiting(), 1);
+        let third = admission.admit(&stream).unwrap();
+        drop((second, third));
+        assert_eq!(admission.waiting(), 0);
+        // 2 waiting + 1 download + the extra places: the total is bounded too.
+        let mut places: Vec<Admitted> = Vec::new();
+        for _ in 0..(1 + EXTRA_CONNECTIONS + 1) {
+            let mut place = admission.admit(&stream).unwrap();
+            place.request_read();
+            places.push(place);
+        }
+        assert!(admission.admit(&stream).is_none(), "every place is taken");
+        drop(first);
+        assert!(admission.admit(&stream).is_some());
+        drop(places);
+        assert_eq!(admission.take_all().0.len(), 0);
+    }
+}
