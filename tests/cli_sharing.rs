@@ -124,3 +124,70 @@ fn get_file_from_a_peer_that_is_not_connected_says_why() {
     );
     assert!(!dir.path().join("downloads/nothing.txt").exists());
 }
+
+#[test]
+fn get_file_from_a_peer_that_trickles_its_header_fails_at_the_timeout() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    // A fake peer: reads the request, then sends a header a byte every 200 ms (15 s for
+    // the whole line), so that no single read waits as long as the 2 s timeout.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = String::new();
+        BufReader::new(&stream).read_line(&mut request).unwrap();
+        let header = format!("OK 1000 {}\n", "ab".repeat(32));
+        for byte in header.as_bytes() {
+            if stream.write_all(&[*byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    // Bob announces the fake peer's port to the directory.
+    let server = start_server();
+    let mut bob = server.login(BOB);
+    ok(&mut bob, &format!("CONNECT {port}"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let alice = Command::new(env!("CARGO_BIN_EXE_feira-cli"))
+        .args(["--addr", &server.addr.to_string(), "--timeout", "2"])
+        .arg("--share-dir")
+        .arg(dir.path().join("share"))
+        .arg("--download-dir")
+        .arg(dir.path().join("downloads"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("feira-cli starts");
+    alice
+        .stdin
+        .as_ref()
+        .unwrap()
+        .write_all(b"login alice alice-pass\nconnect\nget_file bob big.bin\nquit\n")
+        .unwrap();
+    let output = alice.wait_with_output().unwrap();
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "download failed: peer 127.0.0.1:{port} did not send its header within 2 s; \
+             nothing was saved"
+        )),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // About the timeout (plus starting the client and logging in), not the header's 15 s.
+    assert!(took < Duration::from_secs(8), "get_file took {took:?}");
+    let downloads = dir.path().join("downloads");
+    let left: Vec<_> = std::fs::read_dir(&downloads)
+        .map(|entries| entries.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    fake.join().unwrap();
+}
