@@ -106,9 +106,9 @@ data_copy() {
     cp data/users.csv data/products.csv data/orders.csv "$dir"/
     if [ "$orders" -gt 0 ]; then
         awk -v n="$orders" 'BEGIN {
-            print "id,user,product,quantity,unit_price,total,created_at"
+            print "id,user,account,product,quantity,unit_price,total,created_at"
             for (i = 1; i <= n; i++)
-                printf "%d,%s,Banana,1,0.75,0.75,2026-11-27T12:00:00Z\n", i, (i % 2 ? "alice" : "bob")
+                printf "%d,%s,Banana,1,0.75,0.75,2026-11-27T12:00:00Z\n", i, (i % 2 ? "alice,2" : "bob,3")
         }' >"$dir/orders.csv"
     fi
 }

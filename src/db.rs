@@ -49,6 +49,7 @@ use crate::error::{Error, Result};
 use crate::storage::{Change, Journal, LockStatsSnapshot, Record, Table, snapshot};
 use crate::store::accounts::User;
 use crate::store::catalog::Product;
+use crate::store::identity::{self, AccountIds};
 use crate::store::orders::Order;
 use crate::wallet::Wallet;
 use crate::wallet::ledger::LedgerEntry;
@@ -65,6 +66,9 @@ pub struct Db {
     pub transfers: Table<LedgerEntry>,
     pub files: Table<SharedFile>,
     pub journal: Journal,
+    /// The next account ids: after the largest the data has ever recorded, so that no
+    /// id is given twice (src/store/identity.rs). An atomic counter, not a lock.
+    pub account_ids: AccountIds,
     /// Checkpoint when the journal grows past this many bytes (and past twice the
     /// snapshots: see "When to checkpoint").
     checkpoint_bytes: u64,
@@ -88,7 +92,7 @@ impl Db {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let (journal, entries) = Journal::open(dir)?;
         journal.keep_room(checkpoint_bytes.min(MAX_JOURNAL_ROOM));
-        let db = Db {
+        let mut db = Db {
             dir: dir.to_path_buf(),
             users: Table::load(dir)?,
             products: Table::load(dir)?,
@@ -97,6 +101,7 @@ impl Db {
             transfers: Table::load(dir)?,
             files: Table::load(dir)?,
             journal,
+            account_ids: AccountIds::after(0),
             checkpoint_bytes,
             snapshot_bytes: AtomicU64::new(0),
             checkpointing: AtomicBool::new(false),
@@ -113,6 +118,8 @@ impl Db {
                 })?;
             }
         }
+        let highest = identity::highest_recorded(&db.users.read(), &db.transfers.read());
+        db.account_ids = AccountIds::after(highest);
         if replayed > 0 {
             log::info!("replayed {replayed} transactions from the journal");
             db.checkpoint()?;
@@ -238,6 +245,7 @@ mod tests {
     use super::*;
     use crate::protocol::Cents;
     use crate::store::{catalog, orders};
+    use crate::wallet::testing::account_of;
     use crate::wallet::transfer;
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
@@ -289,7 +297,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut placed = 0;
                     while !stop.load(Ordering::Relaxed) {
-                        orders::place(&db, user, "Milho", 1).unwrap();
+                        orders::place(&db, &account_of(&db, user), "Milho", 1).unwrap();
                         placed += 1;
                     }
                     placed
@@ -325,13 +333,13 @@ mod tests {
     fn a_checkpoint_appends_new_rows_and_rewrites_a_table_whose_saved_rows_changed() {
         let (dir, db) = busy_store();
         for _ in 0..20 {
-            orders::place(&db, "alice", "Milho", 1).unwrap();
+            orders::place(&db, &account_of(&db, "alice"), "Milho", 1).unwrap();
         }
         db.checkpoint().unwrap();
         let (orders_file, wallets_file) =
             (inode(dir.path(), "orders"), inode(dir.path(), "wallets"));
         for _ in 0..20 {
-            orders::place(&db, "bob", "Milho", 1).unwrap();
+            orders::place(&db, &account_of(&db, "bob"), "Milho", 1).unwrap();
         }
         db.checkpoint().unwrap();
         // Orders only grew: appended. Balances changed: rewritten.
@@ -357,7 +365,7 @@ mod tests {
     fn a_torn_appended_row_is_dropped_and_the_snapshot_rewritten() {
         let (dir, db) = busy_store();
         db.checkpoint().unwrap();
-        orders::place(&db, "alice", "Milho", 3).unwrap();
+        orders::place(&db, &account_of(&db, "alice"), "Milho", 3).unwrap();
         let before = state(&db);
         drop(db);
         // A crash in the middle of appending that order: the journal still holds it.
@@ -380,14 +388,14 @@ mod tests {
     fn a_restart_after_a_checkpoint_that_stopped_half_way_agrees() {
         let (dir, db) = busy_store();
         for _ in 0..50 {
-            orders::place(&db, "alice", "Milho", 2).unwrap();
+            orders::place(&db, &account_of(&db, "alice"), "Milho", 2).unwrap();
         }
         // The checkpoint sets the journal aside and saves two tables of six...
         db.journal.rotate().unwrap();
         db.orders.save(dir.path()).unwrap();
         // ...while more orders come (in the new journal, partly in that snapshot)...
         for _ in 0..50 {
-            orders::place(&db, "bob", "Milho", 1).unwrap();
+            orders::place(&db, &account_of(&db, "bob"), "Milho", 1).unwrap();
         }
         db.products.save(dir.path()).unwrap();
         // ...and then the process dies: no other snapshot, the old journal stays.
@@ -404,10 +412,11 @@ mod tests {
     fn a_checkpoint_waits_for_the_journal_to_pass_twice_the_snapshots() {
         let dir = tempfile::tempdir().unwrap();
         // 20,000 orders: a snapshot of about a megabyte, far above a 4 KiB minimum.
-        let mut orders = String::from("id,user,product,quantity,unit_price,total,created_at\n");
+        let mut orders =
+            String::from("id,user,account,product,quantity,unit_price,total,created_at\n");
         for id in 1..=20_000 {
             orders.push_str(&format!(
-                "{id},alice,Banana,1,0.75,0.75,2026-11-27T12:00:00Z\n"
+                "{id},alice,2,Banana,1,0.75,0.75,2026-11-27T12:00:00Z\n"
             ));
         }
         std::fs::write(dir.path().join("orders.csv"), &orders).unwrap();

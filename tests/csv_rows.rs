@@ -10,6 +10,7 @@ use feira::protocol::money::MAX_AMOUNT;
 use feira::storage::{Record, Table, snapshot};
 use feira::store::accounts::{Role, User};
 use feira::store::catalog::Product;
+use feira::store::identity::AccountId;
 use feira::store::orders::Order;
 use proptest::prelude::*;
 
@@ -23,6 +24,11 @@ fn text() -> impl Strategy<Value = String> {
 
 fn cents() -> impl Strategy<Value = Cents> {
     (0..=MAX_AMOUNT.0).prop_map(Cents)
+}
+
+/// Account ids start at 1.
+fn account_id() -> impl Strategy<Value = AccountId> {
+    (1..=u64::MAX).prop_map(AccountId)
 }
 
 /// Writes the rows as a snapshot, loads the table, and returns its rows in key order.
@@ -62,19 +68,20 @@ proptest! {
     #[test]
     fn orders_survive_a_snapshot(
         rows in prop::collection::vec(
-            (any::<u64>(), text(), text(), any::<u64>(), cents(), cents(), text()), 0..8)
+            (any::<u64>(), text(), account_id(), text(), any::<u64>(), cents(), cents(), text()), 0..8)
     ) {
-        let rows = by_key(rows.into_iter().map(|(id, user, product, quantity, unit_price, total, created_at)| {
-            Order { id, user, product, quantity, unit_price, total, created_at }
+        let rows = by_key(rows.into_iter().map(|(id, user, account, product, quantity, unit_price, total, created_at)| {
+            Order { id, user, account, product, quantity, unit_price, total, created_at }
         }).collect());
         prop_assert_eq!(round_trip(&rows), rows);
     }
 
     #[test]
     fn users_survive_a_snapshot(
-        rows in prop::collection::vec((text(), any::<bool>(), text(), text()), 0..8)
+        rows in prop::collection::vec((account_id(), text(), any::<bool>(), text(), text()), 0..8)
     ) {
-        let rows = by_key(rows.into_iter().map(|(name, admin, password_hash, created_at)| User {
+        let rows = by_key(rows.into_iter().map(|(id, name, admin, password_hash, created_at)| User {
+            id,
             name,
             role: if admin { Role::Admin } else { Role::Customer },
             password_hash,
@@ -87,6 +94,7 @@ proptest! {
 #[test]
 fn a_real_phc_string_survives_a_snapshot() {
     let user = User {
+        id: AccountId(1),
         name: "maçã".into(),
         role: Role::Customer,
         password_hash: feira::store::password::hash("a password").unwrap(),

@@ -297,8 +297,9 @@ fn a_bad_row_in_products_csv_stops_the_start_naming_file_and_line() {
 fn journal_with_three_orders() -> tempfile::TempDir {
     let dir = demo_data_dir();
     let db = feira::db::Db::open(dir.path(), 1 << 20).unwrap();
+    let alice = db.users.read()["alice"].account();
     for quantity in 1..=3 {
-        feira::store::orders::place(&db, "alice", "Banana", quantity).unwrap();
+        feira::store::orders::place(&db, &alice, "Banana", quantity).unwrap();
     }
     drop(db);
     assert_eq!(

@@ -53,7 +53,8 @@ fn the_journal_is_replayed_after_a_crash() {
     let dir = demo_data_dir();
     {
         let db = feira::db::Db::open(dir.path(), 1 << 20).unwrap();
-        let order = feira::store::orders::place(&db, "alice", "Caju", 5).unwrap();
+        let alice = db.users.read()["alice"].account();
+        let order = feira::store::orders::place(&db, &alice, "Caju", 5).unwrap();
         assert_eq!(order.id, 1);
         // Dropped without a checkpoint: as if the process had been killed.
     }

@@ -220,9 +220,11 @@ fn bank_server() -> TestServer {
     let hash = feira::store::password::hash("bank-pass").unwrap();
     let path = dir.path().join("users.csv");
     let mut users = std::fs::read_to_string(&path).unwrap();
+    // Account ids after the demo accounts' 1, 2 and 3.
     for i in 0..ACCOUNTS {
         users.push_str(&format!(
-            "{},customer,\"{hash}\",2026-11-27T12:00:00Z\n",
+            "{},{},customer,\"{hash}\",2026-11-27T12:00:00Z\n",
+            i + 4,
             account(i)
         ));
     }
@@ -430,7 +432,11 @@ fn the_bank_invariants_hold_under_concurrent_transfers_and_orders() {
     for (id, from, to, amount) in &seen.transfers {
         let line = in_ledger[id];
         assert_eq!(
-            (line.from.as_deref(), line.to.as_deref(), line.amount),
+            (
+                line.from.as_ref().map(|a| a.name.as_str()),
+                line.to.as_ref().map(|a| a.name.as_str()),
+                line.amount
+            ),
             (Some(from.as_str()), Some(to.as_str()), *amount),
             "ledger id {id}"
         );

@@ -215,6 +215,7 @@ mod tests {
         for name in ["alice", "bob", "alice2"] {
             let mut users = db.users.write();
             users.stage_put(crate::store::accounts::User {
+                id: db.account_ids.next(),
                 name: name.into(),
                 role: crate::store::accounts::Role::Customer,
                 password_hash: String::new(),

@@ -15,6 +15,7 @@ use super::Shared;
 use crate::protocol::request::{Access, DEFAULT_TRANSFERS_LISTED, VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request};
 use crate::store::accounts::{self, Role};
+use crate::store::identity::{self, Account, AccountId};
 use crate::store::{catalog, orders};
 use crate::wallet::{self, ledger, transfer};
 
@@ -30,6 +31,16 @@ pub enum Flow {
 pub struct LoggedIn {
     pub name: String,
     pub role: Role,
+    /// The account's identity: the session lives only as long as the account with
+    /// this id, whatever account takes the name later (src/store/identity.rs).
+    pub id: AccountId,
+}
+
+impl LoggedIn {
+    /// The account this session acts as.
+    pub fn account(&self) -> Account {
+        Account::new(self.id, &self.name)
+    }
 }
 
 /// The state of one connection.
@@ -112,7 +123,13 @@ impl Session {
         } else {
             Flow::Continue
         };
-        let reply = self.dispatch(shared, request).unwrap_or_else(Reply::from);
+        let reply = self.dispatch(shared, request).unwrap_or_else(|refusal| {
+            // A money verb found, under its lock, that the account is gone.
+            if refusal.code == ErrorCode::AuthRequired {
+                self.user = None;
+            }
+            Reply::from(refusal)
+        });
         (reply, flow)
     }
 
@@ -127,13 +144,11 @@ impl Session {
                 "log in first: LOGIN <user> <password>",
             ));
         };
-        // The account may have been deleted from another connection.
-        if !shared.db.users.read().contains_key(&user.name) {
+        // The account may have been deleted from another connection, and its name
+        // even taken by a new account since: the id tells them apart.
+        if !identity::is_live(&shared.db, &user.account()) {
             self.user = None;
-            return Err(Refusal::new(
-                ErrorCode::AuthRequired,
-                "your account no longer exists",
-            ));
+            return Err(identity::gone());
         }
         if access == Access::Admin && user.role != Role::Admin {
             return Err(Refusal::new(
@@ -147,6 +162,14 @@ impl Session {
     /// The logged-in user's name. Only called after `check_access`.
     fn name(&self) -> &str {
         self.user.as_ref().map_or("", |u| u.name.as_str())
+    }
+
+    /// The logged-in account, or AUTH_REQUIRED. Only called after `check_access`.
+    fn account(&self) -> Result<Account, Refusal> {
+        self.user
+            .as_ref()
+            .map(LoggedIn::account)
+            .ok_or_else(identity::gone)
     }
 
     fn dispatch(&mut self, shared: &Shared, request: Request) -> Result<Reply, Refusal> {
@@ -168,12 +191,15 @@ impl Session {
                 Reply::ok("logged out")
             }
             Request::Whoami => {
-                let user = self.user.clone().map(|u| vec![u.name, u.role.to_string()]);
+                let user = self
+                    .user
+                    .clone()
+                    .map(|u| vec![u.name, u.role.to_string(), u.id.to_string()]);
                 Reply::rows(user.into_iter().collect(), "")
             }
             Request::Unregister { password } => {
                 let name = self.name().to_string();
-                let withdrawn = accounts::unregister(db, gate, &name, &password.0)?;
+                let withdrawn = accounts::unregister(db, gate, &self.account()?, &password.0)?;
                 self.forget_account(shared, &name, withdrawn);
                 self.user = None;
                 log::info!("{}: unregistered {name}", self.peer);
@@ -193,7 +219,7 @@ impl Session {
                 Reply::rows(vec![product.to_row()], "")
             }
             Request::Order { product, quantity } => {
-                let order = orders::place(db, self.name(), &product, quantity)?;
+                let order = orders::place(db, &self.account()?, &product, quantity)?;
                 Reply::rows(
                     vec![order.to_row()],
                     format!(
@@ -203,7 +229,7 @@ impl Session {
                 )
             }
             Request::Orders => {
-                let orders = orders::of_user(db, self.name());
+                let orders = orders::of_user(db, self.account()?.id);
                 let count = orders.len();
                 Reply::rows(
                     orders.iter().map(|o| o.to_row()).collect(),
@@ -228,11 +254,11 @@ impl Session {
             | Request::Peer { .. }) => self.file_sharing(shared, request)?,
             // Wallets (issue 3).
             Request::Balance => {
-                let balance = wallet::balance(db, self.name())?;
+                let balance = wallet::balance(db, &self.account()?)?;
                 Reply::rows(vec![vec![self.name().to_string(), balance.to_string()]], "")
             }
             Request::Paykey => {
-                let (key, expires) = wallet::pay_key(db, self.name())?;
+                let (key, expires) = wallet::pay_key(db, &self.account()?)?;
                 let left = expires
                     .duration_since(std::time::SystemTime::now())
                     .map_or(0, |d| d.as_secs());
@@ -246,7 +272,7 @@ impl Session {
                 )
             }
             Request::Transfer { key, amount } => {
-                let receipt = transfer::send(db, self.name(), &key, amount)?;
+                let receipt = transfer::send(db, &self.account()?, &key, amount)?;
                 log::debug!(
                     "{}: {} sent {amount} to {}",
                     self.peer,
@@ -263,11 +289,11 @@ impl Session {
             }
             Request::Transfers { count } => {
                 let count = count.unwrap_or(DEFAULT_TRANSFERS_LISTED);
-                let user = self.name();
-                let lines = ledger::statement(db, user, usize::try_from(count).unwrap_or(0));
+                let id = self.account()?.id;
+                let lines = ledger::statement(db, id, usize::try_from(count).unwrap_or(0));
                 let n = lines.len();
                 Reply::rows(
-                    lines.iter().map(|entry| entry.row_for(user)).collect(),
+                    lines.iter().map(|entry| entry.row_for(id)).collect(),
                     format!("{n} movements, newest first"),
                 )
             }
@@ -309,6 +335,7 @@ impl Session {
                 self.user = Some(LoggedIn {
                     name: user.name,
                     role: user.role,
+                    id: user.id,
                 });
                 Ok(Reply::ok(format!("welcome, {name} ({})", user.role)))
             }

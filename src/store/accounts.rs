@@ -7,7 +7,8 @@
 //!
 //! An account and its wallet (issue 3) are born and die together: REGISTER writes the
 //! user row, the wallet and its `initial` ledger line in one journal transaction, and
-//! UNREGISTER deletes the user and closes the (empty) wallet in one.
+//! UNREGISTER deletes the user and closes the (empty) wallet in one. REGISTER also gives
+//! the account its id, which is never given again ([`super::identity`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::identity::{self, Account, AccountId};
 use super::{internal, now_rfc3339, password};
 use crate::db::Db;
 use crate::directory::files;
@@ -55,15 +57,24 @@ impl FromStr for Role {
 /// A row of `users.csv`. The password is stored only as an argon2id PHC string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// The account's identity, never reused; the name may be, after UNREGISTER.
+    pub id: AccountId,
     pub name: String,
     pub role: Role,
     pub password_hash: String,
     pub created_at: String,
 }
 
+impl User {
+    /// The account as it acts: its id and its name.
+    pub fn account(&self) -> Account {
+        Account::new(self.id, &self.name)
+    }
+}
+
 impl Record for User {
     const TABLE: &'static str = "users";
-    const COLUMNS: &'static [&'static str] = &["name", "role", "password_hash", "created_at"];
+    const COLUMNS: &'static [&'static str] = &["id", "name", "role", "password_hash", "created_at"];
     type Key = String;
 
     fn key(&self) -> String {
@@ -71,6 +82,7 @@ impl Record for User {
     }
 
     fn write_fields(&self, out: &mut dyn Fields) {
+        out.display(&self.id);
         out.text(&self.name);
         out.display(&self.role);
         out.text(&self.password_hash);
@@ -79,10 +91,11 @@ impl Record for User {
 
     fn from_fields(fields: &[&str]) -> Result<User, RowError> {
         Ok(User {
-            name: fields[0].to_string(),
-            role: Field::parse(fields, Self::COLUMNS, 1)?,
-            password_hash: fields[2].to_string(),
-            created_at: fields[3].to_string(),
+            id: Field::parse(fields, Self::COLUMNS, 0)?,
+            name: fields[1].to_string(),
+            role: Field::parse(fields, Self::COLUMNS, 2)?,
+            password_hash: fields[3].to_string(),
+            created_at: fields[4].to_string(),
         })
     }
 }
@@ -132,23 +145,25 @@ pub fn register(
     let password_hash = gate
         .hash(password)
         .map_err(|e| internal(crate::Error::Other(e)))?;
-    let user = User {
-        name: name.to_string(),
-        role: Role::Customer,
-        password_hash,
-        created_at: now_rfc3339(),
-    };
     let mut users = db.users.write();
     // Checked again under the write lock: another connection may have taken the name
     // while we were hashing. This check and the insert are one critical section.
     if users.contains_key(name) {
         return Err(taken(name));
     }
+    // A new identity, even if the name belonged to a deleted account before.
+    let user = User {
+        id: db.account_ids.next(),
+        name: name.to_string(),
+        role: Role::Customer,
+        password_hash,
+        created_at: now_rfc3339(),
+    };
     // Lock order (docs/ARCHITECTURE.md): users, wallets, transfers. The wallet
     // is staged first because it can be refused (no fresh key); then nothing is staged.
     let mut wallets = db.wallets.write();
     let mut ledger = db.transfers.write();
-    wallet::stage_open(&mut wallets, &mut ledger, name, policy)?;
+    wallet::stage_open(&mut wallets, &mut ledger, &user.account(), policy)?;
     users.stage_put(user);
     db.journal
         .commit(&mut [&mut users, &mut wallets, &mut ledger])
@@ -192,24 +207,24 @@ pub fn authenticate(
 pub fn unregister(
     db: &Db,
     gate: &password::HashGate,
-    name: &str,
+    account: &Account,
     password: &str,
 ) -> Result<usize, Refusal> {
+    let name = account.name.as_str();
     authenticate(db, gate, name, password)?;
     let mut users = db.users.write();
-    if !users.contains_key(name) {
-        // Deleted by another session of the same user in the meantime.
-        return Err(Refusal::new(
-            ErrorCode::NotFound,
-            "the account is already gone",
-        ));
+    // Under the write lock: the account (this identity, not just the name) is still
+    // there. Another session may have deleted it meanwhile, and someone else may even
+    // have registered the name again.
+    if users.get(name).is_none_or(|user| user.id != account.id) {
+        return Err(identity::gone());
     }
     // Lock order: users, wallets, transfers, files. The balance checked is the balance
     // closed: no transfer can arrive in between. The account, its wallet and its
     // published files go in one journal line: a crash leaves all of them or none.
     let mut wallets = db.wallets.write();
     let mut ledger = db.transfers.write();
-    wallet::stage_close(&mut wallets, &mut ledger, name)?;
+    wallet::stage_close(&mut wallets, &mut ledger, account)?;
     let mut files = db.files.write();
     let withdrawn = files::stage_delete_all_of(&mut files, name);
     users.stage_delete(name.to_string());

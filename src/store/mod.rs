@@ -6,11 +6,14 @@
 //!
 //! - [`password`]: argon2id hashing and the gate that bounds its memory;
 //! - [`accounts`]: users, registration, login and its throttle;
+//! - [`identity`]: the id every account gets, never reused, and the check that a
+//!   session's account still exists;
 //! - [`catalog`]: products, prices, stock;
 //! - [`orders`]: the ORDER critical section and order history.
 
 pub mod accounts;
 pub mod catalog;
+pub mod identity;
 pub mod orders;
 pub mod password;
 

@@ -10,21 +10,30 @@
 //! in the ledger, or (INSUFFICIENT_STOCK, INSUFFICIENT_FUNDS, a failed write) none of
 //! them. Checking the funds and the stock under the same locks as the spending is what
 //! stops two orders from both spending the last 10.00.
+//!
+//! An order belongs to the buyer's account *identity* (the `account` column), not to the
+//! name: ORDERS lists by id, so an account that takes the name of a deleted one starts
+//! with no orders, and the wallet an order is paid from must be the buyer's own under
+//! the `wallets` lock ([`crate::store::identity`]).
 
 use super::catalog::not_found;
+use super::identity::{Account, AccountId};
 use super::internal;
 use crate::db::Db;
 use crate::protocol::{Cents, ErrorCode, Refusal};
 use crate::storage::{Field, Fields, Record, RowError, Ticket};
 use crate::wallet::ledger::{self, Kind, LedgerEntry};
-use crate::wallet::{Wallet, debit, no_wallet};
+use crate::wallet::{Wallet, debit, own_wallet};
 
 /// A row of `orders.csv`. The unit price is copied in: later price changes do not
 /// rewrite history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub id: u64,
+    /// The buyer's name when the order was placed, for people.
     pub user: String,
+    /// The buyer's account: whose order it is.
+    pub account: AccountId,
     pub product: String,
     pub quantity: u64,
     pub unit_price: Cents,
@@ -37,6 +46,7 @@ impl Record for Order {
     const COLUMNS: &'static [&'static str] = &[
         "id",
         "user",
+        "account",
         "product",
         "quantity",
         "unit_price",
@@ -52,6 +62,7 @@ impl Record for Order {
     fn write_fields(&self, out: &mut dyn Fields) {
         out.display(&self.id);
         out.text(&self.user);
+        out.display(&self.account);
         out.text(&self.product);
         out.display(&self.quantity);
         out.display(&self.unit_price);
@@ -63,11 +74,12 @@ impl Record for Order {
         Ok(Order {
             id: Field::parse(fields, Self::COLUMNS, 0)?,
             user: fields[1].to_string(),
-            product: fields[2].to_string(),
-            quantity: Field::parse(fields, Self::COLUMNS, 3)?,
-            unit_price: Field::parse(fields, Self::COLUMNS, 4)?,
-            total: Field::parse(fields, Self::COLUMNS, 5)?,
-            created_at: fields[6].to_string(),
+            account: Field::parse(fields, Self::COLUMNS, 2)?,
+            product: fields[3].to_string(),
+            quantity: Field::parse(fields, Self::COLUMNS, 4)?,
+            unit_price: Field::parse(fields, Self::COLUMNS, 5)?,
+            total: Field::parse(fields, Self::COLUMNS, 6)?,
+            created_at: fields[7].to_string(),
         })
     }
 }
@@ -88,7 +100,7 @@ impl Order {
 
 /// Places an order: checks and takes the stock, pays from the buyer's wallet and
 /// records the order and the payment, all or nothing.
-pub fn place(db: &Db, user: &str, product: &str, quantity: u64) -> Result<Order, Refusal> {
+pub fn place(db: &Db, buyer: &Account, product: &str, quantity: u64) -> Result<Order, Refusal> {
     // Lock order (docs/ARCHITECTURE.md): products, wallets, orders, transfers.
     // Each lock is taken when it is first needed and kept to the commit, always in that
     // order: an order refused for its stock never touches the wallets.
@@ -108,7 +120,8 @@ pub fn place(db: &Db, user: &str, product: &str, quantity: u64) -> Result<Order,
         .checked_mul(quantity)
         .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, "the total is too large to pay"))?;
     let mut wallets = db.wallets.write();
-    let wallet = wallets.get(user).ok_or_else(|| no_wallet(user))?;
+    // The buyer's own wallet (this account, not just this name), or AUTH_REQUIRED.
+    let wallet = own_wallet(&wallets, buyer)?;
     let balance = debit(wallet.balance, total).map_err(|refusal| {
         Refusal::new(
             refusal.code,
@@ -127,7 +140,8 @@ pub fn place(db: &Db, user: &str, product: &str, quantity: u64) -> Result<Order,
     let mut transfers = db.transfers.write();
     let order = Order {
         id: orders.last_key_value().map_or(1, |(id, _)| id + 1),
-        user: user.to_string(),
+        user: buyer.name.clone(),
+        account: buyer.id,
         product: product.to_string(),
         quantity,
         unit_price: item.price,
@@ -138,7 +152,7 @@ pub fn place(db: &Db, user: &str, product: &str, quantity: u64) -> Result<Order,
         id: ledger::next_id(&transfers),
         time: order.created_at.clone(),
         kind: Kind::Order,
-        from: Some(user.to_string()),
+        from: Some(buyer.clone()),
         to: None,
         amount: total,
         from_balance: Some(balance),
@@ -156,12 +170,12 @@ pub fn place(db: &Db, user: &str, product: &str, quantity: u64) -> Result<Order,
     Ok(order)
 }
 
-/// A user's orders, oldest first.
-pub fn of_user(db: &Db, user: &str) -> Vec<Order> {
+/// An account's orders, oldest first (not those of a deleted account of the same name).
+pub fn of_user(db: &Db, account: AccountId) -> Vec<Order> {
     db.orders
         .read()
         .values()
-        .filter(|o| o.user == user)
+        .filter(|o| o.account == account)
         .cloned()
         .collect()
 }
@@ -170,7 +184,8 @@ pub fn of_user(db: &Db, user: &str) -> Vec<Order> {
 mod tests {
     use super::*;
     use crate::store::catalog::Product;
-    use crate::wallet::testing::db_with;
+    use crate::store::identity::Account;
+    use crate::wallet::testing::{account_of, db_with};
     use crate::wallet::{balance, check};
 
     fn with_caju(stock: u64) -> (tempfile::TempDir, Db) {
@@ -189,7 +204,7 @@ mod tests {
     fn state(db: &Db) -> (u64, Cents, usize, usize) {
         (
             db.products.read()["Caju"].stock,
-            balance(db, "ana").unwrap(),
+            balance(db, &account_of(db, "ana")).unwrap(),
             db.orders.read().len(),
             db.transfers.read().len(),
         )
@@ -198,7 +213,7 @@ mod tests {
     #[test]
     fn an_order_is_paid_from_the_wallet() {
         let (_dir, db) = with_caju(100);
-        let order = place(&db, "ana", "Caju", 5).unwrap();
+        let order = place(&db, &account_of(&db, "ana"), "Caju", 5).unwrap();
         assert_eq!(order.total, Cents(600));
         assert_eq!(state(&db), (95, Cents(400), 1, 2));
         let payment = db.transfers.read().values().last().cloned().unwrap();
@@ -212,20 +227,25 @@ mod tests {
         let (_dir, db) = with_caju(100);
         let before = state(&db);
         // 9 x 1.20 = 10.80 > 10.00: stock enough, money not.
-        let refusal = place(&db, "ana", "Caju", 9).unwrap_err();
+        let refusal = place(&db, &account_of(&db, "ana"), "Caju", 9).unwrap_err();
         assert_eq!(refusal.code, ErrorCode::InsufficientFunds);
         assert_eq!(state(&db), before);
         assert_eq!(
-            place(&db, "ana", "Caju", 101).unwrap_err().code,
+            place(&db, &account_of(&db, "ana"), "Caju", 101)
+                .unwrap_err()
+                .code,
             ErrorCode::InsufficientStock
         );
+        let nobody = Account::new(AccountId(99), "nobody");
         assert_eq!(
-            place(&db, "nobody", "Caju", 1).unwrap_err().code,
-            ErrorCode::NotFound
+            place(&db, &nobody, "Caju", 1).unwrap_err().code,
+            ErrorCode::AuthRequired
         );
         db.journal.fail_next_writes(1);
         assert_eq!(
-            place(&db, "ana", "Caju", 1).unwrap_err().code,
+            place(&db, &account_of(&db, "ana"), "Caju", 1)
+                .unwrap_err()
+                .code,
             ErrorCode::Internal
         );
         assert_eq!(state(&db), before);
@@ -237,7 +257,7 @@ mod tests {
         wallets.stage_put(wallet);
         db.journal.commit(&mut [&mut wallets]).unwrap();
         drop(wallets);
-        place(&db, "ana", "Caju", 3).unwrap();
-        assert_eq!(balance(&db, "ana"), Ok(Cents(0)));
+        place(&db, &account_of(&db, "ana"), "Caju", 3).unwrap();
+        assert_eq!(balance(&db, &account_of(&db, "ana")), Ok(Cents(0)));
     }
 }

@@ -8,6 +8,10 @@
 //! account has a wallet, and that no two wallets share a pay key. The first thing that
 //! disagrees is named, with the file and the line's id or the user.
 //!
+//! Wallets are followed by account id, not by name: a name that was unregistered and
+//! registered again is a second account with a second wallet, and an `initial` line
+//! for an id that was opened before (an id used twice) is a discrepancy.
+//!
 //! If the replay agrees, the Jepsen "bank" invariant holds too: the money in the
 //! wallets plus the money paid for orders is exactly the money that entered (opening
 //! balances plus deposits). [`Report`] states those totals.
@@ -25,6 +29,7 @@ use super::{MAX_BALANCE, Wallet};
 use crate::db::Db;
 use crate::protocol::Cents;
 use crate::store::accounts::User;
+use crate::store::identity::{Account, AccountId};
 use crate::store::orders::Order;
 
 /// The first thing that disagrees, for people.
@@ -155,11 +160,19 @@ pub fn verify(
                 Discrepancy(format!("transfers.csv id {id} ({}): {message}", entry.kind))
             })?;
     }
-    for (user, balance) in &replay.open {
-        match wallets.get(user) {
+    let by_account: HashMap<AccountId, &Wallet> =
+        wallets.values().map(|w| (w.account, w)).collect();
+    for (id, (user, balance)) in &replay.open {
+        match by_account.get(id) {
             None => {
                 return Err(Discrepancy(format!(
-                    "wallets.csv: {user} has no wallet, but the ledger leaves {balance} in it"
+                    "wallets.csv: {user} (account {id}) has no wallet, but the ledger leaves {balance} in it"
+                )));
+            }
+            Some(w) if w.user != *user => {
+                return Err(Discrepancy(format!(
+                    "wallets.csv: the wallet of account {id} is {}'s, but the ledger opened it for {user}",
+                    w.user
                 )));
             }
             Some(w) if w.balance != *balance => {
@@ -171,9 +184,13 @@ pub fn verify(
             Some(_) => report.balances += i128::from(balance.0),
         }
     }
-    if let Some(user) = wallets.keys().find(|u| !replay.open.contains_key(*u)) {
+    if let Some(w) = wallets
+        .values()
+        .find(|w| !replay.open.contains_key(&w.account))
+    {
         return Err(Discrepancy(format!(
-            "wallets.csv: {user} has a wallet that the ledger never opened"
+            "wallets.csv: {} has a wallet (account {}) that the ledger never opened",
+            w.user, w.account
         )));
     }
     if let Some(order) = orders.values().find(|o| !replay.paid.contains(&o.id)) {
@@ -182,14 +199,27 @@ pub fn verify(
             order.id, order.quantity, order.product, order.user, order.total
         )));
     }
-    if let Some(user) = users.keys().find(|u| !wallets.contains_key(*u)) {
-        return Err(Discrepancy(format!(
-            "users.csv: {user} has no wallet (the server opens missing wallets at start-up)"
-        )));
+    for user in users.values() {
+        match wallets.get(&user.name) {
+            None => {
+                return Err(Discrepancy(format!(
+                    "users.csv: {} has no wallet (the server opens missing wallets at start-up)",
+                    user.name
+                )));
+            }
+            Some(w) if w.account != user.id => {
+                return Err(Discrepancy(format!(
+                    "users.csv: {} is account {}, but its wallet is account {}'s",
+                    user.name, user.id, w.account
+                )));
+            }
+            Some(_) => {}
+        }
     }
-    if let Some(user) = wallets.keys().find(|u| !users.contains_key(*u)) {
+    if let Some(w) = wallets.values().find(|w| !users.contains_key(&w.user)) {
         return Err(Discrepancy(format!(
-            "wallets.csv: {user} has a wallet but no account in users.csv"
+            "wallets.csv: {} has a wallet but no account in users.csv",
+            w.user
         )));
     }
     let mut holders: HashMap<_, &str> = HashMap::new();
@@ -210,10 +240,12 @@ pub fn verify(
     Ok(report)
 }
 
-/// The state of the replay: open wallets and their running balances, orders paid.
+/// The state of the replay: open wallets (by account) with their user and running
+/// balance, every account ever opened, orders paid.
 #[derive(Default)]
 struct Replay {
-    open: BTreeMap<String, Cents>,
+    open: BTreeMap<AccountId, (String, Cents)>,
+    opened: BTreeSet<AccountId>,
     paid: BTreeSet<u64>,
 }
 
@@ -233,11 +265,14 @@ impl Replay {
             Kind::Initial => {
                 let to = side(&entry.to, "to")?;
                 no_side(&entry.from, "from")?;
-                if self.open.contains_key(to) {
-                    return Err(format!("{to}'s wallet is opened a second time"));
+                if !self.opened.insert(to.id) {
+                    return Err(format!(
+                        "the wallet of account {} ({}) is opened a second time: an account id is never reused",
+                        to.id, to.name
+                    ));
                 }
                 recorded(to, amount, entry.to_balance)?;
-                self.open.insert(to.to_string(), amount);
+                self.open.insert(to.id, (to.name.clone(), amount));
                 report.initial += cents;
             }
             Kind::Deposit => {
@@ -251,8 +286,8 @@ impl Replay {
             Kind::Transfer => {
                 let from = side(&entry.from, "from")?;
                 let to = side(&entry.to, "to")?;
-                if from == to {
-                    return Err(format!("{from} pays themselves"));
+                if from.id == to.id {
+                    return Err(format!("{} pays themselves", from.name));
                 }
                 positive(amount)?;
                 let from_balance = self.change(from, amount, false)?;
@@ -271,10 +306,10 @@ impl Replay {
                 let order = orders
                     .get(&id)
                     .ok_or_else(|| format!("pays for order {id}, which orders.csv lacks"))?;
-                if order.user != from || order.total != amount {
+                if order.account != from.id || order.total != amount {
                     return Err(format!(
-                        "{from} pays {amount} for order {id}, but the order is {}'s for {}",
-                        order.user, order.total
+                        "{} (account {}) pays {amount} for order {id}, but the order is account {}'s ({}) for {}",
+                        from.name, from.id, order.account, order.user, order.total
                     ));
                 }
                 if !self.paid.insert(id) {
@@ -287,12 +322,14 @@ impl Replay {
             Kind::Close => {
                 let from = side(&entry.from, "from")?;
                 no_side(&entry.to, "to")?;
-                let balance = self
-                    .open
-                    .remove(from)
-                    .ok_or_else(|| format!("{from} has no open wallet"))?;
+                let (_, balance) = self.open.remove(&from.id).ok_or_else(|| {
+                    format!("{} (account {}) has no open wallet", from.name, from.id)
+                })?;
                 if balance != Cents(0) || amount != Cents(0) {
-                    return Err(format!("{from}'s wallet is closed holding {balance}"));
+                    return Err(format!(
+                        "{}'s wallet is closed holding {balance}",
+                        from.name
+                    ));
                 }
             }
         }
@@ -300,11 +337,20 @@ impl Replay {
     }
 
     /// Adds or takes `amount` from an open wallet; never below 0 nor above the maximum.
-    fn change(&mut self, user: &str, amount: Cents, add: bool) -> Result<Cents, String> {
-        let balance = self
-            .open
-            .get_mut(user)
-            .ok_or_else(|| format!("{user} has no open wallet"))?;
+    /// The line must name the wallet's account by the name it was opened with.
+    fn change(&mut self, account: &Account, amount: Cents, add: bool) -> Result<Cents, String> {
+        let (name, balance) = self.open.get_mut(&account.id).ok_or_else(|| {
+            format!(
+                "{} (account {}) has no open wallet",
+                account.name, account.id
+            )
+        })?;
+        if *name != account.name {
+            return Err(format!(
+                "names account {} {}, but its wallet was opened for {name}",
+                account.id, account.name
+            ));
+        }
         let new = if add {
             balance.checked_add(amount).filter(|b| *b <= MAX_BALANCE)
         } else {
@@ -312,7 +358,8 @@ impl Replay {
         };
         *balance = new.ok_or_else(|| {
             format!(
-                "{user}'s balance of {balance} cannot {} {amount}",
+                "{}'s balance of {balance} cannot {} {amount}",
+                account.name,
                 if add { "receive" } else { "pay" }
             )
         })?;
@@ -320,16 +367,19 @@ impl Replay {
     }
 }
 
-/// The user named in one side of a line, which must not be empty.
-fn side<'a>(side: &'a Option<String>, name: &str) -> Result<&'a str, String> {
-    side.as_deref()
+/// The account named in one side of a line, which must not be empty.
+fn side<'a>(side: &'a Option<Account>, name: &str) -> Result<&'a Account, String> {
+    side.as_ref()
         .ok_or_else(|| format!("the {name} column is empty"))
 }
 
-fn no_side(side: &Option<String>, name: &str) -> Result<(), String> {
+fn no_side(side: &Option<Account>, name: &str) -> Result<(), String> {
     match side {
         None => Ok(()),
-        Some(user) => Err(format!("the {name} column should be empty, not {user:?}")),
+        Some(account) => Err(format!(
+            "the {name} column should be empty, not {:?}",
+            account.name
+        )),
     }
 }
 
@@ -342,7 +392,8 @@ fn positive(amount: Cents) -> Result<(), String> {
 }
 
 /// The balance a line recorded must be the replay's.
-fn recorded(user: &str, replayed: Cents, recorded: Option<Cents>) -> Result<(), String> {
+fn recorded(account: &Account, replayed: Cents, recorded: Option<Cents>) -> Result<(), String> {
+    let user = &account.name;
     match recorded {
         Some(r) if r == replayed => Ok(()),
         Some(r) => Err(format!(
@@ -355,13 +406,14 @@ fn recorded(user: &str, replayed: Cents, recorded: Option<Cents>) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wallet::testing::{db_with, key_of};
+    use crate::wallet::testing::{account_of, add_account, db_with, key_of, remove_account};
     use crate::wallet::transfer;
 
     /// A small history: two accounts, a transfer, a deposit and an order.
     fn history() -> (tempfile::TempDir, Db) {
         let (dir, db) = db_with(&["ana", "bia"], Cents(10_000));
-        transfer::send(&db, "ana", &key_of(&db, "bia"), Cents(2500)).unwrap();
+        let ana = account_of(&db, "ana");
+        transfer::send(&db, &ana, &key_of(&db, "bia"), Cents(2500)).unwrap();
         transfer::deposit(&db, "root", "ana", Cents(100)).unwrap();
         let mut products = db.products.write();
         products.stage_put(crate::store::catalog::Product {
@@ -371,7 +423,7 @@ mod tests {
         });
         db.journal.commit(&mut [&mut products]).unwrap();
         drop(products);
-        crate::store::orders::place(&db, "bia", "Caju", 3).unwrap();
+        crate::store::orders::place(&db, &account_of(&db, "bia"), "Caju", 3).unwrap();
         (dir, db)
     }
 
@@ -439,8 +491,26 @@ mod tests {
                 }),
             ),
             (
-                "bia pays 3.60 for order 1, but the order is bia's for 9.99",
+                "bia (account 2) pays 3.60 for order 1, but the order is account 2's (bia) for 9.99",
                 Box::new(|t| t.2.get_mut(&1).unwrap().total = Cents(999)),
+            ),
+            (
+                "pays 3.60 for order 1, but the order is account 1's (bia)",
+                // The order names bia, but it is account 1's: another account's order.
+                Box::new(|t| t.2.get_mut(&1).unwrap().account = AccountId(1)),
+            ),
+            (
+                "id 6 (initial): the wallet of account 1 (cid) is opened a second time",
+                Box::new(|t| {
+                    let mut reused = t.3[&1].clone();
+                    reused.id = 6;
+                    reused.to.as_mut().unwrap().name = "cid".into();
+                    t.3.insert(6, reused);
+                }),
+            ),
+            (
+                "users.csv: ana is account 5, but its wallet is account 1's",
+                Box::new(|t| t.0.get_mut("ana").unwrap().id = AccountId(5)),
             ),
             (
                 "users.csv: cid has no wallet",
@@ -458,7 +528,7 @@ mod tests {
                 }),
             ),
             (
-                "wallets.csv: bia has no wallet, but the ledger leaves",
+                "wallets.csv: bia (account 2) has no wallet, but the ledger leaves",
                 Box::new(|t| {
                     t.1.remove("bia");
                 }),
@@ -475,6 +545,19 @@ mod tests {
                 "{message:?} should say {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_name_registered_again_is_a_new_account_with_a_new_wallet() {
+        let (_dir, db) = db_with(&["ana", "bia"], Cents(100));
+        let old = account_of(&db, "ana");
+        transfer::send(&db, &old, &key_of(&db, "bia"), Cents(100)).unwrap();
+        remove_account(&db, "ana");
+        let new = add_account(&db, "ana", &crate::wallet::WalletPolicy::default());
+        assert_ne!(new.id, old.id);
+        let report = check(&db).unwrap();
+        assert_eq!((report.wallets, report.ledger_lines), (2, 5));
+        assert_eq!(report.balances, 200 + 10_000);
     }
 
     #[test]

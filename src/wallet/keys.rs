@@ -71,11 +71,12 @@ mod tests {
     #[test]
     fn a_unique_key_is_not_held_and_holder_finds_keys() {
         let mut wallets = BTreeMap::new();
-        for name in ["alice", "bob"] {
+        for (id, name) in [(1, "alice"), (2, "bob")] {
             wallets.insert(
                 name.to_string(),
                 Wallet {
                     user: name.into(),
+                    account: crate::store::identity::AccountId(id),
                     balance: Cents(0),
                     pay_key: random_key().unwrap(),
                     key_expires_at: UNIX_EPOCH,

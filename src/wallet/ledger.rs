@@ -15,6 +15,11 @@
 //! | `order` | the buyer | | the order's total | the order's id |
 //! | `close` | the closed wallet (empty) | | 0.00 | |
 //!
+//! Each side is written twice: the user's name, for people, and the account's id
+//! (`from_account`, `to_account`), which decides whose movement it is. A name may
+//! belong to a deleted account and then to a new one; TRANSFERS lists a session's
+//! movements by its account's id, so the new account never sees the old one's.
+//!
 //! Lines are only ever added (ids 1, 2, 3, ... with no gaps), in the same journal
 //! transaction as the balance changes they explain.
 
@@ -25,6 +30,7 @@ use std::str::FromStr;
 use crate::db::Db;
 use crate::protocol::Cents;
 use crate::storage::{Field, Fields, Record, RowError};
+use crate::store::identity::{Account, AccountId};
 
 /// What moved the money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,10 +79,10 @@ pub struct LedgerEntry {
     pub id: u64,
     pub time: String,
     pub kind: Kind,
-    /// The wallet debited, if any.
-    pub from: Option<String>,
-    /// The wallet credited, if any.
-    pub to: Option<String>,
+    /// The account whose wallet is debited, if any.
+    pub from: Option<Account>,
+    /// The account whose wallet is credited, if any.
+    pub to: Option<Account>,
     pub amount: Cents,
     /// The debited wallet's balance after this line.
     pub from_balance: Option<Cents>,
@@ -93,7 +99,9 @@ impl Record for LedgerEntry {
         "time",
         "kind",
         "from",
+        "from_account",
         "to",
+        "to_account",
         "amount",
         "from_balance",
         "to_balance",
@@ -110,8 +118,18 @@ impl Record for LedgerEntry {
         out.display(&self.id);
         out.text(&self.time);
         out.display(&self.kind);
-        out.text(self.from.as_deref().unwrap_or(""));
-        out.text(self.to.as_deref().unwrap_or(""));
+        for side in [&self.from, &self.to] {
+            match side {
+                Some(account) => {
+                    out.text(&account.name);
+                    out.display(&account.id);
+                }
+                None => {
+                    out.text("");
+                    out.text("");
+                }
+            }
+        }
         out.display(&self.amount);
         for balance in [self.from_balance, self.to_balance] {
             match balance {
@@ -131,16 +149,30 @@ impl Record for LedgerEntry {
                 Field::parse(fields, Self::COLUMNS, i).map(Some)
             }
         };
+        // A side is a name and an id, both empty or neither.
+        let side = |i: usize| -> Result<Option<Account>, RowError> {
+            match (fields[i], fields[i + 1]) {
+                ("", "") => Ok(None),
+                (name, _) if !name.is_empty() => Ok(Some(Account {
+                    id: Field::parse(fields, Self::COLUMNS, i + 1)?,
+                    name: name.to_string(),
+                })),
+                _ => Err(RowError(format!(
+                    "column {}: an account id without a name",
+                    Self::COLUMNS[i + 1]
+                ))),
+            }
+        };
         Ok(LedgerEntry {
             id: Field::parse(fields, Self::COLUMNS, 0)?,
             time: fields[1].to_string(),
             kind: Field::parse(fields, Self::COLUMNS, 2)?,
-            from: text(3),
-            to: text(4),
-            amount: Field::parse(fields, Self::COLUMNS, 5)?,
-            from_balance: money(6)?,
-            to_balance: money(7)?,
-            reference: text(8),
+            from: side(3)?,
+            to: side(5)?,
+            amount: Field::parse(fields, Self::COLUMNS, 7)?,
+            from_balance: money(8)?,
+            to_balance: money(9)?,
+            reference: text(10),
         })
     }
 }
@@ -151,26 +183,31 @@ pub(crate) fn next_id(ledger: &BTreeMap<u64, LedgerEntry>) -> u64 {
     ledger.last_key_value().map_or(1, |(id, _)| id + 1)
 }
 
+/// Is this side of a line the account `id`?
+fn is(side: &Option<Account>, id: AccountId) -> bool {
+    side.as_ref().is_some_and(|account| account.id == id)
+}
+
 impl LedgerEntry {
-    /// Does this line move `user`'s money (or open or close their wallet)?
-    pub fn involves(&self, user: &str) -> bool {
-        self.from.as_deref() == Some(user) || self.to.as_deref() == Some(user)
+    /// Does this line move the money of account `id` (or open or close its wallet)?
+    pub fn involves(&self, id: AccountId) -> bool {
+        is(&self.from, id) || is(&self.to, id)
     }
 
-    /// The line as `user` sees it in TRANSFERS:
+    /// The line as account `id` sees it in TRANSFERS:
     /// id, time, kind, `in` or `out`, counterpart, amount, balance after.
     ///
-    /// The counterpart is the other wallet for a transfer, the order's id for an order,
-    /// the admin for a deposit, and empty for `initial` and `close`.
-    pub fn row_for(&self, user: &str) -> Vec<String> {
-        let incoming = self.to.as_deref() == Some(user);
+    /// The counterpart is the other wallet's user for a transfer, the order's id for an
+    /// order, the admin for a deposit, and empty for `initial` and `close`.
+    pub fn row_for(&self, id: AccountId) -> Vec<String> {
+        let incoming = is(&self.to, id);
         let (direction, balance, other) = if incoming {
             ("in", self.to_balance, &self.from)
         } else {
             ("out", self.from_balance, &self.to)
         };
         let counterpart = match self.kind {
-            Kind::Transfer => other.clone(),
+            Kind::Transfer => other.as_ref().map(|account| account.name.clone()),
             Kind::Order | Kind::Deposit => self.reference.clone(),
             Kind::Initial | Kind::Close => None,
         };
@@ -186,17 +223,18 @@ impl LedgerEntry {
     }
 }
 
-/// `user`'s latest `count` ledger lines, newest first.
+/// The latest `count` ledger lines of account `id`, newest first. Lines of a deleted
+/// account that had the same name are not its own.
 ///
 /// This walks the ledger backwards from its end, under the `transfers` read lock: a
 /// user who moves money often finds their lines at once; a quiet user in a long ledger
 /// costs a longer walk (a per-user index would fix that, at the price of more code).
-pub fn statement(db: &Db, user: &str, count: usize) -> Vec<LedgerEntry> {
+pub fn statement(db: &Db, id: AccountId, count: usize) -> Vec<LedgerEntry> {
     db.transfers
         .read()
         .values()
         .rev()
-        .filter(|entry| entry.involves(user))
+        .filter(|entry| entry.involves(id))
         .take(count)
         .cloned()
         .collect()
@@ -206,13 +244,16 @@ pub fn statement(db: &Db, user: &str, count: usize) -> Vec<LedgerEntry> {
 mod tests {
     use super::*;
 
+    const ALICE: AccountId = AccountId(2);
+    const BOB: AccountId = AccountId(3);
+
     fn transfer() -> LedgerEntry {
         LedgerEntry {
             id: 7,
             time: "2026-11-27T15:00:00Z".into(),
             kind: Kind::Transfer,
-            from: Some("alice".into()),
-            to: Some("bob".into()),
+            from: Some(Account::new(ALICE, "alice")),
+            to: Some(Account::new(BOB, "bob")),
             amount: Cents(1250),
             from_balance: Some(Cents(8750)),
             to_balance: Some(Cents(11250)),
@@ -235,21 +276,31 @@ mod tests {
             let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
             assert_eq!(LedgerEntry::from_fields(&fields), Ok(entry));
         }
+        assert_eq!(
+            transfer().to_fields()[3..7],
+            ["alice", "2", "bob", "3"],
+            "each side is a name and an account id"
+        );
         let fields = transfer().to_fields();
-        let mut fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-        fields[2] = "gift";
-        assert!(LedgerEntry::from_fields(&fields).is_err());
+        for (column, bad) in [(2, "gift"), (4, ""), (4, "x"), (3, "")] {
+            let mut damaged: Vec<&str> = fields.iter().map(String::as_str).collect();
+            damaged[column] = bad;
+            assert!(
+                LedgerEntry::from_fields(&damaged).is_err(),
+                "{column}: {bad:?}"
+            );
+        }
     }
 
     #[test]
     fn each_side_sees_its_own_direction_and_balance() {
         let entry = transfer();
         assert_eq!(
-            entry.row_for("alice")[2..],
+            entry.row_for(ALICE)[2..],
             ["transfer", "out", "bob", "12.50", "87.50"]
         );
         assert_eq!(
-            entry.row_for("bob")[2..],
+            entry.row_for(BOB)[2..],
             ["transfer", "in", "alice", "12.50", "112.50"]
         );
         let order = LedgerEntry {
@@ -260,9 +311,11 @@ mod tests {
             ..transfer()
         };
         assert_eq!(
-            order.row_for("alice")[2..],
+            order.row_for(ALICE)[2..],
             ["order", "out", "12", "12.50", "87.50"]
         );
-        assert!(!order.involves("bob"));
+        assert!(!order.involves(BOB));
+        // A later account named alice is another account.
+        assert!(!order.involves(AccountId(9)));
     }
 }

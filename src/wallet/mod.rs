@@ -41,6 +41,7 @@ use crate::db::Db;
 use crate::protocol::money::MAX_AMOUNT;
 use crate::protocol::{Cents, ErrorCode, PayKey, Refusal};
 use crate::storage::{Field, Fields, Record, RowError, TableWrite};
+use crate::store::identity::{self, Account, AccountId};
 use crate::store::{internal, now_rfc3339};
 use ledger::{Kind, LedgerEntry};
 
@@ -49,9 +50,15 @@ use ledger::{Kind, LedgerEntry};
 pub const MAX_BALANCE: Cents = MAX_AMOUNT;
 
 /// A row of `wallets.csv`: one per account.
+///
+/// The key is the user name (DEPOSIT and the ledger's readers name users), and the row
+/// records its account's id: a session acts on a wallet only if the id is its own
+/// ([`own_wallet`]), so a wallet opened for a new account under an old name is never
+/// spent by a session of the old one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wallet {
     pub user: String,
+    pub account: AccountId,
     pub balance: Cents,
     /// The key others use to pay this wallet; unique among live wallets.
     pub pay_key: PayKey,
@@ -61,7 +68,8 @@ pub struct Wallet {
 
 impl Record for Wallet {
     const TABLE: &'static str = "wallets";
-    const COLUMNS: &'static [&'static str] = &["user", "balance", "pay_key", "key_expires_at"];
+    const COLUMNS: &'static [&'static str] =
+        &["user", "account", "balance", "pay_key", "key_expires_at"];
     type Key = String;
 
     fn key(&self) -> String {
@@ -70,19 +78,21 @@ impl Record for Wallet {
 
     fn write_fields(&self, out: &mut dyn Fields) {
         out.text(&self.user);
+        out.display(&self.account);
         out.display(&self.balance);
         out.display(&self.pay_key);
         out.display(&humantime::format_rfc3339_seconds(self.key_expires_at));
     }
 
     fn from_fields(fields: &[&str]) -> Result<Wallet, RowError> {
-        let expires = fields[3];
+        let expires = fields[4];
         Ok(Wallet {
             user: fields[0].to_string(),
+            account: Field::parse(fields, Self::COLUMNS, 1)?,
             // Cents refuses negatives and amounts past MAX_AMOUNT: a damaged balance
             // stops the server with the file and line instead of being believed.
-            balance: Field::parse(fields, Self::COLUMNS, 1)?,
-            pay_key: Field::parse(fields, Self::COLUMNS, 2)?,
+            balance: Field::parse(fields, Self::COLUMNS, 2)?,
+            pay_key: Field::parse(fields, Self::COLUMNS, 3)?,
             key_expires_at: humantime::parse_rfc3339(expires)
                 .map_err(|_| RowError(format!("column key_expires_at: cannot read {expires:?}")))?,
         })
@@ -132,14 +142,6 @@ pub fn format_time(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-/// The refusal for an account that has no wallet (it was deleted meanwhile).
-pub(crate) fn no_wallet(user: &str) -> Refusal {
-    Refusal::new(
-        ErrorCode::NotFound,
-        format!("{user:?} has no wallet (the account no longer exists)"),
-    )
-}
-
 /// `balance + amount`, refused (never wrapped) past [`MAX_BALANCE`].
 pub(crate) fn credit(user: &str, balance: Cents, amount: Cents) -> Result<Cents, Refusal> {
     balance
@@ -166,25 +168,37 @@ pub(crate) fn debit(balance: Cents, amount: Cents) -> Result<Cents, Refusal> {
         })
 }
 
-/// The logged-in user's balance.
-pub fn balance(db: &Db, user: &str) -> Result<Cents, Refusal> {
-    db.wallets
-        .read()
-        .get(user)
-        .map(|w| w.balance)
-        .ok_or_else(|| no_wallet(user))
+impl Wallet {
+    /// The account that owns this wallet.
+    pub fn owner(&self) -> Account {
+        Account::new(self.account, &self.user)
+    }
 }
 
-/// The logged-in user's current pay key and when it expires.
-pub fn pay_key(db: &Db, user: &str) -> Result<(PayKey, SystemTime), Refusal> {
-    db.wallets
-        .read()
-        .get(user)
-        .map(|w| (w.pay_key, w.key_expires_at))
-        .ok_or_else(|| no_wallet(user))
+/// The wallet of `account` (this identity, not just this name), looked up under the
+/// `wallets` lock the caller holds. A session whose account was deleted gets
+/// AUTH_REQUIRED, even if someone has registered the name again since.
+pub(crate) fn own_wallet<'a>(
+    wallets: &'a std::collections::BTreeMap<String, Wallet>,
+    account: &Account,
+) -> Result<&'a Wallet, Refusal> {
+    wallets
+        .get(&account.name)
+        .filter(|wallet| wallet.account == account.id)
+        .ok_or_else(identity::gone)
 }
 
-/// Stages a new wallet for `user` with the initial balance, and its `initial` ledger
+/// The logged-in account's balance.
+pub fn balance(db: &Db, account: &Account) -> Result<Cents, Refusal> {
+    own_wallet(&db.wallets.read(), account).map(|w| w.balance)
+}
+
+/// The logged-in account's current pay key and when it expires.
+pub fn pay_key(db: &Db, account: &Account) -> Result<(PayKey, SystemTime), Refusal> {
+    own_wallet(&db.wallets.read(), account).map(|w| (w.pay_key, w.key_expires_at))
+}
+
+/// Stages a new wallet for `account` with the initial balance, and its `initial` ledger
 /// line. The caller holds the `wallets` and `transfers` write locks and commits.
 ///
 /// Nothing is staged if this fails (no fresh key could be made, or the wallet exists),
@@ -192,9 +206,10 @@ pub fn pay_key(db: &Db, user: &str) -> Result<(PayKey, SystemTime), Refusal> {
 pub(crate) fn stage_open(
     wallets: &mut TableWrite<'_, Wallet>,
     ledger: &mut TableWrite<'_, LedgerEntry>,
-    user: &str,
+    account: &Account,
     policy: &WalletPolicy,
 ) -> Result<(), Refusal> {
+    let user = account.name.as_str();
     if wallets.contains_key(user) {
         // Only possible if someone edited the CSV files by hand.
         log::error!("a wallet for {user} exists without its account");
@@ -207,6 +222,7 @@ pub(crate) fn stage_open(
     let now = SystemTime::now();
     wallets.stage_put(Wallet {
         user: user.to_string(),
+        account: account.id,
         balance: policy.initial_balance,
         pay_key,
         key_expires_at: expiry(now, policy.key_lifetime),
@@ -216,7 +232,7 @@ pub(crate) fn stage_open(
         time: now_rfc3339(),
         kind: Kind::Initial,
         from: None,
-        to: Some(user.to_string()),
+        to: Some(account.clone()),
         amount: policy.initial_balance,
         from_balance: None,
         to_balance: Some(policy.initial_balance),
@@ -225,15 +241,16 @@ pub(crate) fn stage_open(
     Ok(())
 }
 
-/// Stages the closing of `user`'s wallet, which must be empty, and its `close` ledger
-/// line. The caller holds the `wallets` and `transfers` write locks and commits.
+/// Stages the closing of `account`'s wallet, which must be empty, and its `close`
+/// ledger line. The caller holds the `wallets` and `transfers` write locks and commits.
 /// An account without a wallet (older data) has nothing to close.
 pub(crate) fn stage_close(
     wallets: &mut TableWrite<'_, Wallet>,
     ledger: &mut TableWrite<'_, LedgerEntry>,
-    user: &str,
+    account: &Account,
 ) -> Result<(), Refusal> {
-    let Some(wallet) = wallets.get(user) else {
+    let user = account.name.as_str();
+    let Some(wallet) = wallets.get(user).filter(|w| w.account == account.id) else {
         return Ok(());
     };
     if wallet.balance != Cents(0) {
@@ -250,7 +267,7 @@ pub(crate) fn stage_close(
         id: ledger::next_id(ledger),
         time: now_rfc3339(),
         kind: Kind::Close,
-        from: Some(user.to_string()),
+        from: Some(account.clone()),
         to: None,
         amount: Cents(0),
         from_balance: Some(Cents(0)),
@@ -266,29 +283,38 @@ pub(crate) fn stage_close(
 /// `feira-server hash-password`), or data from before wallets existed, gets its wallet
 /// and its `initial` ledger line like any registered account.
 pub fn open_missing(db: &Db, policy: &WalletPolicy) -> crate::Result<usize> {
-    let missing: Vec<String> = {
+    let missing: Vec<Account> = {
         // Lock order: users before wallets (docs/ARCHITECTURE.md).
         let users = db.users.read();
         let wallets = db.wallets.read();
-        users
-            .keys()
-            .filter(|name| !wallets.contains_key(*name))
-            .cloned()
-            .collect()
+        let missing: Vec<Account> = users
+            .values()
+            .filter(|user| !wallets.contains_key(&user.name))
+            .map(|user| user.account())
+            .collect();
+        if !missing.is_empty() {
+            identity::ids_are_fresh(db, &users, &missing)?;
+        }
+        missing
     };
     let mut opened = 0;
-    for user in missing {
+    for account in missing {
         // Lock order: users, wallets, transfers.
         let users = db.users.read();
         let mut wallets = db.wallets.write();
         let mut ledger = db.transfers.write();
-        if !users.contains_key(&user) || wallets.contains_key(&user) {
+        if !users.contains_key(&account.name) || wallets.contains_key(&account.name) {
             continue;
         }
-        stage_open(&mut wallets, &mut ledger, &user, policy)
+        stage_open(&mut wallets, &mut ledger, &account, policy)
             .map_err(|refusal| crate::Error::Other(refusal.message))?;
         db.journal.commit(&mut [&mut wallets, &mut ledger])?;
-        log::info!("opened a wallet for {user} with {}", policy.initial_balance);
+        log::info!(
+            "opened a wallet for {} (account {}) with {}",
+            account.name,
+            account.id,
+            policy.initial_balance
+        );
         opened += 1;
     }
     if opened > 0 {
@@ -318,12 +344,14 @@ pub(crate) mod testing {
     }
 
     /// Adds an account and its wallet as REGISTER does, without the slow password hash.
-    pub fn add_account(db: &Db, name: &str, policy: &WalletPolicy) {
+    pub fn add_account(db: &Db, name: &str, policy: &WalletPolicy) -> Account {
         let mut users = db.users.write();
         let mut wallets = db.wallets.write();
         let mut ledger = db.transfers.write();
-        stage_open(&mut wallets, &mut ledger, name, policy).unwrap();
+        let account = Account::new(db.account_ids.next(), name);
+        stage_open(&mut wallets, &mut ledger, &account, policy).unwrap();
         users.stage_put(User {
+            id: account.id,
             name: name.to_string(),
             role: Role::Customer,
             password_hash: crate::store::password::DUMMY_HASH.to_string(),
@@ -332,6 +360,25 @@ pub(crate) mod testing {
         db.journal
             .commit(&mut [&mut users, &mut wallets, &mut ledger])
             .unwrap();
+        account
+    }
+
+    /// Deletes the account of this name as UNREGISTER does (its wallet must be empty).
+    pub fn remove_account(db: &Db, name: &str) {
+        let account = account_of(db, name);
+        let mut users = db.users.write();
+        let mut wallets = db.wallets.write();
+        let mut ledger = db.transfers.write();
+        stage_close(&mut wallets, &mut ledger, &account).unwrap();
+        users.stage_delete(name.to_string());
+        db.journal
+            .commit(&mut [&mut users, &mut wallets, &mut ledger])
+            .unwrap();
+    }
+
+    /// The live account of this name, as a session logged in as it would act.
+    pub fn account_of(db: &Db, name: &str) -> Account {
+        db.users.read()[name].account()
     }
 
     /// A user's pay key.
@@ -343,7 +390,7 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wallet::testing::db_with;
+    use crate::wallet::testing::{account_of, db_with};
 
     #[test]
     fn expiry_rounds_up_to_the_second() {
@@ -363,6 +410,7 @@ mod tests {
     fn a_wallet_row_round_trips_and_refuses_damage() {
         let wallet = Wallet {
             user: "joão".into(),
+            account: AccountId(7),
             balance: Cents(1250),
             pay_key: "7KQ2-M9XD-4TRW-8BNP".parse().unwrap(),
             key_expires_at: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
@@ -372,6 +420,7 @@ mod tests {
             fields,
             [
                 "joão",
+                "7",
                 "12.50",
                 "7KQ2-M9XD-4TRW-8BNP",
                 "2027-01-15T08:00:00Z"
@@ -379,7 +428,14 @@ mod tests {
         );
         let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
         assert_eq!(Wallet::from_fields(&fields), Ok(wallet));
-        for (column, bad) in [(1, "-1.00"), (1, "1.234"), (2, "nope"), (3, "tomorrow")] {
+        for (column, bad) in [
+            (1, ""),
+            (1, "0"),
+            (2, "-1.00"),
+            (2, "1.234"),
+            (3, "nope"),
+            (4, "tomorrow"),
+        ] {
             let mut damaged = fields.clone();
             damaged[column] = bad;
             let error = Wallet::from_fields(&damaged).unwrap_err().to_string();
@@ -407,19 +463,20 @@ mod tests {
     }
 
     #[test]
-    fn an_account_closes_only_an_empty_wallet_and_can_open_again() {
+    fn an_account_closes_only_an_empty_wallet_and_the_name_opens_a_new_one() {
         let (_dir, db) = db_with(&["ana"], Cents(500));
+        let ana = account_of(&db, "ana");
         let close = |db: &Db| {
             let mut wallets = db.wallets.write();
             let mut ledger = db.transfers.write();
-            stage_close(&mut wallets, &mut ledger, "ana")?;
+            stage_close(&mut wallets, &mut ledger, &ana)?;
             db.journal
                 .commit(&mut [&mut wallets, &mut ledger])
                 .map_err(internal)
         };
         assert_eq!(close(&db).unwrap_err().code, ErrorCode::Conflict);
         assert_eq!(
-            balance(&db, "ana"),
+            balance(&db, &ana),
             Ok(Cents(500)),
             "a refusal changes nothing"
         );
@@ -431,35 +488,71 @@ mod tests {
         db.journal.commit(&mut [&mut wallets]).unwrap();
         drop(wallets);
         close(&db).unwrap();
-        assert_eq!(balance(&db, "ana").unwrap_err().code, ErrorCode::NotFound);
+        let gone = balance(&db, &ana).unwrap_err().code;
+        assert_eq!(gone, ErrorCode::AuthRequired);
         let last = db.transfers.read().values().last().cloned().unwrap();
-        assert_eq!(
-            (last.kind, last.from.as_deref()),
-            (Kind::Close, Some("ana"))
-        );
-        // The name can be used again: a new wallet, a new `initial` line.
+        assert_eq!((last.kind, last.from), (Kind::Close, Some(ana.clone())));
+        // The name can be used again: a new account, a new wallet, a new `initial`
+        // line; the old account's session still has no wallet.
+        let new_ana = Account::new(db.account_ids.next(), "ana");
+        assert_ne!(new_ana.id, ana.id);
         let mut wallets = db.wallets.write();
         let mut ledger = db.transfers.write();
-        stage_open(&mut wallets, &mut ledger, "ana", &WalletPolicy::default()).unwrap();
+        stage_open(
+            &mut wallets,
+            &mut ledger,
+            &new_ana,
+            &WalletPolicy::default(),
+        )
+        .unwrap();
         db.journal.commit(&mut [&mut wallets, &mut ledger]).unwrap();
         drop((wallets, ledger));
-        assert_eq!(balance(&db, "ana"), Ok(Cents(10_000)));
+        assert_eq!(balance(&db, &new_ana), Ok(Cents(10_000)));
+        assert_eq!(
+            balance(&db, &ana).unwrap_err().code,
+            ErrorCode::AuthRequired
+        );
+    }
+
+    /// Adds an account by hand, as an admin editing users.csv would: no wallet yet.
+    fn hand_made(db: &Db, name: &str, id: AccountId) {
+        let mut users = db.users.write();
+        let mut user = users["ana"].clone();
+        (user.name, user.id) = (name.into(), id);
+        users.stage_put(user);
+        db.journal.commit(&mut [&mut users]).unwrap();
     }
 
     #[test]
     fn open_missing_gives_every_account_a_wallet_once() {
         let (_dir, db) = db_with(&["ana"], Cents(500));
-        let mut users = db.users.write();
-        let mut hand_made = users["ana"].clone();
-        hand_made.name = "root".into();
-        users.stage_put(hand_made);
-        db.journal.commit(&mut [&mut users]).unwrap();
-        drop(users);
+        hand_made(&db, "root", AccountId(db.account_ids.highest() + 1));
         let policy = WalletPolicy::default();
         assert_eq!(open_missing(&db, &policy).unwrap(), 1);
         assert_eq!(open_missing(&db, &policy).unwrap(), 0);
-        assert_eq!(balance(&db, "root"), Ok(Cents(10_000)));
-        assert_eq!(balance(&db, "ana"), Ok(Cents(500)));
+        assert_eq!(balance(&db, &account_of(&db, "root")), Ok(Cents(10_000)));
+        assert_eq!(balance(&db, &account_of(&db, "ana")), Ok(Cents(500)));
         assert!(check::check(&db).is_ok());
+    }
+
+    #[test]
+    fn open_missing_refuses_an_account_added_by_hand_with_a_used_id() {
+        // ana's id, and then the id of an account that was deleted (its wallet is in
+        // the ledger): either would give the new account someone else's history.
+        for taken in ["ana", "gone"] {
+            let (_dir, db) = db_with(&["ana", "gone"], Cents(0));
+            let id = account_of(&db, taken).id;
+            if taken == "gone" {
+                testing::remove_account(&db, "gone");
+            }
+            hand_made(&db, "root", id);
+            let error = open_missing(&db, &WalletPolicy::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(&format!("root has the id {id}")) && error.contains("such as 3"),
+                "{error}"
+            );
+        }
     }
 }

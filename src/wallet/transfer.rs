@@ -11,16 +11,20 @@
 //! Why the session, not a key, names the payer: seed 001's server believed the key
 //! the sender claimed as its own, so anyone could spend anyone's money by claiming
 //! their key. Here the payer is the logged-in account; a pay key only says who is
-//! *paid*, which is why handing it out is safe.
+//! *paid*, which is why handing it out is safe. The payer is an account *identity*,
+//! checked against the wallet's row under the `wallets` lock: a session whose account
+//! was deleted cannot spend from a new account that took the same name, even one
+//! registered between the session's check and this lock.
 //!
 //! The durability of the reply is the connection's job: it waits for the journal's
 //! fsync (shared with every other request written meanwhile, group commit) before it
 //! answers, and holds no lock while it waits.
 
 use super::ledger::{self, Kind, LedgerEntry};
-use super::{credit, debit, keys, no_wallet};
+use super::{credit, debit, keys, own_wallet};
 use crate::db::Db;
 use crate::protocol::{Cents, ErrorCode, PayKey, Refusal};
+use crate::store::identity::Account;
 use crate::store::{internal, now_rfc3339};
 
 /// What the payer (or the admin) is told about a movement that went through.
@@ -59,20 +63,17 @@ fn positive(amount: Cents) -> Result<(), Refusal> {
 
 /// Moves `amount` from `payer`'s wallet to the wallet holding `key`.
 ///
-/// Refusals change nothing: BAD_REQUEST (amount not above 0), NOT_FOUND (no live
-/// wallet has the key, for example because it was rotated away), CONFLICT (the key is
-/// the payer's own, or the payee's balance would pass [`super::MAX_BALANCE`]),
-/// INSUFFICIENT_FUNDS.
-pub fn send(db: &Db, payer: &str, key: &PayKey, amount: Cents) -> Result<Receipt, Refusal> {
+/// Refusals change nothing: BAD_REQUEST (amount not above 0), AUTH_REQUIRED (the
+/// payer's account no longer exists), NOT_FOUND (no live wallet has the key, for
+/// example because it was rotated away), CONFLICT (the key is the payer's own, or the
+/// payee's balance would pass [`super::MAX_BALANCE`]), INSUFFICIENT_FUNDS.
+pub fn send(db: &Db, payer: &Account, key: &PayKey, amount: Cents) -> Result<Receipt, Refusal> {
     positive(amount)?;
     // Lock order (docs/ARCHITECTURE.md): wallets, then transfers. Everything
     // from here to the commit is one critical section: the balances checked are the
-    // balances changed.
+    // balances changed, and the wallet debited is the payer's own (its account id).
     let mut wallets = db.wallets.write();
-    let from = wallets
-        .get(payer)
-        .cloned()
-        .ok_or_else(|| no_wallet(payer))?;
+    let from = own_wallet(&wallets, payer)?.clone();
     let to = keys::holder(&wallets, key).cloned().ok_or_else(|| {
         Refusal::new(
             ErrorCode::NotFound,
@@ -96,8 +97,8 @@ pub fn send(db: &Db, payer: &str, key: &PayKey, amount: Cents) -> Result<Receipt
         id,
         time: now_rfc3339(),
         kind: Kind::Transfer,
-        from: Some(from.user.clone()),
-        to: Some(to.user.clone()),
+        from: Some(from.owner()),
+        to: Some(to.owner()),
         amount,
         from_balance: Some(from_balance),
         to_balance: Some(to_balance),
@@ -144,7 +145,7 @@ pub fn deposit(db: &Db, admin: &str, user: &str, amount: Cents) -> Result<Receip
         time: now_rfc3339(),
         kind: Kind::Deposit,
         from: None,
-        to: Some(user.to_string()),
+        to: Some(wallet.owner()),
         amount,
         from_balance: None,
         to_balance: Some(wallet.balance),
@@ -166,7 +167,8 @@ pub fn deposit(db: &Db, admin: &str, user: &str, amount: Cents) -> Result<Receip
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wallet::testing::{db_with, key_of};
+    use crate::store::identity::{Account, AccountId};
+    use crate::wallet::testing::{account_of, db_with, key_of};
     use crate::wallet::{MAX_BALANCE, balance, check};
 
     /// Everything a refusal must leave alone.
@@ -178,11 +180,17 @@ mod tests {
     #[test]
     fn a_transfer_moves_money_and_writes_one_ledger_line() {
         let (_dir, db) = db_with(&["ana", "bia"], Cents(10_000));
-        let receipt = send(&db, "ana", &key_of(&db, "bia"), Cents(2550)).unwrap();
+        let receipt = send(
+            &db,
+            &account_of(&db, "ana"),
+            &key_of(&db, "bia"),
+            Cents(2550),
+        )
+        .unwrap();
         assert_eq!(receipt.to, "bia");
         assert_eq!(receipt.balance_after, Cents(7450));
-        assert_eq!(balance(&db, "ana"), Ok(Cents(7450)));
-        assert_eq!(balance(&db, "bia"), Ok(Cents(12_550)));
+        assert_eq!(balance(&db, &account_of(&db, "ana")), Ok(Cents(7450)));
+        assert_eq!(balance(&db, &account_of(&db, "bia")), Ok(Cents(12_550)));
         let ledger = db.transfers.read();
         let line = &ledger[&receipt.id];
         assert_eq!(line.kind, Kind::Transfer);
@@ -198,15 +206,18 @@ mod tests {
         let bia = key_of(&db, "bia");
         let before = state(&db);
         let unknown = crate::wallet::keys::random_key().unwrap();
+        let (ana, bia_account) = (account_of(&db, "ana"), account_of(&db, "bia"));
+        let gone = Account::new(AccountId(99), "gone");
         for (payer, key, amount, code) in [
-            ("ana", bia, Cents(10_001), ErrorCode::InsufficientFunds),
-            ("ana", bia, Cents(0), ErrorCode::BadRequest),
-            ("ana", bia, Cents(-1), ErrorCode::BadRequest),
-            ("ana", unknown, Cents(1), ErrorCode::NotFound),
-            ("bia", bia, Cents(1), ErrorCode::Conflict),
-            ("gone", bia, Cents(1), ErrorCode::NotFound),
+            (&ana, bia, Cents(10_001), ErrorCode::InsufficientFunds),
+            (&ana, bia, Cents(0), ErrorCode::BadRequest),
+            (&ana, bia, Cents(-1), ErrorCode::BadRequest),
+            (&ana, unknown, Cents(1), ErrorCode::NotFound),
+            (&bia_account, bia, Cents(1), ErrorCode::Conflict),
+            (&gone, bia, Cents(1), ErrorCode::AuthRequired),
         ] {
             let refusal = send(&db, payer, &key, amount).unwrap_err();
+            let payer = &payer.name;
             assert_eq!(refusal.code, code, "{payer} {amount}: {refusal}");
             assert_eq!(state(&db), before, "{payer} {amount}");
         }
@@ -219,7 +230,7 @@ mod tests {
         )
         .unwrap();
         let before = state(&db);
-        let refusal = send(&db, "ana", &bia, Cents(1)).unwrap_err();
+        let refusal = send(&db, &account_of(&db, "ana"), &bia, Cents(1)).unwrap_err();
         assert_eq!(refusal.code, ErrorCode::Conflict);
         assert_eq!(state(&db), before);
         assert!(check::check(&db).is_ok());
@@ -230,7 +241,8 @@ mod tests {
         let (_dir, db) = db_with(&["ana", "bia"], Cents(10_000));
         let before = state(&db);
         db.journal.fail_next_writes(1);
-        let refusal = send(&db, "ana", &key_of(&db, "bia"), Cents(1)).unwrap_err();
+        let refusal =
+            send(&db, &account_of(&db, "ana"), &key_of(&db, "bia"), Cents(1)).unwrap_err();
         assert_eq!(refusal.code, ErrorCode::Internal);
         assert_eq!(state(&db), before);
         db.journal.fail_next_writes(1);
@@ -263,9 +275,10 @@ mod tests {
         let (_dir, db) = db_with(&refs, Cents(1000));
         let db = std::sync::Arc::new(db);
         let keys: Vec<PayKey> = refs.iter().map(|n| key_of(&db, n)).collect();
+        let payers: Vec<Account> = refs.iter().map(|n| account_of(&db, n)).collect();
         let threads: Vec<_> = (0..8)
             .map(|t| {
-                let (db, names, keys) = (db.clone(), names.clone(), keys.clone());
+                let (db, names, keys) = (db.clone(), payers.clone(), keys.clone());
                 std::thread::spawn(move || {
                     let mut acked = 0;
                     for i in 0..300usize {

@@ -1,0 +1,184 @@
+//! Account identity: a number given to each account at REGISTER that no other account
+//! will ever get, not even after the first one is deleted.
+//!
+//! Why names are not enough: after UNREGISTER a name is free, and a stranger may take
+//! it. Whatever remembered only the name would then belong to the stranger: a session
+//! still logged in as the old `carol` would spend the new `carol`'s money, and the new
+//! `carol` would see the old one's orders. So a session remembers the id it logged in
+//! with, every request checks that the account of that name still has that id
+//! ([`is_live`]), the money verbs check it again under the `wallets` lock (each wallet
+//! row records its account's id), and history rows (orders, the ledger) record the id.
+//!
+//! Where the next id comes from: one more than the largest id the data has ever
+//! recorded ([`highest_recorded`], at start-up). Every account's wallet is opened with
+//! an `initial` line in the ledger, and the ledger is never shortened, so the largest id
+//! outlives UNREGISTER, a restart and a journal replay with no counter of its own to
+//! keep on disk.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::accounts::User;
+use crate::db::Db;
+use crate::protocol::{ErrorCode, Refusal};
+use crate::wallet::ledger::LedgerEntry;
+
+/// An account's id: 1, 2, 3, ... in the order accounts were created, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(pub u64);
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for AccountId {
+    type Err = ();
+    /// Digits only, from 1 (no sign, no spaces).
+    fn from_str(text: &str) -> Result<AccountId, ()> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(());
+        }
+        match text.parse() {
+            Ok(0) | Err(_) => Err(()),
+            Ok(id) => Ok(AccountId(id)),
+        }
+    }
+}
+
+/// One account as it acts or appears in history: its id, which decides, and its name,
+/// which people read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+}
+
+impl Account {
+    pub fn new(id: AccountId, name: &str) -> Account {
+        Account {
+            id,
+            name: name.to_string(),
+        }
+    }
+}
+
+/// Hands out ids, each one more than the last (held by [`Db`]).
+#[derive(Debug)]
+pub struct AccountIds {
+    last: AtomicU64,
+}
+
+impl AccountIds {
+    /// Ids from `highest + 1` on.
+    pub fn after(highest: u64) -> AccountIds {
+        AccountIds {
+            last: AtomicU64::new(highest),
+        }
+    }
+
+    /// An id never handed out before. REGISTER takes it under the `users` write lock,
+    /// so ids follow the order of registrations; one whose commit then fails is skipped.
+    pub fn next(&self) -> AccountId {
+        AccountId(self.last.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// The largest id handed out or found in the data.
+    pub fn highest(&self) -> u64 {
+        self.last.load(Ordering::Relaxed)
+    }
+}
+
+/// The largest account id in the accounts and in the ledger (0 if there is none).
+///
+/// The accounts cover one added by hand that has no wallet yet; the ledger covers every
+/// account that ever had a wallet, deleted ones included.
+pub fn highest_recorded(
+    users: &BTreeMap<String, User>,
+    ledger: &BTreeMap<u64, LedgerEntry>,
+) -> u64 {
+    let in_users = users.values().map(|u| u.id.0);
+    let in_ledger = ledger
+        .values()
+        .flat_map(|entry| [&entry.from, &entry.to])
+        .filter_map(|side| side.as_ref().map(|account| account.id.0));
+    in_users.chain(in_ledger).max().unwrap_or(0)
+}
+
+/// Is `account` still the account of that name? False once it was deleted, whatever
+/// account has been given the name since.
+pub fn is_live(db: &Db, account: &Account) -> bool {
+    db.users
+        .read()
+        .get(&account.name)
+        .is_some_and(|user| user.id == account.id)
+}
+
+/// The refusal for a session whose account was deleted (docs/PROTOCOL.md, "Sessions
+/// and access").
+pub fn gone() -> Refusal {
+    Refusal::new(ErrorCode::AuthRequired, "your account no longer exists")
+}
+
+/// An account added by hand must not take an id that another account has, or had:
+/// it would inherit that account's history. Refuses to start, naming a free id.
+pub(crate) fn ids_are_fresh(
+    db: &Db,
+    users: &BTreeMap<String, User>,
+    new: &[Account],
+) -> crate::Result<()> {
+    let ledger = db.transfers.read();
+    let ever_had_a_wallet: BTreeSet<AccountId> = ledger
+        .values()
+        .flat_map(|entry| [&entry.from, &entry.to])
+        .filter_map(|side| side.as_ref().map(|account| account.id))
+        .collect();
+    for account in new {
+        let shared = users
+            .values()
+            .any(|u| u.id == account.id && u.name != account.name);
+        if shared || ever_had_a_wallet.contains(&account.id) {
+            return Err(crate::Error::Other(format!(
+                "users.csv: {} has the id {}, which belongs to another account, now or in the past; give it an unused id, such as {}",
+                account.name,
+                account.id,
+                db.account_ids.highest() + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_read_back_and_refuse_anything_but_digits_from_one() {
+        assert_eq!("42".parse(), Ok(AccountId(42)));
+        assert_eq!(AccountId(42).to_string(), "42");
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "x",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(bad.parse::<AccountId>(), Err(()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ids_are_handed_out_after_the_highest() {
+        let ids = AccountIds::after(7);
+        assert_eq!(ids.next(), AccountId(8));
+        assert_eq!(ids.next(), AccountId(9));
+        assert_eq!(ids.highest(), 9);
+    }
+}
