@@ -334,7 +334,7 @@ fn a_refusal_in_a_session_is_shown_and_the_session_goes_on() {
         out.contains("error: a quoted token is never closed"),
         "{out}"
     );
-    assert!(out.ends_with("alice  customer\n"), "{out}");
+    assert!(out.ends_with("alice  customer        2\n"), "{out}");
 }
 
 /// A client session driven line by line: each line of its stdout arrives on a
@@ -413,12 +413,12 @@ fn a_session_idle_past_the_server_timeout_reconnects_and_logs_in_again() {
     let mut session = Live::start(cli(server.addr));
     session.send("login alice alice-pass");
     session.send("whoami");
-    session.expect("alice  customer");
+    session.expect("alice  customer        2");
     // The server closes the idle connection (after sending ERR TIMEOUT).
     let closed = wait_until(DEADLINE, || server.shared.counters.live() == 0);
     assert!(closed, "the server never closed the idle connection");
     session.send("whoami");
-    let before = session.expect("alice  customer");
+    let before = session.expect("alice  customer        2");
     assert!(
         before.contains(&"(the server had closed the idle connection: reconnecting)".into()),
         "{before:#?}"

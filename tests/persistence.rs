@@ -63,7 +63,7 @@ fn the_journal_is_replayed_after_a_crash() {
     assert_eq!(db.orders.read().len(), 1);
     // Opening checkpointed: the snapshots now hold the order, and the journal is empty.
     let orders = std::fs::read_to_string(dir.path().join("orders.csv")).unwrap();
-    assert!(orders.contains("alice,Caju,5"));
+    assert!(orders.contains("alice,2,Caju,5"), "{orders}");
     let journal = journal_text(dir.path());
     assert_eq!(journal.lines().count(), 1, "only the header is left");
 }

@@ -70,7 +70,7 @@ fn graceful_stop_with(signal: &str) {
     );
     // The tables were checkpointed: the order is in the snapshot, the journal is empty.
     let orders = std::fs::read_to_string(dir.path().join("orders.csv")).unwrap();
-    assert!(orders.contains("alice,Pera,2"), "{orders}");
+    assert!(orders.contains("alice,2,Pera,2"), "{orders}");
     assert_eq!(journal_text(dir.path()).lines().count(), 1);
 }
 

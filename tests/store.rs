@@ -37,7 +37,7 @@ fn everything_else_needs_a_login() {
 fn browse_and_order() {
     let server = start_server();
     let mut c = server.login(ALICE);
-    assert_eq!(ok(&mut c, "WHOAMI"), [["alice", "customer"]]);
+    assert_eq!(ok(&mut c, "WHOAMI"), [["alice", "customer", "2"]]);
     let cheap = ok(&mut c, "PRODUCTS 1.20");
     let names: Vec<&str> = cheap.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(names, ["Banana", "Caju"]);
@@ -95,7 +95,7 @@ fn accounts_register_login_logout_unregister() {
     err(&mut c, "LOGIN carla wrong-pass", "AUTH_FAILED");
     err(&mut c, "LOGIN nobody whatever1", "AUTH_FAILED");
     ok(&mut c, "LOGIN carla carla-pass");
-    assert_eq!(ok(&mut c, "WHOAMI"), [["carla", "customer"]]);
+    assert_eq!(ok(&mut c, "WHOAMI"), [["carla", "customer", "4"]]);
     ok(&mut c, "LOGOUT");
     err(&mut c, "WHOAMI", "AUTH_REQUIRED");
     ok(&mut c, "LOGIN carla carla-pass");

@@ -286,8 +286,8 @@ fn keys_that_expired_while_stopped_are_replaced_before_anyone_connects() {
     let mut old_keys = BTreeMap::new();
     for line in lines.iter_mut().skip(1) {
         let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
-        old_keys.insert(fields[0].clone(), fields[2].clone());
-        fields[3] = match fields[0].as_str() {
+        old_keys.insert(fields[0].clone(), fields[3].clone());
+        fields[4] = match fields[0].as_str() {
             "bob" => "2999-01-01T00:00:00Z".into(),
             _ => "2000-01-01T00:00:00Z".into(),
         };
@@ -367,8 +367,8 @@ fn the_check_command_passes_then_names_a_tampered_balance() {
     // Give alice 10.00 that the ledger never saw.
     let path = dir.path().join("wallets.csv");
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("alice,91.25,"), "{text}");
-    std::fs::write(&path, text.replace("alice,91.25,", "alice,101.25,")).unwrap();
+    assert!(text.contains("alice,2,91.25,"), "{text}");
+    std::fs::write(&path, text.replace("alice,2,91.25,", "alice,2,101.25,")).unwrap();
     let output = run();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{output:?}");

@@ -86,7 +86,7 @@ pub const COLUMNS: &[(&str, &[Column])] = &[
     ("ORDER", ORDER),
     ("ORDERS", ORDER),
     ("HELP", HELP),
-    ("WHOAMI", &[text("user"), text("role")]),
+    ("WHOAMI", &[text("user"), text("role"), number("account")]),
     // Wallets (seed 001).
     ("BALANCE", &[text("user"), money("balance")]),
     (
