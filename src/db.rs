@@ -41,6 +41,10 @@
 //! rewrites its append-only file at twice its last size for the same reason.) The price:
 //! after a crash, up to twice the tables' size of journal to replay at start-up.
 
+mod migrate;
+
+pub use migrate::BACKUP as MIGRATION_BACKUP;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -91,6 +95,8 @@ impl Db {
     pub fn open(dir: &Path, checkpoint_bytes: u64) -> Result<Db> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let (journal, entries) = Journal::open(dir)?;
+        // Tables from before account ids are given ids first (src/db/migrate.rs).
+        migrate::account_ids(dir, entries.len())?;
         journal.keep_room(checkpoint_bytes.min(MAX_JOURNAL_ROOM));
         let mut db = Db {
             dir: dir.to_path_buf(),
