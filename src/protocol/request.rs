@@ -92,7 +92,7 @@ pub const VERBS: &[VerbSpec] = &[
         Access::User,
         "logs out, keeping the connection",
     ),
-    verb("WHOAMI", "", Access::User, "your user name and role"),
+    verb("WHOAMI", "", Access::User, "your user name, role and account id"),
     verb(
         "UNREGISTER",
         "<password>",

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! checksum,table,op,count,field...,table,op,count,field...
-//! 5f1c0e7a9b2d4c31,products,put,3,Caju,2.50,79,orders,put,7,12,alice,Caju,1,2.50,2.50,2026-11-27T15:00:00Z
+//! b5f5731db4bb3646,products,put,3,Caju,2.50,79,orders,put,8,12,alice,2,Caju,1,2.50,2.50,2026-11-27T15:00:00Z
 //! ```
 //!
 //! `op` is `put` (insert or replace the whole row: replaying it twice is harmless) or
