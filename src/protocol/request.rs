@@ -92,7 +92,12 @@ pub const VERBS: &[VerbSpec] = &[
         Access::User,
         "logs out, keeping the connection",
     ),
-    verb("WHOAMI", "", Access::User, "your user name, role and account id"),
+    verb(
+        "WHOAMI",
+        "",
+        Access::User,
+        "your user name, role and account id",
+    ),
     verb(
         "UNREGISTER",
         "<password>",

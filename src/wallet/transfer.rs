@@ -236,6 +236,31 @@ mod tests {
         assert!(check::check(&db).is_ok());
     }
 
+    /// The race a session's check cannot close by itself: between the check and the
+    /// `wallets` lock, the account is deleted and its name registered again. Every money
+    /// function, given the old account, refuses under the lock and changes nothing.
+    #[test]
+    fn a_deleted_accounts_session_cannot_touch_the_new_account_of_its_name() {
+        use crate::store::{catalog, orders};
+        use crate::wallet::testing::{add_account, remove_account};
+        let (_dir, db) = db_with(&["ana", "bia"], Cents(0));
+        catalog::add(&db, "Caju", Cents(100), 10).unwrap();
+        let old = account_of(&db, "ana");
+        remove_account(&db, "ana");
+        let new = add_account(&db, "ana", &crate::wallet::WalletPolicy::default());
+        let before = state(&db);
+        let gone = |refusal: Refusal| assert_eq!(refusal.code, ErrorCode::AuthRequired);
+        gone(send(&db, &old, &key_of(&db, "bia"), Cents(1)).unwrap_err());
+        gone(orders::place(&db, &old, "Caju", 1).unwrap_err());
+        gone(balance(&db, &old).unwrap_err());
+        gone(crate::wallet::pay_key(&db, &old).unwrap_err());
+        assert_eq!(state(&db), before);
+        assert_eq!(db.products.read()["Caju"].stock, 10);
+        // The new account, of course, can.
+        send(&db, &new, &key_of(&db, "bia"), Cents(1)).unwrap();
+        assert!(check::check(&db).is_ok());
+    }
+
     #[test]
     fn a_failed_journal_write_changes_nothing() {
         let (_dir, db) = db_with(&["ana", "bia"], Cents(10_000));
