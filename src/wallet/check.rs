@@ -20,16 +20,16 @@
 //! lock, in the lock order, so it sees one consistent moment even on a live server;
 //! [`verify`] is a pure function of the four tables.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::ledger::{Kind, LedgerEntry};
-use super::{MAX_BALANCE, Wallet};
+use super::Wallet;
+use super::ledger::LedgerEntry;
+use super::replay::Replay;
 use crate::db::Db;
-use crate::protocol::Cents;
 use crate::store::accounts::User;
-use crate::store::identity::{Account, AccountId};
+use crate::store::identity::AccountId;
 use crate::store::orders::Order;
 
 /// The first thing that disagrees, for people.
@@ -154,12 +154,13 @@ pub fn verify(
                 "transfers.csv: id {id} comes where id {expected} should: ledger lines are missing"
             )));
         }
-        replay
-            .apply(entry, orders, &mut report)
-            .map_err(|message| {
-                Discrepancy(format!("transfers.csv id {id} ({}): {message}", entry.kind))
-            })?;
+        replay.apply(entry, orders).map_err(|message| {
+            Discrepancy(format!("transfers.csv id {id} ({}): {message}", entry.kind))
+        })?;
     }
+    report.initial = replay.initial;
+    report.deposits = replay.deposits;
+    report.orders_paid = replay.orders_paid;
     let by_account: HashMap<AccountId, &Wallet> =
         wallets.values().map(|w| (w.account, w)).collect();
     for (id, (user, balance)) in &replay.open {
@@ -240,172 +241,10 @@ pub fn verify(
     Ok(report)
 }
 
-/// The state of the replay: open wallets (by account) with their user and running
-/// balance, every account ever opened, orders paid.
-#[derive(Default)]
-struct Replay {
-    open: BTreeMap<AccountId, (String, Cents)>,
-    opened: BTreeSet<AccountId>,
-    paid: BTreeSet<u64>,
-}
-
-impl Replay {
-    fn apply(
-        &mut self,
-        entry: &LedgerEntry,
-        orders: &BTreeMap<u64, Order>,
-        report: &mut Report,
-    ) -> Result<(), String> {
-        let amount = entry.amount;
-        if amount.0 < 0 {
-            return Err(format!("a negative amount, {amount}"));
-        }
-        let cents = i128::from(amount.0);
-        match entry.kind {
-            Kind::Initial => {
-                let to = side(&entry.to, "to")?;
-                no_side(&entry.from, "from")?;
-                if !self.opened.insert(to.id) {
-                    return Err(format!(
-                        "the wallet of account {} ({}) is opened a second time: an account id is never reused",
-                        to.id, to.name
-                    ));
-                }
-                recorded(to, amount, entry.to_balance)?;
-                self.open.insert(to.id, (to.name.clone(), amount));
-                report.initial += cents;
-            }
-            Kind::Deposit => {
-                let to = side(&entry.to, "to")?;
-                no_side(&entry.from, "from")?;
-                positive(amount)?;
-                let balance = self.change(to, amount, true)?;
-                recorded(to, balance, entry.to_balance)?;
-                report.deposits += cents;
-            }
-            Kind::Transfer => {
-                let from = side(&entry.from, "from")?;
-                let to = side(&entry.to, "to")?;
-                if from.id == to.id {
-                    return Err(format!("{} pays themselves", from.name));
-                }
-                positive(amount)?;
-                let from_balance = self.change(from, amount, false)?;
-                recorded(from, from_balance, entry.from_balance)?;
-                let to_balance = self.change(to, amount, true)?;
-                recorded(to, to_balance, entry.to_balance)?;
-            }
-            Kind::Order => {
-                let from = side(&entry.from, "from")?;
-                no_side(&entry.to, "to")?;
-                let id: u64 = entry
-                    .reference
-                    .as_deref()
-                    .and_then(|r| r.parse().ok())
-                    .ok_or("the reference is not an order id")?;
-                let order = orders
-                    .get(&id)
-                    .ok_or_else(|| format!("pays for order {id}, which orders.csv lacks"))?;
-                if order.account != from.id || order.total != amount {
-                    return Err(format!(
-                        "{} (account {}) pays {amount} for order {id}, but the order is account {}'s ({}) for {}",
-                        from.name, from.id, order.account, order.user, order.total
-                    ));
-                }
-                if !self.paid.insert(id) {
-                    return Err(format!("order {id} is paid a second time"));
-                }
-                let balance = self.change(from, amount, false)?;
-                recorded(from, balance, entry.from_balance)?;
-                report.orders_paid += cents;
-            }
-            Kind::Close => {
-                let from = side(&entry.from, "from")?;
-                no_side(&entry.to, "to")?;
-                let (_, balance) = self.open.remove(&from.id).ok_or_else(|| {
-                    format!("{} (account {}) has no open wallet", from.name, from.id)
-                })?;
-                if balance != Cents(0) || amount != Cents(0) {
-                    return Err(format!(
-                        "{}'s wallet is closed holding {balance}",
-                        from.name
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Adds or takes `amount` from an open wallet; never below 0 nor above the maximum.
-    /// The line must name the wallet's account by the name it was opened with.
-    fn change(&mut self, account: &Account, amount: Cents, add: bool) -> Result<Cents, String> {
-        let (name, balance) = self.open.get_mut(&account.id).ok_or_else(|| {
-            format!(
-                "{} (account {}) has no open wallet",
-                account.name, account.id
-            )
-        })?;
-        if *name != account.name {
-            return Err(format!(
-                "names account {} {}, but its wallet was opened for {name}",
-                account.id, account.name
-            ));
-        }
-        let new = if add {
-            balance.checked_add(amount).filter(|b| *b <= MAX_BALANCE)
-        } else {
-            balance.checked_sub(amount).filter(|b| b.0 >= 0)
-        };
-        *balance = new.ok_or_else(|| {
-            format!(
-                "{}'s balance of {balance} cannot {} {amount}",
-                account.name,
-                if add { "receive" } else { "pay" }
-            )
-        })?;
-        Ok(*balance)
-    }
-}
-
-/// The account named in one side of a line, which must not be empty.
-fn side<'a>(side: &'a Option<Account>, name: &str) -> Result<&'a Account, String> {
-    side.as_ref()
-        .ok_or_else(|| format!("the {name} column is empty"))
-}
-
-fn no_side(side: &Option<Account>, name: &str) -> Result<(), String> {
-    match side {
-        None => Ok(()),
-        Some(account) => Err(format!(
-            "the {name} column should be empty, not {:?}",
-            account.name
-        )),
-    }
-}
-
-fn positive(amount: Cents) -> Result<(), String> {
-    if amount.0 > 0 {
-        Ok(())
-    } else {
-        Err(format!("an amount of {amount}"))
-    }
-}
-
-/// The balance a line recorded must be the replay's.
-fn recorded(account: &Account, replayed: Cents, recorded: Option<Cents>) -> Result<(), String> {
-    let user = &account.name;
-    match recorded {
-        Some(r) if r == replayed => Ok(()),
-        Some(r) => Err(format!(
-            "records {user}'s balance as {r}, but the replay gives {replayed}"
-        )),
-        None => Err(format!("{user}'s balance after the line is missing")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Cents;
     use crate::wallet::testing::{account_of, add_account, db_with, key_of, remove_account};
     use crate::wallet::transfer;
 
