@@ -35,6 +35,8 @@
 //! - *A critical section*: [`store::orders::place`].
 //! - *Durability and group commit*: [`storage::Journal`].
 //! - *Slow work outside locks*: [`store::accounts`], [`store::password`].
+//! - *An identity that is never reused*: [`store::identity`] (a name can be taken again;
+//!   an account id cannot).
 //! - *Graceful shutdown*: [`server::listener`].
 
 pub mod bench;

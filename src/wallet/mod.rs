@@ -55,7 +55,7 @@ pub const MAX_BALANCE: Cents = MAX_AMOUNT;
 ///
 /// The key is the user name (DEPOSIT and the ledger's readers name users), and the row
 /// records its account's id: a session acts on a wallet only if the id is its own
-/// ([`own_wallet`]), so a wallet opened for a new account under an old name is never
+/// (`own_wallet`), so a wallet opened for a new account under an old name is never
 /// spent by a session of the old one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wallet {
