@@ -9,12 +9,16 @@
 //! - [`frame`]: reading one bounded line from a stream;
 //! - [`money`]: exact amounts in cents;
 //! - [`pay_key`]: how a wallet's pay key is written and read back;
+//! - [`names`]: the canonical form of names, and the characters no name may hold;
+//! - [`escape`]: text made harmless for a terminal or a spreadsheet on its way out;
 //! - [`request`]: the [`Request`] enum, one variant per verb;
 //! - [`reply`]: the [`Reply`] (data lines, then `OK` or `ERR CODE message`).
 
 pub mod args;
+pub mod escape;
 pub mod frame;
 pub mod money;
+pub mod names;
 pub mod pay_key;
 pub mod reply;
 pub mod request;

@@ -11,6 +11,7 @@ use std::fmt;
 
 use super::args::{self, Args, bad};
 use super::money::Cents;
+use super::names;
 use super::pay_key::PayKey;
 use super::reply::Refusal;
 use super::token;
@@ -315,25 +316,25 @@ impl Request {
         let request = match spec.name {
             "PING" => Request::Ping,
             "HELP" => Request::Help {
-                verb: args.optional(),
+                verb: args.optional()?,
             },
             "QUIT" => Request::Quit,
             "REGISTER" => Request::Register {
-                user: args.text("user")?,
-                password: Secret(args.text("password")?),
+                user: args.user("user")?,
+                password: args.password("password")?,
             },
             "LOGIN" => Request::Login {
-                user: args.text("user")?,
-                password: Secret(args.text("password")?),
+                user: args.user("user")?,
+                password: args.password("password")?,
             },
             "LOGOUT" => Request::Logout,
             "WHOAMI" => Request::Whoami,
             "UNREGISTER" => Request::Unregister {
-                password: Secret(args.text("password")?),
+                password: args.password("password")?,
             },
             "STATS" => Request::Stats,
             "PRODUCTS" => Request::Products {
-                max_price: match args.optional() {
+                max_price: match args.optional()? {
                     Some(text) => Some(parse_money(&text)?),
                     None => None,
                 },
@@ -369,10 +370,10 @@ impl Request {
             },
             "LIST_USERS" => Request::ListUsers,
             "LIST_CONTENT" => Request::ListContent {
-                user: args.text("user")?,
+                user: args.user("user")?,
             },
             "PEER" => Request::Peer {
-                user: args.text("user")?,
+                user: args.user("user")?,
             },
             // Wallets (issue 3).
             "BALANCE" => Request::Balance,
@@ -385,7 +386,7 @@ impl Request {
                 count: args.listed("n")?,
             },
             "DEPOSIT" => Request::Deposit {
-                user: args.text("user")?,
+                user: args.user("user")?,
                 amount: args.amount("amount")?,
             },
             other => unreachable!("verb {other} is in VERBS but has no parser"),
@@ -494,17 +495,43 @@ pub fn parse_money(text: &str) -> Result<Cents, Refusal> {
 
 /// The arguments after the verb, with the readers for the store's and the wallets'
 /// argument types (quantities, amounts, pay keys, ports).
+///
+/// This is the door of [`names`]: every argument but a password is refused if it holds
+/// a control or bidirectional character, and comes out in its canonical form (NFC; a
+/// user name also folded, see [`names::user_name`]).
 struct RequestArgs(Args);
 
 impl RequestArgs {
-    /// The next argument, which must be present.
+    /// The next argument, which must be present, in NFC.
     fn text(&mut self, what: &str) -> Result<String, Refusal> {
-        self.0.text(what)
+        let text = self.0.text(what)?;
+        names::check_chars(what, &text)?;
+        Ok(names::nfc(&text).into_owned())
     }
 
-    /// The next argument, if there is one.
-    fn optional(&mut self) -> Option<String> {
-        self.0.optional()
+    /// The next argument, a user name, in its canonical form.
+    fn user(&mut self, what: &str) -> Result<String, Refusal> {
+        let text = self.0.text(what)?;
+        names::check_chars(what, &text)?;
+        Ok(names::user_name(&text))
+    }
+
+    /// The next argument, a password, exactly as sent: it is hashed byte for byte,
+    /// and changing it here would no longer match the hashes already stored.
+    fn password(&mut self, what: &str) -> Result<Secret, Refusal> {
+        self.0.text(what).map(Secret)
+    }
+
+    /// The next argument, if there is one (refused characters are refused, as in
+    /// [`RequestArgs::text`]).
+    fn optional(&mut self) -> Result<Option<String>, Refusal> {
+        match self.0.optional() {
+            Some(text) => {
+                names::check_chars("argument", &text)?;
+                Ok(Some(names::nfc(&text).into_owned()))
+            }
+            None => Ok(None),
+        }
     }
 
     /// No arguments may be left over.
@@ -584,7 +611,7 @@ impl RequestArgs {
 
     /// An optional count of lines to list, from 1 to [`MAX_TRANSFERS_LISTED`].
     fn listed(&mut self, what: &str) -> Result<Option<u64>, Refusal> {
-        let Some(text) = self.optional() else {
+        let Some(text) = self.optional()? else {
             return Ok(None);
         };
         match text.parse::<u64>() {
@@ -797,6 +824,58 @@ mod tests {
         assert_eq!(code("BALANCE alice"), ErrorCode::BadRequest);
     }
 
+    #[test]
+    fn names_arrive_in_their_canonical_form() {
+        let decomposed = "Mac\u{327}a\u{303}";
+        assert_eq!(
+            Request::parse(&format!("ORDER \"{decomposed}\" 1")),
+            Ok(Request::Order {
+                product: "Maçã".into(),
+                quantity: 1
+            })
+        );
+        assert_eq!(
+            Request::parse("LOGIN ALICE Alice-Pass"),
+            Ok(Request::Login {
+                user: "alice".into(),
+                password: Secret("Alice-Pass".into())
+            }),
+            "the user name is folded, the password is not"
+        );
+        assert_eq!(
+            Request::parse("LIST_CONTENT \u{ff41}\u{ff44}\u{ff4d}\u{ff49}\u{ff4e}"),
+            Ok(Request::ListContent {
+                user: "admin".into()
+            })
+        );
+        // A password keeps its bytes, even those refused in names.
+        assert_eq!(
+            Request::parse("UNREGISTER \"pass\\tword\""),
+            Ok(Request::Unregister {
+                password: Secret("pass\tword".into())
+            })
+        );
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_refused_in_every_name() {
+        for line in [
+            "ADD_PRODUCT \"a\u{1b}[31mb\" 1.00 1",
+            "PRODUCT \"\u{7}\"",
+            "ORDER \"Caju\u{202e}\" 1",
+            "RESTOCK \"Caju\u{9b}\" 1",
+            "PUBLISH \"gpj.\u{202e}exe\" x",
+            "PUBLISH ok.txt \"desc\u{2066}\"",
+            "DELETE \"a\u{7f}\"",
+            "LIST_CONTENT \"bob\u{0}\"",
+            "REGISTER \"eve\u{200f}\" eve-password",
+            "LOGIN \"alice\\n\" alice-pass",
+            "HELP \"PING\u{1b}\"",
+        ] {
+            assert_eq!(code(line), ErrorCode::BadRequest, "{line:?}");
+        }
+    }
+
     proptest! {
         /// The client's encoding is what the server parses.
         #[test]
@@ -805,13 +884,16 @@ mod tests {
             quantity in 1..=MAX_QUANTITY,
             delta in -(MAX_QUANTITY as i64)..=(MAX_QUANTITY as i64),
         ) {
+            // The parser hands back names in their canonical form: start from that.
+            let product = names::nfc(&product).into_owned();
+            let user = names::user_name(&product);
             for request in [
-                Request::Deposit { user: product.clone(), amount: Cents(quantity as i64) },
+                Request::Deposit { user: user.clone(), amount: Cents(quantity as i64) },
                 Request::Order { product: product.clone(), quantity },
                 Request::Restock { product: product.clone(), delta },
                 Request::Product { name: product.clone() },
                 Request::Publish { file_name: product.clone(), description: product.clone() },
-                Request::ListContent { user: product.clone() },
+                Request::ListContent { user: user.clone() },
             ] {
                 prop_assert_eq!(Request::parse(&request.to_line()), Ok(request));
             }
