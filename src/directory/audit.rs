@@ -38,6 +38,7 @@
 //! microseconds of each other may be written in either order (the event is sent after
 //! the operation, outside its locks, so that a full channel never holds a lock).
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -51,6 +52,7 @@ use parking_lot::Mutex;
 
 use super::audit_limit::RowLimit;
 use crate::error::{Error, Result};
+use crate::protocol::escape;
 
 /// The header row of `audit.csv`.
 pub const COLUMNS: &[&str] = &["time", "user", "peer", "operation", "arguments", "result"];
@@ -325,6 +327,15 @@ fn open_file(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// An event's cells as `audit.csv` holds them. The file is opened in spreadsheets and
+/// terminals, and its arguments are whatever a client sent (even a request refused for
+/// what it held), so each cell is escaped for both: control and bidirectional
+/// characters as `\u{1b}`, and `'` before a cell that would start a formula (`=1+2`
+/// becomes `'=1+2`; see `protocol::escape::for_spreadsheet`).
+fn cells(event: &AuditEvent) -> [Cow<'_, str>; 6] {
+    event.fields().map(escape::for_spreadsheet)
+}
+
 /// The logger thread's state.
 struct Logger<S: Sink> {
     receiver: Receiver<Message>,
@@ -415,7 +426,7 @@ impl<S: Sink> Logger<S> {
             .buffer_capacity(512)
             .from_writer(&mut self.pending);
         // Writing into a Vec cannot fail.
-        let _ = row.write_record(event.fields());
+        let _ = row.write_record(cells(event).iter().map(|cell| cell.as_bytes()));
     }
 
     /// Writes the batch's rows to the file with one `write`, so that they are out of
@@ -564,6 +575,41 @@ mod tests {
             .map(|r| r[4].split(' ').next().unwrap().parse::<u64>().unwrap())
             .sum();
         assert_eq!(gaps, dropped, "the file says how many were lost");
+    }
+
+    #[test]
+    fn cells_are_written_so_that_a_spreadsheet_runs_no_formula() {
+        let sink = Memory::default();
+        let log = AuditLog::start(sink.clone(), AuditOptions::default()).unwrap();
+        for arguments in [
+            "=1+2 x",
+            "+x",
+            "-1+1",
+            "@SUM(A1)",
+            "\u{1b}[2J\u{202e}",
+            "ok.txt x",
+        ] {
+            log.record(AuditEvent::now(
+                "alice",
+                "127.0.0.1:5000",
+                "PUBLISH",
+                arguments.into(),
+                "OK",
+            ));
+        }
+        log.shutdown();
+        let written: Vec<String> = sink.rows().into_iter().map(|row| row[4].clone()).collect();
+        assert_eq!(
+            written,
+            [
+                "'=1+2 x",
+                "'+x",
+                "'-1+1",
+                "'@SUM(A1)",
+                r"\u{1b}[2J\u{202e}",
+                "ok.txt x"
+            ]
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! those of the peer's share directory (issue 4): a relative path with `/` between
 //! ordinary components.
 
-use crate::protocol::{ErrorCode, Refusal};
+use crate::protocol::{ErrorCode, Refusal, names};
 
 /// The longest file name, in bytes. The serving peer accepts up to 1,024; a listing
 /// is meant to be read by people, and 255 bytes is what one file name may have on
@@ -20,18 +20,21 @@ pub const MAX_DESCRIPTION_CHARS: usize = 256;
 
 /// Checks a file name: 1 to [`MAX_FILE_NAME_BYTES`] bytes, a relative path whose
 /// components are separated by `/`, none of them empty, `.`, `..` or hidden (starting
-/// with a dot), and no backslash or control character anywhere.
+/// with a dot), and no backslash, control or bidirectional character anywhere. It may
+/// not start like a spreadsheet formula (`=`, `+`, `-`, `@`: `files.csv` is opened in
+/// spreadsheets) and is in NFC (the door normalises it: see `protocol::names`).
 ///
 /// Spaces, commas, quotes and any script are fine: `Férias, "praia" 2026.jpg`.
 pub fn check_file_name(name: &str) -> Result<(), Refusal> {
+    names::check_chars("file_name", name)?;
+    names::refuse_formula("file_name", name)?;
+    names::require_nfc("file_name", name)?;
     let why = if name.is_empty() {
         Some("a file name cannot be empty".to_string())
     } else if name.len() > MAX_FILE_NAME_BYTES {
         Some(format!(
             "a file name has at most {MAX_FILE_NAME_BYTES} bytes"
         ))
-    } else if name.chars().any(char::is_control) {
-        Some("a file name cannot contain control characters (newline, tab, NUL, ...)".into())
     } else if name.contains('\\') {
         Some("a file name uses '/' between folders, never '\\'".into())
     } else if name.starts_with('/') {
@@ -50,19 +53,17 @@ pub fn check_file_name(name: &str) -> Result<(), Refusal> {
 }
 
 /// Checks a description: at most [`MAX_DESCRIPTION_CHARS`] characters, none of them a
-/// control character (so a listing stays one line per file for people reading it).
-/// An empty description is allowed.
+/// control or bidirectional character (so a listing stays one line per file for people
+/// reading it, and cannot drive their terminal), not starting like a spreadsheet
+/// formula, in NFC. An empty description is allowed.
 pub fn check_description(text: &str) -> Result<(), Refusal> {
+    names::check_chars("description", text)?;
+    names::refuse_formula("description", text)?;
+    names::require_nfc("description", text)?;
     if text.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(Refusal::new(
             ErrorCode::BadRequest,
             format!("a description has at most {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(Refusal::new(
-            ErrorCode::BadRequest,
-            "a description cannot contain control characters (newline, tab, NUL, ...)",
         ));
     }
     Ok(())
@@ -107,6 +108,13 @@ mod tests {
             "a\nb",
             "a\0b",
             "tab\there",
+            "esc\u{1b}[2J",
+            "gpj.\u{202e}exe",
+            "=1+2",
+            "+x.txt",
+            "-1+1",
+            "@SUM(A1).txt",
+            "Mac\u{327}a\u{303}.txt",
             &"x".repeat(MAX_FILE_NAME_BYTES + 1),
             // 128 two-byte characters: 256 bytes, one too many.
             &"ç".repeat(128),
@@ -123,5 +131,9 @@ mod tests {
         assert!(check_description(&"é".repeat(MAX_DESCRIPTION_CHARS)).is_ok());
         assert!(check_description(&"é".repeat(MAX_DESCRIPTION_CHARS + 1)).is_err());
         assert!(check_description("two\nlines").is_err());
+        assert!(check_description("right\u{202e}left").is_err());
+        assert!(check_description("-1+1").is_err());
+        assert!(check_description("=HYPERLINK(\"x\")").is_err());
+        assert!(check_description("1 - 2 = -1").is_ok());
     }
 }

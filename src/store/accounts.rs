@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::identity::{self, Account, AccountId};
-use super::{internal, now_rfc3339, password};
+use super::{internal, look_alikes, now_rfc3339, password};
 use crate::db::Db;
 use crate::directory::files;
-use crate::protocol::{ErrorCode, Refusal};
+use crate::protocol::{ErrorCode, Refusal, names};
 use crate::storage::{Field, Fields, Record, RowError, Ticket};
 use crate::wallet::{self, WalletPolicy};
 
@@ -107,7 +107,10 @@ pub const MAX_PASSWORD_LEN: usize = 128;
 /// The longest user name.
 pub const MAX_USER_LEN: usize = 32;
 
-/// Checks a user name: 1 to 32 letters, digits, `_`, `-` or `.` (any script: `joão` is fine).
+/// Checks a user name: 1 to 32 letters, digits, `_`, `-` or `.` (any script: `joão` is
+/// fine, but one script per name: see [`look_alikes`]), not starting with `-` (a
+/// spreadsheet would take `-1` for a formula), and in its canonical form
+/// ([`names::user_name`]; `Request::parse` writes every user name so).
 pub fn check_user_name(name: &str) -> Result<(), Refusal> {
     let length = name.chars().count();
     let valid_chars = name
@@ -119,7 +122,14 @@ pub fn check_user_name(name: &str) -> Result<(), Refusal> {
             format!("a user name has 1 to {MAX_USER_LEN} letters, digits, '_', '-' or '.'"),
         ));
     }
-    Ok(())
+    names::refuse_formula("user", name)?;
+    if names::user_name(name) != name {
+        return Err(Refusal::new(
+            ErrorCode::BadRequest,
+            format!("{name:?} is not a canonical user name (lower case, NFKC)"),
+        ));
+    }
+    look_alikes::check_script(name)
 }
 
 /// Creates a customer account and its wallet. Hashing happens before any lock is taken.
@@ -142,6 +152,7 @@ pub fn register(
     if db.users.read().contains_key(name) {
         return Err(taken(name));
     }
+    look_alikes::refuse(name, db.users.read().values().map(|u| u.name.as_str()))?;
     let password_hash = gate
         .hash(password)
         .map_err(|e| internal(crate::Error::Other(e)))?;
@@ -151,6 +162,7 @@ pub fn register(
     if users.contains_key(name) {
         return Err(taken(name));
     }
+    look_alikes::refuse(name, users.values().map(|u| u.name.as_str()))?;
     // A new identity, even if the name belonged to a deleted account before.
     let user = User {
         id: db.account_ids.next(),
@@ -309,10 +321,21 @@ mod tests {
 
     #[test]
     fn user_names() {
-        for good in ["alice", "joão", "a", "x_y-z.1", "李"] {
+        for good in ["alice", "joão", "a", "x_y-z.1", "李", "дмитрий", "a-"] {
             assert!(check_user_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "a b", "a,b", "a\"b", "a\nb", &"x".repeat(33)] {
+        for bad in [
+            "",
+            "a b",
+            "a,b",
+            "a\"b",
+            "a\nb",
+            &"x".repeat(33),
+            "-1",
+            "Alice",
+            "\u{ff41}dmin",
+            "\u{430}lice",
+        ] {
             assert!(check_user_name(bad).is_err(), "{bad:?}");
         }
     }

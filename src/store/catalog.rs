@@ -7,7 +7,7 @@
 
 use super::internal;
 use crate::db::Db;
-use crate::protocol::{Cents, ErrorCode, MAX_QUANTITY, Refusal};
+use crate::protocol::{Cents, ErrorCode, MAX_QUANTITY, Refusal, names};
 use crate::storage::{Field, Fields, Record, RowError, Ticket};
 
 /// A row of `products.csv`.
@@ -80,8 +80,12 @@ pub(crate) fn not_found(name: &str) -> Refusal {
     )
 }
 
-/// Adds a product (admin). Any text is a valid name, commas and quotes included: the
-/// CSV writer quotes it. Names are compared exactly (`Maçã` is not `maçã`).
+/// Adds a product (admin). Almost any text is a valid name, commas and quotes included:
+/// the CSV writer quotes it. Not valid: control and bidirectional characters, and a
+/// first character that would make a spreadsheet run the name as a formula (`=`, `+`,
+/// `-`, `@`), since `products.csv` and `orders.csv` are opened in spreadsheets. Names
+/// are in NFC (the door normalises them: see `protocol::names`) and compared exactly
+/// after that: `Maçã` is not `maçã`.
 pub fn add(db: &Db, name: &str, price: Cents, stock: u64) -> Result<Ticket, Refusal> {
     let length = name.chars().count();
     if length == 0 || length > MAX_PRODUCT_NAME || name.trim().is_empty() {
@@ -90,6 +94,9 @@ pub fn add(db: &Db, name: &str, price: Cents, stock: u64) -> Result<Ticket, Refu
             format!("a product name has 1 to {MAX_PRODUCT_NAME} characters, not all spaces"),
         ));
     }
+    names::check_chars("name", name)?;
+    names::refuse_formula("name", name)?;
+    names::require_nfc("name", name)?;
     if price == Cents(0) {
         return Err(Refusal::new(
             ErrorCode::BadRequest,

@@ -8,12 +8,14 @@
 //! - [`accounts`]: users, registration, login and its throttle;
 //! - [`identity`]: the id every account gets, never reused, and the check that a
 //!   session's account still exists;
+//! - [`look_alikes`]: one script per user name, and no look-alike of an existing one;
 //! - [`catalog`]: products, prices, stock;
 //! - [`orders`]: the ORDER critical section and order history.
 
 pub mod accounts;
 pub mod catalog;
 pub mod identity;
+pub mod look_alikes;
 pub mod orders;
 pub mod password;
 
