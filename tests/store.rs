@@ -73,13 +73,18 @@ fn admin_verbs() {
     err(&mut admin, "RESTOCK Jaca 1", "NOT_FOUND");
     ok(
         &mut admin,
-        r#"ADD_PRODUCT "Bola, \"oficial\"\nnova" 99.90 7"#,
+        r#"ADD_PRODUCT "Bola, \"oficial\" nova" 99.90 7"#,
+    );
+    err(
+        &mut admin,
+        r#"ADD_PRODUCT "Bola\nnova" 99.90 7"#,
+        "BAD_REQUEST",
     );
     err(&mut admin, "ADD_PRODUCT Caju 1.00 1", "CONFLICT");
     err(&mut admin, "ADD_PRODUCT Jaca 0 1", "BAD_REQUEST");
     err(&mut admin, r#"ADD_PRODUCT "  " 1.00 1"#, "BAD_REQUEST");
     assert_eq!(
-        ok(&mut alice, r#"PRODUCT "Bola, \"oficial\"\nnova""#)[0][1],
+        ok(&mut alice, r#"PRODUCT "Bola, \"oficial\" nova""#)[0][1],
         "99.90"
     );
 }

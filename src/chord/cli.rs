@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::{Message, Peer, Ring};
-use crate::protocol::token;
+use crate::protocol::{escape, token};
 
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
@@ -104,9 +104,12 @@ pub fn ask(via: &Via, line: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A node's text is escaped before it is printed: a control character from the
+    // network must not drive the terminal (see `protocol::escape`).
+    let shown = |text: &str| escape::for_terminal(text).into_owned();
     for row in &reply.data {
         match row.split_first() {
-            Some((tag, rest)) => println!("{tag:<12} {}", token::join(rest)),
+            Some((tag, rest)) => println!("{:<12} {}", shown(tag), shown(&token::join(rest))),
             None => println!(),
         }
     }
@@ -116,11 +119,11 @@ pub fn ask(via: &Via, line: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(text) => {
-            println!("OK {text}");
+            println!("OK {}", shown(&text));
             ExitCode::SUCCESS
         }
         Err(refusal) => {
-            eprintln!("ERR {refusal}");
+            eprintln!("ERR {}", shown(&refusal.to_string()));
             ExitCode::FAILURE
         }
     }

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use super::render::{self, Money};
 use super::{Exit, Options, connect, password_for};
 use crate::client::Client;
-use crate::protocol::{ErrorCode, Refusal, Reply, token};
+use crate::protocol::{ErrorCode, Refusal, Reply, escape, token};
 
 /// Runs one command (the verb and its arguments, as separate words).
 pub fn run(options: &Options, words: &[String]) -> Exit {
@@ -40,7 +40,7 @@ pub(super) enum Failure {
 pub(super) fn report(failure: Failure) -> Exit {
     match failure {
         Failure::Trouble(message) => {
-            eprintln!("feira-cli: {message}");
+            eprintln!("feira-cli: {}", escape::for_terminal(&message));
             Exit::Trouble
         }
         Failure::Refused(refusal) => {
@@ -99,7 +99,7 @@ fn show(options: &Options, verb: &str, reply: &Reply) -> Exit {
     let mut out = io::stdout().lock();
     // A closed stdout (`feira-cli products | head -1`) is not worth a panic.
     let _ = if options.raw {
-        out.write_all(reply.encode().as_bytes())
+        write_raw(&mut out, reply)
     } else {
         write_table(&mut out, verb, reply)
     };
@@ -123,7 +123,17 @@ fn write_table(out: &mut impl Write, verb: &str, reply: &Reply) -> io::Result<()
         writeln!(out, "{line}")?;
     }
     match &reply.status {
-        Ok(text) if !text.is_empty() => writeln!(out, "{text}"),
+        Ok(text) if !text.is_empty() => writeln!(out, "{}", escape::for_terminal(text)),
         _ => Ok(()),
     }
+}
+
+/// The reply's wire form, line by line, with any control character inside a line
+/// escaped (`\u{1b}`): the wire's quoting escapes only the ones that could break the
+/// framing, and a terminal would act on the others.
+fn write_raw(out: &mut impl Write, reply: &Reply) -> io::Result<()> {
+    for line in reply.encode().lines() {
+        writeln!(out, "{}", escape::for_terminal(line))?;
+    }
+    Ok(())
 }

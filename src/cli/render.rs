@@ -3,11 +3,17 @@
 //! Why pure functions from a [`Reply`] to lines of text: the layout is the part of a
 //! client that changes most and is easiest to get subtly wrong (a wide character, a
 //! name with a newline in it). Here it is tested with no socket and no terminal.
+//!
+//! Nothing the server sent is printed raw: a control character (ESC, BEL, ...) or a
+//! bidirectional control in a cell or a message is shown escaped, `\u{1b}`
+//! ([`escape::for_terminal`]), so an older or hostile server cannot drive the terminal.
+//! The server refuses such characters in names; the client does not count on it.
 
 use unicode_width::UnicodeWidthStr;
 
 use super::columns::{self, Column, Kind};
-use crate::protocol::{Cents, Refusal, Reply, token};
+use crate::protocol::names::is_refused;
+use crate::protocol::{Cents, Refusal, Reply, escape, token};
 
 /// How amounts of money are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +32,7 @@ pub fn reply(verb: &str, reply: &Reply, money: Money) -> Vec<String> {
     let mut lines = table(verb, &reply.data, money);
     match &reply.status {
         Ok(text) if text.is_empty() => {}
-        Ok(text) => lines.push(text.clone()),
+        Ok(text) => lines.push(escape::for_terminal(text).into_owned()),
         Err(refusal) => lines.push(refusal_for_people(refusal)),
     }
     lines
@@ -34,12 +40,15 @@ pub fn reply(verb: &str, reply: &Reply, money: Money) -> Vec<String> {
 
 /// A refusal for the interactive view: the message first, the code for reference.
 pub fn refusal_for_people(refusal: &Refusal) -> String {
-    format!("error: {} [{}]", refusal.message, refusal.code)
+    let message = escape::for_terminal(&refusal.message);
+    format!("error: {message} [{}]", refusal.code)
 }
 
-/// A refusal for scripts: exactly the wire's final line, `ERR CODE message`.
+/// A refusal for scripts: the wire's final line, `ERR CODE message` (with any control
+/// character in the message escaped).
 pub fn refusal_for_scripts(refusal: &Refusal) -> String {
-    format!("ERR {} {}", refusal.code, refusal.message)
+    let message = escape::for_terminal(&refusal.message);
+    format!("ERR {} {message}", refusal.code)
 }
 
 /// The data lines as an aligned table. Verbs listed in [`columns::COLUMNS`] get a
@@ -112,11 +121,12 @@ fn line(cells: &[String], columns: &[Column], widths: &[usize]) -> String {
     out.trim_end().to_string()
 }
 
-/// One cell's text. A value with a newline or another control character in it (a
-/// product may be named so) is shown quoted and escaped, so it cannot break the table.
+/// One cell's text. A value with a newline, another control character or a
+/// bidirectional control in it is shown quoted and escaped, so it can neither break
+/// the table nor drive the terminal.
 fn cell(raw: &str, kind: Kind, money: Money) -> String {
-    if raw.chars().any(char::is_control) {
-        return token::quote(raw).into_owned();
+    if raw.chars().any(is_refused) {
+        return escape::for_terminal(&token::quote(raw)).into_owned();
     }
     match (kind, money) {
         (Kind::Money, Money::Reais) => match raw.parse::<Cents>() {
@@ -223,6 +233,26 @@ mod tests {
         let lines = table("PRODUCTS", &data, Money::Reais);
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[2], r#""Bola\nnova"  R$ 9,90      7"#);
+    }
+
+    #[test]
+    fn nothing_from_the_server_reaches_the_terminal_raw() {
+        let data = rows(&[&["\u{1b}[2J", "gpj.\u{202e}exe", "\u{7}\u{9b}"]]);
+        let lines = table("PRODUCTS", &data, Money::Plain);
+        assert_eq!(lines[2], r#""\u{1b}[2J"  gpj.\u{202e}exe  "\u{7}\u{9b}""#);
+        let ok = Reply::rows(data, "done \u{1b}]0;owned\u{7}");
+        let err = Reply::err(ErrorCode::NotFound, "no \u{1b}[31mred\u{202e}");
+        let Err(refusal) = &err.status else {
+            unreachable!()
+        };
+        let mut shown = reply("PRODUCTS", &ok, Money::Reais);
+        shown.extend(reply("PRODUCTS", &err, Money::Reais));
+        shown.push(refusal_for_scripts(refusal));
+        for line in &shown {
+            assert!(!line.chars().any(is_refused), "{line:?}");
+        }
+        assert_eq!(shown[3], r"done \u{1b}]0;owned\u{7}");
+        assert_eq!(shown[5], r"ERR NOT_FOUND no \u{1b}[31mred\u{202e}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use super::render::{self, Money};
 use super::sharing::{self, Sharing};
 use super::{Exit, Options, connect, password_for};
 use crate::client::Client;
-use crate::protocol::{Cents, ErrorCode, Reply, token};
+use crate::protocol::{Cents, ErrorCode, Reply, escape, token};
 
 /// Verbs whose arguments include a password: such lines never enter the history.
 const SECRET_VERBS: &[&str] = &["LOGIN", "REGISTER", "UNREGISTER"];
@@ -630,15 +630,18 @@ impl Repl<'_> {
         }
     }
 
+    /// Prints one line. Every line of the session goes through here or [`Self::trouble`],
+    /// and both escape control characters: a line may hold text from the server or a
+    /// peer, and none of it may drive the terminal (see `render`).
     fn say(&mut self, line: &str) {
         // A closed stdout (`feira-cli | head`) is not worth a panic; the input's end
         // will stop the session.
-        let _ = writeln!(self.out, "{line}");
+        let _ = writeln!(self.out, "{}", escape::for_terminal(line));
         let _ = self.out.flush();
     }
 
     fn trouble(&mut self, message: &str) {
-        let _ = writeln!(self.err, "feira-cli: {message}");
+        let _ = writeln!(self.err, "feira-cli: {}", escape::for_terminal(message));
         let _ = self.err.flush();
     }
 }

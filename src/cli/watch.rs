@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::oneshot::{self, Failure};
 use super::{Exit, Options};
-use crate::protocol::Reply;
+use crate::protocol::{Reply, escape};
 
 /// How `--watch` runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,9 +75,10 @@ pub fn run(options: &Options, watch: &Watch) -> Exit {
         let shown = shown
             .and_then(|()| writeln!(out, "{heading}"))
             .and_then(|()| {
+                // Names in STATS come from the server: escaped like every reply.
                 frame(&stats, previous)
                     .iter()
-                    .try_for_each(|l| writeln!(out, "{l}"))
+                    .try_for_each(|l| writeln!(out, "{}", escape::for_terminal(l)))
             })
             .and_then(|()| out.flush());
         drop(out);
