@@ -8,12 +8,19 @@
 //!
 //! A name is checked twice:
 //! 1. **By its text** ([`check_name`], pure): not empty, no control characters (NUL,
-//!    newline, ...), not absolute, no backslash, and made only of ordinary components
+//!    newline, ...) nor bidirectional controls (U+202E, which shows `gpj.exe` as
+//!    `exe.jpg`), not absolute, no backslash, and made only of ordinary components
 //!    separated by `/`: no `..`, no `.`, no empty component, no component starting with
 //!    a dot (hidden files: `.git`, `.ssh`, and downloads in progress, `.x.part-...`).
 //! 2. **On disk** ([`ShareDir::resolve`]): the path is canonicalised (every symlink
 //!    followed, as `open` would) and must still lie inside the canonical share directory,
 //!    so a symlink that points outside is refused even though its name looks harmless.
+//!
+//! A name is matched whatever its Unicode normal form: the directory server lists every
+//! name in NFC (`ç` as one character), while a file copied from another system may be
+//! named in NFD on disk (`c` and a combining cedilla), and Linux compares bytes. So
+//! when the exact bytes name nothing, [`ShareDir::resolve`] looks in each folder for
+//! an entry whose NFC form is the requested one's.
 //!
 //! What is left: someone who can write into the share directory could swap a file for
 //! a symlink between the check and the `open`. That person already controls what is
@@ -24,7 +31,7 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, names};
 
 /// The longest file name accepted, in bytes. Linux allows 4096 for a whole path; a
 /// shared file's name needs far less, and a bound keeps refusals cheap.
@@ -38,7 +45,8 @@ pub enum NameError {
     Empty,
     /// The name is longer than [`MAX_NAME_LEN`].
     TooLong,
-    /// The name contains a control character (NUL, newline, tab, ...).
+    /// The name contains a control character (NUL, newline, tab, ...) or a
+    /// bidirectional control (U+202E, ...).
     ControlChar,
     /// The name contains `\`, a separator on Windows peers: refused everywhere so that a
     /// name means the same thing on every peer.
@@ -86,7 +94,10 @@ impl fmt::Display for NameError {
         match self {
             NameError::Empty => write!(f, "the file name is empty"),
             NameError::TooLong => write!(f, "the file name is longer than {MAX_NAME_LEN} bytes"),
-            NameError::ControlChar => write!(f, "the file name contains a control character"),
+            NameError::ControlChar => write!(
+                f,
+                "the file name contains a control or bidirectional character"
+            ),
             NameError::Backslash => write!(f, "the file name contains a backslash"),
             NameError::Absolute => write!(f, "absolute paths are not served"),
             NameError::ParentDir => write!(f, "'..' is not allowed in a file name"),
@@ -120,8 +131,8 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.len() > MAX_NAME_LEN {
         return Err(NameError::TooLong);
     }
-    // `char::is_control` covers NUL, `\n`, `\r`, `\t`, DEL and the C1 controls.
-    if name.chars().any(char::is_control) {
+    // NUL, `\n`, `\r`, `\t`, DEL, the C1 controls and the bidirectional controls.
+    if name.chars().any(names::is_refused) {
         return Err(NameError::ControlChar);
     }
     if name.contains('\\') {
@@ -181,7 +192,12 @@ impl ShareDir {
     /// inside [`ShareDir::root`].
     pub fn resolve(&self, name: &str) -> Result<PathBuf, NameError> {
         check_name(name)?;
-        let real = fs::canonicalize(self.root.join(name)).map_err(|e| match e.kind() {
+        let path = match fs::symlink_metadata(self.root.join(name)) {
+            Ok(_) => self.root.join(name),
+            // The exact bytes name nothing: the file may be there in another normal form.
+            Err(_) => self.in_any_normal_form(name),
+        };
+        let real = fs::canonicalize(path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => NameError::NotFound,
             _ => NameError::Io(e),
         })?;
@@ -202,6 +218,31 @@ impl ShareDir {
             return Err(NameError::NotAFile);
         }
         Ok(real)
+    }
+
+    /// The path of `name` (already checked) under the share, each component matched by
+    /// its NFC form when its exact bytes are not there. A component that matches nothing
+    /// is kept as it is, so the caller's lookup fails with "not found".
+    fn in_any_normal_form(&self, name: &str) -> PathBuf {
+        let mut path = self.root.clone();
+        for part in name.split('/') {
+            let exact = path.join(part);
+            if fs::symlink_metadata(&exact).is_ok() {
+                path = exact;
+                continue;
+            }
+            let wanted = names::nfc(part);
+            let found = fs::read_dir(&path).ok().and_then(|entries| {
+                entries.filter_map(Result::ok).find(|entry| {
+                    let entry_name = entry.file_name();
+                    entry_name
+                        .to_str()
+                        .is_some_and(|text| names::nfc(text) == wanted)
+                })
+            });
+            path = found.map_or(exact, |entry| entry.path());
+        }
+        path
     }
 }
 
@@ -240,7 +281,17 @@ mod tests {
 
     #[test]
     fn control_characters_are_refused() {
-        for name in ["a\0b", "a\nb", "a\rb", "tab\there", "del\u{7f}", "c1\u{85}"] {
+        for name in [
+            "a\0b",
+            "a\nb",
+            "a\rb",
+            "tab\there",
+            "del\u{7f}",
+            "c1\u{85}",
+            "esc\u{1b}[2J",
+            "gpj.\u{202e}exe",
+            "x\u{2066}y",
+        ] {
             assert_eq!(refused(name), "ControlChar", "{name:?}");
         }
     }
@@ -302,6 +353,27 @@ mod tests {
         let path = f.share.resolve("file.txt").unwrap();
         assert_eq!(path, f.share.root().join("file.txt"));
         assert!(f.share.resolve("sub/inner.bin").is_ok());
+    }
+
+    #[test]
+    fn a_name_is_found_whatever_its_normal_form_on_disk() {
+        let f = fixture();
+        // Stored with combining accents (NFD), asked for as the directory lists it (NFC).
+        fs::create_dir(f.share.root().join("Fe\u{301}rias")).unwrap();
+        fs::write(
+            f.share.root().join("Fe\u{301}rias/Mac\u{327}a\u{303}.txt"),
+            b"nfd",
+        )
+        .unwrap();
+        fs::write(f.share.root().join("Caj\u{fa}.txt"), b"nfc").unwrap();
+        let found = f.share.resolve("F\u{e9}rias/Ma\u{e7}\u{e3}.txt").unwrap();
+        assert_eq!(fs::read(found).unwrap(), b"nfd");
+        let found = f.share.resolve("Caju\u{301}.txt").unwrap();
+        assert_eq!(fs::read(found).unwrap(), b"nfc");
+        assert!(matches!(
+            f.share.resolve("F\u{e9}rias/nada.txt"),
+            Err(NameError::NotFound)
+        ));
     }
 
     #[test]
