@@ -312,3 +312,30 @@ fn the_client_never_prints_control_characters_from_the_server() {
         );
     }
 }
+
+#[test]
+fn a_peer_serves_names_in_any_normal_form_and_refuses_bidi_controls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let share = tmp.path().join("share");
+    std::fs::create_dir(&share).unwrap();
+    // On disk with combining accents (as a copy from another system may be), and a
+    // name that a right-to-left override shows as `exe.jpg`.
+    std::fs::write(share.join(format!("{DECOMPOSED}.txt")), b"fruta").unwrap();
+    std::fs::write(share.join("gpj.\u{202e}exe"), b"MZ").unwrap();
+    let peer = feira::p2p::PeerServer::start(&share, "127.0.0.1:0", 2).unwrap();
+    let ask = |name: &str| {
+        let mut stream = std::net::TcpStream::connect(peer.local_addr()).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        writeln!(stream, "GET {}", token::quote(name)).unwrap();
+        let mut header = String::new();
+        BufReader::new(stream).read_line(&mut header).unwrap();
+        header
+    };
+    // The directory lists the composed form: that is what a downloader asks for.
+    assert!(ask(&format!("{COMPOSED}.txt")).starts_with("OK 5 "));
+    let refused = ask("gpj.\u{202e}exe");
+    assert!(refused.starts_with("ERR BAD_REQUEST"), "{refused:?}");
+    peer.shutdown();
+}
