@@ -38,6 +38,8 @@
 //! - *An identity that is never reused*: [`store::identity`] (a name can be taken again;
 //!   an account id cannot).
 //! - *Graceful shutdown*: [`server::listener`].
+//! - *One canonical form per name, and text made harmless on its way out*:
+//!   [`protocol::names`], [`store::look_alikes`], [`protocol::escape`].
 
 pub mod bench;
 pub mod chord;
