@@ -55,13 +55,13 @@ fn user_names_are_one_account_whatever_their_case_or_width() {
     // password is still checked byte for byte.
     let welcome = call(&mut c, "LOGIN Alice alice-pass");
     assert_eq!(welcome.status, Ok("welcome, alice (customer)".into()));
-    assert_eq!(ok(&mut c, "WHOAMI"), [["alice", "customer"]]);
+    assert_eq!(ok(&mut c, "WHOAMI")[0][..2], ["alice", "customer"]);
     err(&mut c, "LOGIN ALICE ALICE-PASS", "AUTH_FAILED");
     // A new name is stored in its canonical form, and found by any of its forms.
     let reply = call(&mut c, "REGISTER Carla carla-pass");
     assert_eq!(reply.status, Ok("registered carla; now LOGIN".into()));
     ok(&mut c, "LOGIN CARLA carla-pass");
-    assert_eq!(ok(&mut c, "WHOAMI"), [["carla", "customer"]]);
+    assert_eq!(ok(&mut c, "WHOAMI")[0][..2], ["carla", "customer"]);
     let users = server.shared.db.users.read();
     assert!(users.values().any(|u| u.name == "carla"));
     assert!(!users.values().any(|u| u.name == "Carla"));
