@@ -5,8 +5,10 @@
 //! change is made in one place and tested everywhere.
 
 use std::io::{self, BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::protocol::{DEFAULT_MAX_LINE, Reply, Request, Secret};
 
@@ -33,6 +35,17 @@ impl Client {
             }
         }
         Err(last_error.unwrap_or_else(|| io::Error::other("the address resolved to nothing")))
+    }
+
+    /// Connects from a chosen local IP address (any port), giving up after `timeout`.
+    /// Linux routes all of 127.0.0.0/8 to the loopback interface, so a benchmark or a test
+    /// can play several clients on one machine, from 127.0.0.2, 127.0.0.3, ... (std's
+    /// `TcpStream` cannot bind before it connects; `socket2` can).
+    pub fn connect_from(local: IpAddr, addr: SocketAddr, timeout: Duration) -> io::Result<Client> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.bind(&SocketAddr::new(local, 0).into())?;
+        socket.connect_timeout(&addr.into(), timeout)?;
+        Client::from_stream(socket.into(), Some(timeout))
     }
 
     /// Wraps a connected stream. `timeout` bounds every read and write (`None`: wait forever).

@@ -48,11 +48,14 @@ pub enum ErrorCode {
     NotConnected,
     /// `CONNECT` from a user who is already connected (seed 002's USER ALREADY CONNECTED).
     AlreadyConnected,
+    /// Over a limit of failed logins or of registrations: refused before any password
+    /// was checked; the message says when to retry.
+    Throttled,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownCommand,
         ErrorCode::AuthRequired,
@@ -68,6 +71,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::NotConnected,
         ErrorCode::AlreadyConnected,
+        ErrorCode::Throttled,
     ];
 
     /// The code as it travels on the wire.
@@ -88,6 +92,7 @@ impl ErrorCode {
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::NotConnected => "NOT_CONNECTED",
             ErrorCode::AlreadyConnected => "ALREADY_CONNECTED",
+            ErrorCode::Throttled => "THROTTLED",
         }
     }
 

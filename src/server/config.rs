@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::protocol::DEFAULT_MAX_LINE;
+use crate::store::throttle::Limits;
 use crate::wallet::WalletPolicy;
 
 /// Everything the server can be told at start-up.
@@ -32,6 +33,9 @@ pub struct Config {
     pub audit: crate::directory::AuditOptions,
     /// A new wallet's balance and how long a pay key lives (issue 3).
     pub wallet: WalletPolicy,
+    /// Failed logins and registrations allowed per name and per client address
+    /// (`--max-registrations-per-hour` sets `registrations`).
+    pub throttle: Limits,
 }
 
 impl Default for Config {
@@ -48,6 +52,7 @@ impl Default for Config {
             thread_stack: 128 * 1024,
             audit: crate::directory::AuditOptions::default(),
             wallet: WalletPolicy::default(),
+            throttle: Limits::default(),
         }
     }
 }

@@ -34,8 +34,8 @@ use crate::db::Db;
 use crate::directory::{AuditLog, Directory};
 use crate::error::{Error, Result};
 use crate::protocol::{ErrorCode, Reply};
-use crate::store::accounts::LoginThrottle;
 use crate::store::password::HashGate;
+use crate::store::throttle::Throttle;
 use crate::wallet::{self, rotation};
 
 /// A bound server, ready to [`run`](Server::run).
@@ -109,7 +109,7 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             hash_gate: HashGate::new(config.hash_concurrency),
-            throttle: LoginThrottle::default(),
+            throttle: Throttle::new(config.throttle),
             counters: Counters::default(),
             directory: Directory::default(),
             audit,

@@ -25,18 +25,18 @@ use std::time::Instant;
 
 use crate::db::Db;
 use crate::directory::{AuditLog, Directory};
-use crate::store::accounts::LoginThrottle;
 use crate::store::password::HashGate;
+use crate::store::throttle::Throttle;
 
 /// What every connection thread shares. Each part has its own synchronisation; there
 /// is no big lock around the whole.
 pub struct Shared {
     pub config: Config,
     pub db: Db,
-    /// Bounds the memory taken by password hashing.
+    /// Bounds the memory taken by password hashing, and shares it fairly.
     pub hash_gate: HashGate,
-    /// Slows down repeated wrong passwords per account.
-    pub throttle: LoginThrottle,
+    /// Refuses logins and registrations over their limits, before any hashing.
+    pub throttle: Throttle,
     /// Counters for STATS and the logs.
     pub counters: Counters,
     /// The users connected for file sharing (in memory only).

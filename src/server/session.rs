@@ -9,14 +9,16 @@
 
 mod file_sharing;
 
+use std::net::IpAddr;
 use std::thread;
+use std::time::Instant;
 
 use super::Shared;
 use crate::protocol::request::{Access, DEFAULT_TRANSFERS_LISTED, VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request};
 use crate::store::accounts::{self, Role};
 use crate::store::identity::{self, Account, AccountId};
-use crate::store::{catalog, orders};
+use crate::store::{catalog, orders, throttle};
 use crate::wallet::{self, ledger, transfer};
 
 /// Should the connection go on after this reply?
@@ -53,6 +55,9 @@ pub struct Session {
     announced: Option<file_sharing::Announced>,
     /// How many more audit rows this connection may write (made at its first row).
     audit_budget: Option<crate::directory::audit_limit::RowBudget>,
+    /// After a `THROTTLED` reply, the next request waits until then (see
+    /// [`throttle::PAUSE_AFTER_REFUSAL`]).
+    held_until: Option<Instant>,
 }
 
 impl Session {
@@ -63,6 +68,7 @@ impl Session {
             requests: 0,
             announced: None,
             audit_budget: None,
+            held_until: None,
         }
     }
 
@@ -92,6 +98,9 @@ impl Session {
     /// Parses and handles one request line.
     pub fn handle_line(&mut self, shared: &Shared, line: &str) -> (Reply, Flow) {
         self.requests += 1;
+        if let Some(until) = self.held_until.take() {
+            thread::sleep(until.saturating_duration_since(Instant::now()));
+        }
         match Request::parse(line) {
             Ok(request) => self.handle(shared, request),
             Err(refusal) => {
@@ -108,6 +117,9 @@ impl Session {
         let audit = (request.is_file_sharing() && self.user.is_some())
             .then(|| (self.name().to_string(), request.verb(), request.to_tokens()));
         let (reply, flow) = self.handle_checked(shared, request);
+        if reply.code() == Some(ErrorCode::Throttled) {
+            self.held_until = Some(Instant::now() + throttle::PAUSE_AFTER_REFUSAL);
+        }
         if let Some((user, verb, tokens)) = audit {
             self.audit(shared, &user, verb, &tokens[1..], &reply);
         }
@@ -180,7 +192,9 @@ impl Session {
             Request::Help { verb } => help(verb.as_deref())?,
             Request::Quit => Reply::ok("bye"),
             Request::Register { user, password } => {
+                let permit = shared.throttle.admit_registration(gate, self.address())?;
                 accounts::register(db, gate, &user, &password.0, &shared.config.wallet)?;
+                permit.created();
                 log::info!("{}: registered {user}", self.peer);
                 Reply::ok(format!("registered {user}; now LOGIN"))
             }
@@ -199,7 +213,14 @@ impl Session {
             }
             Request::Unregister { password } => {
                 let name = self.name().to_string();
-                let withdrawn = accounts::unregister(db, gate, &self.account()?, &password.0)?;
+                let account = self.account()?;
+                // The password is checked again: a guess like any LOGIN's.
+                let attempt = shared.throttle.admit_login(gate, &name, self.address())?;
+                let result = accounts::unregister(db, gate, &account, &password.0);
+                if !matches!(&result, Err(r) if r.code == ErrorCode::AuthFailed) {
+                    attempt.succeeded();
+                }
+                let withdrawn = result?;
                 self.forget_account(shared, &name, withdrawn);
                 self.user = None;
                 log::info!("{}: unregistered {name}", self.peer);
@@ -316,16 +337,15 @@ impl Session {
     }
 
     fn login(&mut self, shared: &Shared, name: &str, password: &str) -> Result<Reply, Refusal> {
-        // Repeated failures on this account wait before even being checked. The wait
-        // is in this connection's thread only: other users are not slowed down.
-        let delay = shared.throttle.delay_for(name);
-        if !delay.is_zero() {
-            log::warn!("{}: login for {name} throttled by {delay:?}", self.peer);
-            thread::sleep(delay);
-        }
+        // Over a limit: refused at once, before any hashing (store/throttle.rs). The
+        // same for every name, whether an account has it or not.
+        let attempt = shared
+            .throttle
+            .admit_login(&shared.hash_gate, name, self.address())
+            .inspect_err(|refusal| log::debug!("{}: login for {name}: {refusal}", self.peer))?;
         match accounts::authenticate(&shared.db, &shared.hash_gate, name, password) {
             Ok(user) => {
-                shared.throttle.succeeded(name);
+                attempt.succeeded();
                 log::info!("{}: {name} logged in", self.peer);
                 // This connection announced another user's files: that user is
                 // disconnected (seed 002: connecting as someone else replaces them).
@@ -340,15 +360,17 @@ impl Session {
                 Ok(Reply::ok(format!("welcome, {name} ({})", user.role)))
             }
             Err(refusal) => {
-                // Count failures only for real accounts, so the map cannot be filled
-                // with made-up names. (The reply is the same either way.)
-                if shared.db.users.read().contains_key(name) {
-                    shared.throttle.failed(name);
-                }
+                // Dropping the attempt counts the failure.
+                drop(attempt);
                 log::warn!("{}: failed login for {name}", self.peer);
                 Err(refusal)
             }
         }
+    }
+
+    /// The client's address as the throttle counts it (the IP, without the port).
+    fn address(&self) -> IpAddr {
+        throttle::client_address(&self.peer)
     }
 }
 

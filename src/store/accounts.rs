@@ -1,4 +1,5 @@
-//! Accounts: registration, login (with a throttle on wrong passwords), deletion.
+//! Accounts: registration, login, deletion. (Who may try a password, and how often, is
+//! the [`throttle`](super::throttle)'s business.)
 //!
 //! Why the slow work happens outside the lock: hashing a password takes ~25 ms. Doing it
 //! while holding the `users` lock would make every other login wait in line. So
@@ -10,12 +11,8 @@
 //! UNREGISTER deletes the user and closes the (empty) wallet in one. REGISTER also gives
 //! the account its id, which is never given again ([`super::identity`]).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 use super::identity::{self, Account, AccountId};
 use super::{internal, look_alikes, now_rfc3339, password};
@@ -246,75 +243,6 @@ pub fn unregister(
     Ok(withdrawn)
 }
 
-/// Slows down repeated wrong passwords for one account, without slowing anyone else.
-///
-/// The policy (docs/PROTOCOL.md, "Sessions and access"): the first
-/// [`LoginThrottle::FREE_FAILURES`] wrong passwords in a row cost nothing extra. From
-/// then on, each attempt on that account waits 250 ms, doubling per further failure up
-/// to 8 s, before it is even checked.
-/// A correct password resets the count. The wait happens in the connection's own
-/// thread, so other users' logins are unaffected.
-#[derive(Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, Failures>>,
-}
-
-#[derive(Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: Instant,
-}
-
-impl LoginThrottle {
-    /// How many failures in a row are forgiven.
-    pub const FREE_FAILURES: u32 = 3;
-    /// After this long without a failure, the count starts again.
-    pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
-    /// The longest delay.
-    pub const MAX_DELAY: Duration = Duration::from_secs(8);
-
-    /// How long the next attempt on this account must wait.
-    pub fn delay_for(&self, name: &str) -> Duration {
-        let failures = self.failures.lock();
-        match failures.get(name) {
-            Some(f) if f.last.elapsed() < Self::FORGET_AFTER => Self::delay(f.count),
-            _ => Duration::ZERO,
-        }
-    }
-
-    fn delay(count: u32) -> Duration {
-        match count.checked_sub(Self::FREE_FAILURES) {
-            None => Duration::ZERO,
-            Some(extra) => Duration::from_millis(250)
-                .saturating_mul(1u32 << extra.min(6))
-                .min(Self::MAX_DELAY),
-        }
-    }
-
-    /// Records a wrong password for an existing account.
-    pub fn failed(&self, name: &str) {
-        let mut failures = self.failures.lock();
-        // Bound the map: an attacker trying many names must not grow it forever.
-        if failures.len() >= 10_000 {
-            failures.retain(|_, f| f.last.elapsed() < Self::FORGET_AFTER);
-        }
-        let entry = failures.entry(name.to_string()).or_insert(Failures {
-            count: 0,
-            last: Instant::now(),
-        });
-        if entry.last.elapsed() >= Self::FORGET_AFTER {
-            entry.count = 0;
-        }
-        entry.count = entry.count.saturating_add(1);
-        entry.last = Instant::now();
-    }
-
-    /// Forgets the failures of an account after a correct password.
-    pub fn succeeded(&self, name: &str) {
-        self.failures.lock().remove(name);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,31 +266,5 @@ mod tests {
         ] {
             assert!(check_user_name(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn the_throttle_forgives_three_then_doubles() {
-        let throttle = LoginThrottle::default();
-        // Attempts 1, 2 and 3 are not delayed, whatever their outcome.
-        for _ in 0..2 {
-            throttle.failed("alice");
-            assert_eq!(throttle.delay_for("alice"), Duration::ZERO);
-        }
-        // After the third failure, the fourth attempt waits, and each failure doubles it.
-        throttle.failed("alice");
-        assert_eq!(throttle.delay_for("alice"), Duration::from_millis(250));
-        throttle.failed("alice");
-        assert_eq!(throttle.delay_for("alice"), Duration::from_millis(500));
-        for _ in 0..20 {
-            throttle.failed("alice");
-        }
-        assert_eq!(throttle.delay_for("alice"), LoginThrottle::MAX_DELAY);
-        assert_eq!(
-            throttle.delay_for("bob"),
-            Duration::ZERO,
-            "others are not slowed"
-        );
-        throttle.succeeded("alice");
-        assert_eq!(throttle.delay_for("alice"), Duration::ZERO);
     }
 }

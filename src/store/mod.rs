@@ -5,19 +5,23 @@
 //! result. The server calls these functions; tests call them directly.
 //!
 //! - [`password`]: argon2id hashing and the gate that bounds its memory;
-//! - [`accounts`]: users, registration, login and its throttle;
+//! - [`fair_queue`]: the gate's queue: in order, and fair between client addresses;
+//! - [`accounts`]: users, registration, login;
 //! - [`identity`]: the id every account gets, never reused, and the check that a
 //!   session's account still exists;
 //! - [`look_alikes`]: one script per user name, and no look-alike of an existing one;
+//! - [`throttle`]: who may try a password or register now, and who is refused at once;
 //! - [`catalog`]: products, prices, stock;
 //! - [`orders`]: the ORDER critical section and order history.
 
 pub mod accounts;
 pub mod catalog;
+pub mod fair_queue;
 pub mod identity;
 pub mod look_alikes;
 pub mod orders;
 pub mod password;
+pub mod throttle;
 
 use crate::protocol::{ErrorCode, Refusal};
 

@@ -8,7 +8,8 @@
 //!
 //! Why a gate: each hash needs 19 MiB of working memory. A thousand clients logging in
 //! at once would need 19 GiB. The [`HashGate`] lets only a few hashes run at a time (one
-//! per core is all the CPU can do anyway); the others wait their turn.
+//! per core is all the CPU can do anyway); the others wait their turn, in order, and no
+//! client address may take more than its share of the queue ([`FairQueue`]).
 //!
 //! Why the gate also owns the working memory: if every hash allocates its 19 MiB and
 //! frees it, glibc's allocator keeps much of that memory in the thread that freed it
@@ -18,9 +19,13 @@
 //! hash: the server's hashing memory is `places x 19 MiB`, however many users log in,
 //! and a login no longer pays for zeroing 19 MiB of fresh pages.
 
+use std::net::IpAddr;
+
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
+
+use super::fair_queue::{FairQueue, Turn};
 
 /// Hashes a password into a PHC string with a fresh random salt.
 /// (Allocates its working memory: for one-off use. The server uses [`HashGate::hash`].)
@@ -95,12 +100,12 @@ fn verify_with(password: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
 /// that "no such user" takes as long as "wrong password" (no user enumeration by timing).
 pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZmVpcmEtZHVtbXktc2FsdA$7lqqiq+0hvJf7vBXrfr6wxTmmMNrPt2+VVG7Oe4ZNEA";
 
-/// A counting semaphore that bounds how many hashes run at once, and owns their memory.
+/// The gate every password hash of the server goes through: it bounds how many hashes
+/// run at once, serves them in order and fairly between client addresses (a
+/// [`FairQueue`]), and owns their working memory.
 pub struct HashGate {
-    running: Mutex<usize>,
-    freed: Condvar,
-    limit: usize,
-    /// Working memory for hashes, lent out and given back; at most `limit` buffers.
+    queue: FairQueue,
+    /// Working memory for hashes, lent out and given back; at most one per place.
     memory: Mutex<Vec<Vec<Block>>>,
 }
 
@@ -108,11 +113,18 @@ impl HashGate {
     /// A gate that lets `limit` hashes run at once (at least one).
     pub fn new(limit: usize) -> HashGate {
         HashGate {
-            running: Mutex::new(0),
-            freed: Condvar::new(),
-            limit: limit.max(1),
+            queue: FairQueue::new(limit),
             memory: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Waits until the client address `from` has fewer hashes queued or running than the
+    /// gate has places, and holds one of its turns until the [`Turn`] is dropped. A
+    /// server takes the client's turn before each hash it does for that client (the
+    /// throttle does: [`Throttle::admit_login`](super::throttle::Throttle::admit_login)),
+    /// so that one address's flood cannot fill the queue (see [`FairQueue`]).
+    pub fn wait_turn(&self, from: IpAddr) -> Turn<'_> {
+        self.queue.wait_turn(from)
     }
 
     /// [`hash`], once a place is free, in memory the gate keeps for reuse.
@@ -127,7 +139,7 @@ impl HashGate {
 
     fn with_memory<T>(&self, work: impl FnOnce(&mut Vec<Block>) -> T) -> T {
         self.run(|| {
-            // Inside the gate, so there are never more than `limit` buffers.
+            // Inside the gate, so there are never more buffers than places.
             let mut memory = self.memory.lock().pop().unwrap_or_default();
             let result = work(&mut memory);
             self.memory.lock().push(memory);
@@ -135,25 +147,9 @@ impl HashGate {
         })
     }
 
-    /// Runs `work` once a place is free.
+    /// Runs `work` once a place is free, in the order the callers arrived.
     pub fn run<T>(&self, work: impl FnOnce() -> T) -> T {
-        {
-            let mut running = self.running.lock();
-            while *running >= self.limit {
-                self.freed.wait(&mut running);
-            }
-            *running += 1;
-        }
-        // Give the place back even if `work` panics.
-        struct Release<'a>(&'a HashGate);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                *self.0.running.lock() -= 1;
-                self.0.freed.notify_one();
-            }
-        }
-        let _release = Release(self);
-        work()
+        self.queue.run(work)
     }
 }
 

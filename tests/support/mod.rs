@@ -108,6 +108,14 @@ impl TestServer {
         Client::connect(self.addr, Duration::from_secs(30)).expect("connect to the test server")
     }
 
+    /// A new connection from another loopback address, `127.0.0.<last>` (Linux routes
+    /// all of 127/8 to loopback): a client the server counts as a different address.
+    pub fn client_from(&self, last: u8) -> Client {
+        let local = std::net::IpAddr::from([127, 0, 0, last]);
+        Client::connect_from(local, self.addr, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("connect from {local}: {e}"))
+    }
+
     /// A new connection, logged in as `user`.
     pub fn login(&self, (user, password): (&str, &str)) -> Client {
         let mut client = self.client();

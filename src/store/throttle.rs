@@ -1,0 +1,688 @@
+//! The throttle: who may try a password (or register) now, and who is refused at once.
+//!
+//! Why it exists: every LOGIN costs the server an argon2 hash, about 25 ms of a core on
+//! purpose. That gives a guesser two weapons: many guesses at one name, and so many
+//! attempts that real users queue behind them for the hash. The throttle takes both away
+//! *before* any hashing: an attempt over a limit is answered at once with
+//! `ERR THROTTLED ... retry in N s`. It costs the server no hash and nobody else any time.
+//!
+//! # The policy
+//!
+//! Each limit is a *token bucket*: a key may spend `burst` tokens at once, and gets one
+//! back every `every`. A LOGIN needs a token from three buckets:
+//!
+//! | bucket | burst, then | against |
+//! |---|---|---|
+//! | a name, from one address | 3, then one every 8 s | guessing one name from one place |
+//! | a name, from anywhere | 10, then one every 4 s | guessing one name from many places |
+//! | an address, any names | 30, then one a second | floods of made-up names; one password tried on many names |
+//!
+//! A correct password gives back the tokens its attempt took and forgives the earlier
+//! failures of that name from that address. A wrong one keeps them: tokens count
+//! failures. UNREGISTER checks a password too, and counts as a login.
+//!
+//! The name-wide bucket refills twice as fast as a name-and-address bucket, so one
+//! address can never empty it: an attacker hammering `bob` from one address is refused,
+//! while bob, from any other address, gets in at once. Only several addresses guessing
+//! the same name together can slow its owner down too. A flood from your *own* address
+//! (your classroom's NAT) uses up that address's bucket, and then your correct password
+//! is refused too until the flood stops: the server cannot tell your attempt from the
+//! flood's without hashing it.
+//!
+//! REGISTER needs a token from a fourth bucket, per address:
+//! `--max-registrations-per-hour` (60) at once, refilled at that many an hour. Only a
+//! registration that creates an account keeps its token, since an account is what costs:
+//! a new wallet holds the initial balance, money made from nothing (docs/RELIABILITY.md).
+//!
+//! A name is counted the same way whether an account has it or not: the same buckets,
+//! the same replies, the same timing (an unknown name is checked against a dummy hash, see
+//! [`accounts::authenticate`](super::accounts::authenticate)). So the throttle tells
+//! nobody which names exist.
+//!
+//! # Reserve, then hash: the limit holds across connections
+//!
+//! A token is taken *before* the hash, under the throttle's mutex, and given back
+//! afterwards if the password was right. Sixty parallel connections guessing one name
+//! therefore find the bucket empty as soon as the tokens are out, whatever the
+//! interleaving; none of them learns anything until its token was taken.
+//!
+//! Admission has three steps ([`Throttle::admit_login`]):
+//! 1. *check*: an attempt over a limit now is refused at once, before it queues for anything;
+//! 2. *queue*: wait for this address's turn at the hash gate ([`HashGate::wait_turn`]): one
+//!    address has at most as many attempts queued or hashing as the gate has places, so a
+//!    flood from one address cannot push anybody else's hash back more than a hash or so;
+//! 3. *reserve*: take the tokens (checked again: a parallel attempt may have taken the last).
+//!
+//! Queueing before reserving means a burst of *correct* logins from one address (thirty
+//! students behind one NAT, a benchmark opening a thousand sessions) has at most a few
+//! tokens out at any moment, and never empties the address's bucket.
+//!
+//! # Bounded memory
+//!
+//! A bucket is one instant (when it is full again); a name is kept as a 64-bit keyed hash,
+//! so a long made-up name costs no more than a short one. A bucket that is full again is
+//! forgotten. Every new bucket costs a password hash, and the hash gate does at most a
+//! few hundred a second, so the tables stay small; each is also capped at
+//! [`MAX_BUCKETS`] buckets: when a table is full of buckets still in use, attempts that
+//! would need a new one are refused until some fill up again.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::fair_queue::Turn;
+use super::password::HashGate;
+use crate::protocol::{ErrorCode, Refusal};
+
+/// How long a connection's next request waits after a `THROTTLED` reply. The reply
+/// itself goes out at once; this only keeps a client that asks again straight away from
+/// turning its connection into a busy loop of refusals, which would take the CPU that
+/// the hashes of everyone else need (see "Refused at once" in the module doc).
+pub const PAUSE_AFTER_REFUSAL: Duration = Duration::from_secs(1);
+
+/// How many buckets one table may hold (a few MiB at most).
+pub const MAX_BUCKETS: usize = 100_000;
+
+/// A token bucket's shape: `burst` tokens at once, then one every `every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub burst: u32,
+    pub every: Duration,
+}
+
+impl Rate {
+    /// `count` at once, refilled at `count` an hour (at least one).
+    pub fn per_hour(count: u32) -> Rate {
+        let count = count.max(1);
+        Rate {
+            burst: count,
+            every: Duration::from_secs(3600) / count,
+        }
+    }
+}
+
+/// The throttle's limits (the policy in the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Failed logins for one name from one address.
+    pub name_from_address: Rate,
+    /// Failed logins for one name, from any address.
+    pub name: Rate,
+    /// Failed logins from one address, whatever the names.
+    pub address: Rate,
+    /// Accounts created from one address (`--max-registrations-per-hour`).
+    pub registrations: Rate,
+}
+
+/// The default `--max-registrations-per-hour`: a class of about 30 behind one NAT
+/// address can all register at once, and still register again later in the hour.
+pub const DEFAULT_REGISTRATIONS_PER_HOUR: u32 = 60;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            name_from_address: Rate {
+                burst: 3,
+                every: Duration::from_secs(8),
+            },
+            name: Rate {
+                burst: 10,
+                every: Duration::from_secs(4),
+            },
+            address: Rate {
+                burst: 30,
+                every: Duration::from_secs(1),
+            },
+            registrations: Rate::per_hour(DEFAULT_REGISTRATIONS_PER_HOUR),
+        }
+    }
+}
+
+/// The address the throttle counts a connection under: its IP without the port.
+/// IPv6 clients are counted by their /64 network, since one customer usually holds a
+/// whole /64 and could otherwise try from 2^64 addresses. A peer that does not parse
+/// (never the case for a TCP socket) counts as the unspecified address.
+pub fn client_address(peer: &str) -> IpAddr {
+    match peer.parse::<SocketAddr>().map(|a| a.ip().to_canonical()) {
+        Ok(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        Ok(v4) => v4,
+        Err(_) => IpAddr::from([0, 0, 0, 0]),
+    }
+}
+
+/// The throttle of one server: its limits and its buckets, behind one mutex (held only
+/// to look at or change a few buckets, never across a hash or any I/O).
+pub struct Throttle {
+    limits: Limits,
+    /// Keys the names' hashes with a secret chosen at start-up, so that nobody can
+    /// pick names that share a bucket.
+    hasher: RandomState,
+    tables: Mutex<Tables>,
+}
+
+struct Tables {
+    name_from_address: Buckets<(u64, IpAddr)>,
+    name: Buckets<u64>,
+    address: Buckets<IpAddr>,
+    registrations: Buckets<IpAddr>,
+}
+
+/// Which limit refused an attempt, for the message.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    NameFromAddress,
+    Name,
+    Address,
+    Registrations,
+    /// A table is full of buckets in use.
+    Full,
+}
+
+/// The buckets one login attempt spends from.
+#[derive(Clone, Copy)]
+struct LoginKeys {
+    name: u64,
+    from: IpAddr,
+}
+
+impl Throttle {
+    pub fn new(limits: Limits) -> Throttle {
+        Throttle {
+            limits,
+            hasher: RandomState::new(),
+            tables: Mutex::new(Tables {
+                name_from_address: Buckets::new(limits.name_from_address),
+                name: Buckets::new(limits.name),
+                address: Buckets::new(limits.address),
+                registrations: Buckets::new(limits.registrations),
+            }),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Admits a password check for `name` from `from`, or refuses it at once
+    /// (`THROTTLED`, with when to retry). The caller hashes while holding the returned
+    /// attempt, then says how it went ([`LoginAttempt::succeeded`]; dropping it counts
+    /// as a failure). The three steps are in the module doc.
+    pub fn admit_login<'a>(
+        &'a self,
+        gate: &'a HashGate,
+        name: &str,
+        from: IpAddr,
+    ) -> Result<LoginAttempt<'a>, Refusal> {
+        let keys = LoginKeys {
+            name: self.hasher.hash_one(name),
+            from,
+        };
+        let refused = |(limit, wait)| refusal(limit, wait, &self.limits);
+        self.tables
+            .lock()
+            .login_wait(keys, Instant::now())
+            .map_err(refused)?;
+        let turn = gate.wait_turn(from);
+        let mut tables = self.tables.lock();
+        let now = Instant::now();
+        tables.login_wait(keys, now).map_err(refused)?;
+        tables.name_from_address.spend((keys.name, keys.from), now);
+        tables.name.spend(keys.name, now);
+        tables.address.spend(keys.from, now);
+        Ok(LoginAttempt {
+            throttle: self,
+            keys,
+            _turn: turn,
+        })
+    }
+
+    /// Admits a registration from `from`, or refuses it at once (`THROTTLED`). The
+    /// caller registers while holding the returned permit and calls
+    /// [`Registration::created`] if an account was made; otherwise the token goes back.
+    pub fn admit_registration<'a>(
+        &'a self,
+        gate: &'a HashGate,
+        from: IpAddr,
+    ) -> Result<Registration<'a>, Refusal> {
+        let refused = |(limit, wait)| refusal(limit, wait, &self.limits);
+        self.tables
+            .lock()
+            .registration_wait(from, Instant::now())
+            .map_err(refused)?;
+        let turn = gate.wait_turn(from);
+        let mut tables = self.tables.lock();
+        let now = Instant::now();
+        tables.registration_wait(from, now).map_err(refused)?;
+        tables.registrations.spend(from, now);
+        Ok(Registration {
+            throttle: self,
+            from,
+            created: false,
+            _turn: turn,
+        })
+    }
+
+    /// How long a login for `name` from `from` would have to wait now (zero: it would
+    /// be admitted). For tests and tools; admission itself is [`Throttle::admit_login`].
+    pub fn login_wait(&self, name: &str, from: IpAddr) -> Duration {
+        let keys = LoginKeys {
+            name: self.hasher.hash_one(name),
+            from,
+        };
+        match self.tables.lock().login_wait(keys, Instant::now()) {
+            Ok(()) => Duration::ZERO,
+            Err((_, wait)) => wait,
+        }
+    }
+}
+
+impl Tables {
+    /// Zero if every bucket a login needs has a token, else the longest wait and its limit.
+    fn login_wait(&mut self, keys: LoginKeys, now: Instant) -> Result<(), (Limit, Duration)> {
+        let waits = [
+            (
+                Limit::NameFromAddress,
+                self.name_from_address.wait(&(keys.name, keys.from), now),
+            ),
+            (Limit::Name, self.name.wait(&keys.name, now)),
+            (Limit::Address, self.address.wait(&keys.from, now)),
+        ];
+        longest(&waits)?;
+        let rooms = [
+            self.name_from_address
+                .room_for(&(keys.name, keys.from), now),
+            self.name.room_for(&keys.name, now),
+            self.address.room_for(&keys.from, now),
+        ];
+        let full = rooms.iter().filter_map(|r| r.err()).max();
+        full.map_or(Ok(()), |wait| Err((Limit::Full, wait)))
+    }
+
+    fn registration_wait(&mut self, from: IpAddr, now: Instant) -> Result<(), (Limit, Duration)> {
+        longest(&[(Limit::Registrations, self.registrations.wait(&from, now))])?;
+        self.registrations
+            .room_for(&from, now)
+            .map_err(|wait| (Limit::Full, wait))
+    }
+}
+
+/// `Err` with the longest of the waits, if any is above zero.
+fn longest(waits: &[(Limit, Duration)]) -> Result<(), (Limit, Duration)> {
+    match waits.iter().max_by_key(|(_, wait)| *wait) {
+        Some(&(limit, wait)) if !wait.is_zero() => Err((limit, wait)),
+        _ => Ok(()),
+    }
+}
+
+/// The `THROTTLED` refusal: which limit, and when to retry (whole seconds, rounded up).
+fn refusal(limit: Limit, wait: Duration, limits: &Limits) -> Refusal {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let why = match limit {
+        Limit::NameFromAddress => "too many failed logins for this name from your address".into(),
+        Limit::Name => "too many failed logins for this name".into(),
+        Limit::Address => "too many failed logins from your address".into(),
+        Limit::Registrations => format!(
+            "too many registrations from your address (at most {} an hour)",
+            limits.registrations.burst
+        ),
+        Limit::Full => "too many failed attempts on this server just now".into(),
+    };
+    Refusal::new(
+        ErrorCode::Throttled,
+        format!("{why}; retry in {} s", seconds.max(1)),
+    )
+}
+
+/// A login admitted by the throttle. Hash while holding it; then [`succeeded`]
+/// (`LoginAttempt::succeeded`) gives its tokens back, and dropping it counts the
+/// attempt as a failure (its tokens stay spent).
+#[must_use = "hash while holding the attempt, then say whether it succeeded"]
+pub struct LoginAttempt<'a> {
+    throttle: &'a Throttle,
+    keys: LoginKeys,
+    /// This address's turn at the hash gate, given back when the attempt ends.
+    _turn: Turn<'a>,
+}
+
+impl LoginAttempt<'_> {
+    /// The password was right: give the tokens back, and forgive this name's earlier
+    /// failures from this address.
+    pub fn succeeded(self) {
+        let mut tables = self.throttle.tables.lock();
+        let now = Instant::now();
+        tables
+            .name_from_address
+            .forget(&(self.keys.name, self.keys.from));
+        tables.name.refund(&self.keys.name, now);
+        tables.address.refund(&self.keys.from, now);
+    }
+}
+
+/// A registration admitted by the throttle; its token goes back unless
+/// [`Registration::created`] is called.
+#[must_use = "register while holding the permit, then say whether an account was created"]
+pub struct Registration<'a> {
+    throttle: &'a Throttle,
+    from: IpAddr,
+    created: bool,
+    _turn: Turn<'a>,
+}
+
+impl Registration<'_> {
+    /// An account was created: the token stays spent.
+    pub fn created(mut self) {
+        self.created = true;
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        if !self.created {
+            let mut tables = self.throttle.tables.lock();
+            tables.registrations.refund(&self.from, Instant::now());
+        }
+    }
+}
+
+/// Token buckets by key, one instant each: the moment the key's bucket is full again
+/// (the "generic cell rate algorithm"). A key whose bucket is full has no entry.
+struct Buckets<K> {
+    rate: Rate,
+    full_at: HashMap<K, Instant>,
+}
+
+impl<K: Hash + Eq + Copy> Buckets<K> {
+    fn new(rate: Rate) -> Buckets<K> {
+        Buckets {
+            rate,
+            full_at: HashMap::new(),
+        }
+    }
+
+    /// The tokens spent but not yet refilled, as time: zero for a full bucket.
+    fn debt(&self, key: &K, now: Instant) -> Duration {
+        self.full_at
+            .get(key)
+            .map_or(Duration::ZERO, |full| full.saturating_duration_since(now))
+    }
+
+    /// How long until `key` has a token to spend (zero: now). A token is there while
+    /// the debt is at most `burst - 1` tokens' worth.
+    fn wait(&self, key: &K, now: Instant) -> Duration {
+        let allowed = self.rate.every * self.rate.burst.saturating_sub(1);
+        self.debt(key, now).saturating_sub(allowed)
+    }
+
+    /// Spends a token (the caller saw `wait` at zero).
+    fn spend(&mut self, key: K, now: Instant) {
+        let debt = self.debt(&key, now);
+        self.full_at.insert(key, now + debt + self.rate.every);
+    }
+
+    /// Gives back one token spent earlier.
+    fn refund(&mut self, key: &K, now: Instant) {
+        let debt = self.debt(key, now).saturating_sub(self.rate.every);
+        if debt.is_zero() {
+            self.full_at.remove(key);
+        } else {
+            self.full_at.insert(*key, now + debt);
+        }
+    }
+
+    /// Forgets every token `key` spent.
+    fn forget(&mut self, key: &K) {
+        self.full_at.remove(key);
+    }
+
+    /// Is there room for `key`? A key with a bucket always has room; a new key needs a
+    /// free place, made by forgetting the buckets that are full again. If every bucket is
+    /// still in use, `Err` says how long until the first one is full again.
+    fn room_for(&mut self, key: &K, now: Instant) -> Result<(), Duration> {
+        if self.full_at.len() < MAX_BUCKETS || self.full_at.contains_key(key) {
+            return Ok(());
+        }
+        self.full_at.retain(|_, full| *full > now);
+        match self.full_at.values().min() {
+            Some(first) if self.full_at.len() >= MAX_BUCKETS => Err(first
+                .saturating_duration_since(now)
+                .max(Duration::from_secs(1))),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn bucket(burst: u32, every_secs: u64) -> Buckets<u8> {
+        Buckets::new(Rate {
+            burst,
+            every: Duration::from_secs(every_secs),
+        })
+    }
+
+    #[test]
+    fn a_bucket_gives_its_burst_then_one_token_per_interval() {
+        let mut b = bucket(3, 8);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(b.wait(&1, t0), Duration::ZERO);
+            b.spend(1, t0);
+        }
+        assert_eq!(b.wait(&1, t0), 8 * SECOND, "the fourth waits one interval");
+        assert_eq!(b.wait(&2, t0), Duration::ZERO, "other keys are untouched");
+        assert_eq!(b.wait(&1, t0 + 5 * SECOND), 3 * SECOND);
+        let t8 = t0 + 8 * SECOND;
+        assert_eq!(b.wait(&1, t8), Duration::ZERO);
+        b.spend(1, t8);
+        assert_eq!(b.wait(&1, t8), 8 * SECOND, "then one every 8 s");
+    }
+
+    #[test]
+    fn a_refund_gives_back_exactly_one_token() {
+        let mut b = bucket(2, 10);
+        let t0 = Instant::now();
+        b.spend(1, t0);
+        b.spend(1, t0);
+        assert_eq!(b.wait(&1, t0), 10 * SECOND);
+        b.refund(&1, t0);
+        assert_eq!(b.wait(&1, t0), Duration::ZERO);
+        b.refund(&1, t0);
+        assert!(b.full_at.is_empty(), "a full bucket leaves no entry");
+        b.refund(&1, t0);
+        assert!(
+            b.full_at.is_empty(),
+            "refunding a full bucket changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_full_table_makes_room_from_full_buckets_or_refuses() {
+        let mut b: Buckets<u32> = Buckets::new(Rate {
+            burst: 1,
+            every: 10 * SECOND,
+        });
+        let t0 = Instant::now();
+        for key in 0..MAX_BUCKETS as u32 {
+            b.spend(key, t0);
+        }
+        assert_eq!(b.room_for(&0, t0), Ok(()), "a key with a bucket has room");
+        assert_eq!(
+            b.room_for(&u32::MAX, t0),
+            Err(10 * SECOND),
+            "no room for a new key while every bucket is in use"
+        );
+        assert_eq!(b.room_for(&u32::MAX, t0 + 10 * SECOND), Ok(()));
+        assert!(b.full_at.is_empty(), "the full buckets were forgotten");
+    }
+
+    #[test]
+    fn ipv4_keeps_the_ip_and_ipv6_its_network() {
+        assert_eq!(
+            client_address("127.0.0.2:50000"),
+            IpAddr::from([127, 0, 0, 2])
+        );
+        assert_eq!(
+            client_address("[2001:db8:1:2:3:4:5:6]:7878"),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_address("[::ffff:10.0.0.1]:1"),
+            IpAddr::from([10, 0, 0, 1]),
+            "an IPv4 client on an IPv6 socket counts as its IPv4 address"
+        );
+    }
+
+    fn login(throttle: &Throttle, gate: &HashGate, name: &str, from: IpAddr, right: bool) -> bool {
+        match throttle.admit_login(gate, name, from) {
+            Ok(attempt) => {
+                if right {
+                    attempt.succeeded();
+                }
+                true
+            }
+            Err(refusal) => {
+                assert_eq!(refusal.code, ErrorCode::Throttled);
+                assert!(refusal.message.contains("retry in"), "{refusal}");
+                false
+            }
+        }
+    }
+
+    #[test]
+    fn three_failures_per_name_and_address_then_refused_but_not_elsewhere() {
+        let (throttle, gate) = (Throttle::new(Limits::default()), HashGate::new(1));
+        let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        for _ in 0..3 {
+            assert!(login(&throttle, &gate, "bob", a, false));
+        }
+        assert!(
+            !login(&throttle, &gate, "bob", a, true),
+            "refused, right or not"
+        );
+        assert!(
+            login(&throttle, &gate, "alice", a, false),
+            "other names go on"
+        );
+        assert!(
+            login(&throttle, &gate, "bob", b, true),
+            "bob elsewhere gets in"
+        );
+        let wait = throttle.login_wait("bob", a);
+        assert!(wait > 7 * SECOND && wait <= 8 * SECOND, "{wait:?}");
+        // An invented name is treated the same way: the throttle never asks.
+        for _ in 0..3 {
+            assert!(login(&throttle, &gate, "nosuchuser", a, false));
+        }
+        assert!(!login(&throttle, &gate, "nosuchuser", a, false));
+    }
+
+    #[test]
+    fn a_correct_password_gives_its_tokens_back() {
+        let (throttle, gate) = (Throttle::new(Limits::default()), HashGate::new(1));
+        let a = IpAddr::from([10, 0, 0, 1]);
+        // Far more correct logins from one address than its bucket holds.
+        for _ in 0..100 {
+            assert!(login(&throttle, &gate, "alice", a, true));
+        }
+        // Two typos, then the right password: the typos are forgiven.
+        assert!(login(&throttle, &gate, "alice", a, false));
+        assert!(login(&throttle, &gate, "alice", a, false));
+        assert!(login(&throttle, &gate, "alice", a, true));
+        for _ in 0..3 {
+            assert!(login(&throttle, &gate, "alice", a, false));
+        }
+        assert!(!login(&throttle, &gate, "alice", a, false));
+    }
+
+    #[test]
+    fn one_address_cannot_exhaust_a_name_but_several_can() {
+        let limits = Limits::default();
+        let (throttle, gate) = (Throttle::new(limits), HashGate::new(1));
+        let mut refused_by_name = 0;
+        for i in 0..8u8 {
+            let from = IpAddr::from([10, 0, 1, i]);
+            for _ in 0..3 {
+                if !login(&throttle, &gate, "bob", from, false) {
+                    refused_by_name += 1;
+                }
+            }
+        }
+        // Ten failures empty the name's bucket: from the fourth address on, refused.
+        assert_eq!(refused_by_name, 8 * 3 - 10);
+        assert!(!login(
+            &throttle,
+            &gate,
+            "bob",
+            IpAddr::from([10, 0, 2, 1]),
+            true
+        ));
+    }
+
+    #[test]
+    fn an_address_may_fail_thirty_times_then_once_a_second() {
+        let (throttle, gate) = (Throttle::new(Limits::default()), HashGate::new(1));
+        let a = IpAddr::from([10, 0, 0, 1]);
+        let admitted = (0..100)
+            .filter(|i| login(&throttle, &gate, &format!("nouser{i}"), a, false))
+            .count();
+        assert_eq!(admitted, 30);
+        let other = IpAddr::from([10, 0, 0, 2]);
+        assert!(login(&throttle, &gate, "nouser0", other, false));
+    }
+
+    #[test]
+    fn registrations_are_limited_per_address_and_only_created_accounts_count() {
+        let limits = Limits {
+            registrations: Rate::per_hour(2),
+            ..Limits::default()
+        };
+        let (throttle, gate) = (Throttle::new(limits), HashGate::new(1));
+        let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        // Refused registrations (a taken name, say) give their token back.
+        for _ in 0..5 {
+            drop(throttle.admit_registration(&gate, a).unwrap());
+        }
+        throttle.admit_registration(&gate, a).unwrap().created();
+        throttle.admit_registration(&gate, a).unwrap().created();
+        let refusal = throttle.admit_registration(&gate, a).err().unwrap();
+        assert_eq!(refusal.code, ErrorCode::Throttled);
+        assert!(
+            refusal.message.contains("at most 2 an hour")
+                && refusal.message.contains("retry in 1800 s"),
+            "{refusal}"
+        );
+        throttle.admit_registration(&gate, b).unwrap().created();
+    }
+
+    #[test]
+    fn parallel_attempts_cannot_overdraw_a_bucket() {
+        let throttle = Throttle::new(Limits::default());
+        let gate = HashGate::new(2);
+        let a = IpAddr::from([10, 0, 0, 1]);
+        let admitted = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..60 {
+                scope.spawn(|| {
+                    for _ in 0..5 {
+                        if let Ok(attempt) = throttle.admit_login(&gate, "bob", a) {
+                            admitted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            drop(attempt);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(admitted.into_inner(), 3);
+    }
+}
