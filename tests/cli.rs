@@ -488,3 +488,30 @@ fn the_menu_header_shows_the_balance_when_the_server_has_it() {
     assert_eq!(asked[0].load(Ordering::Relaxed), 2);
     assert_eq!(asked[1].load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn a_throttled_login_says_when_to_retry_and_is_an_answer_not_trouble() {
+    let server = start_server();
+    // Three wrong passwords for alice from this machine's address: the next login for
+    // alice from here is refused before any password is checked.
+    let mut guesser = server.client();
+    for _ in 0..3 {
+        err(&mut guesser, "LOGIN alice wrong-pass", "AUTH_FAILED");
+    }
+    let once = as_user(server.addr, ALICE, &["orders"]);
+    assert_eq!(once.code(), Some(1), "a refusal, not trouble: {}", once.stderr);
+    assert!(
+        once.stderr.starts_with("ERR THROTTLED ") && once.stderr.contains("retry in"),
+        "stderr: {}",
+        once.stderr
+    );
+    // In a session the refusal is shown with its advice, and the session goes on.
+    let session = run(cli(server.addr), "login alice alice-pass\nping\n");
+    assert_eq!(session.code(), Some(0), "stderr: {}", session.stderr);
+    assert!(
+        session.stdout.contains("retry in") && session.stdout.contains("[THROTTLED]"),
+        "{}",
+        session.stdout
+    );
+    assert!(session.stdout.ends_with("PONG\n"), "{}", session.stdout);
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use feira::protocol::Cents;
 use feira::server::{Config, Server};
+use feira::store::throttle::{DEFAULT_REGISTRATIONS_PER_HOUR, Limits, Rate};
 use feira::wallet::WalletPolicy;
 
 /// The feira server: a store, wallets and a file-sharing directory over one line protocol.
@@ -48,6 +49,11 @@ struct ServeArgs {
     /// Seconds a pay key works before the server replaces it (1 to 31536000).
     #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     key_rotation_secs: u64,
+    /// Accounts one client address may create: this many at once, then this many an
+    /// hour (each new wallet holds the initial balance: money made from nothing).
+    #[arg(long, default_value_t = DEFAULT_REGISTRATIONS_PER_HOUR,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_registrations_per_hour: u32,
 }
 
 fn parse_cents(text: &str) -> Result<Cents, String> {
@@ -101,6 +107,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         wallet: WalletPolicy {
             initial_balance: args.initial_balance,
             key_lifetime: Duration::from_secs(args.key_rotation_secs),
+        },
+        throttle: Limits {
+            registrations: Rate::per_hour(args.max_registrations_per_hour),
+            ..Limits::default()
         },
         ..Config::default()
     };
