@@ -11,10 +11,14 @@
 #   3. redis INCRBY with appendfsync always (the durable-write yardstick), and TRANSFER
 #      and the mixed workload, rounds alternating between the two;
 #   4. slowloris: 1,000 connections trickling a byte a second;
-#   5. 10,000 logged-in connections held at once, with the server's memory per connection.
+#   5. 10,000 logged-in connections held at once, with the server's memory per connection;
+#   6. login under flood: 200 connections from 127.0.0.2 loop wrong passwords on made-up
+#      names while a real user from 127.0.0.3 logs in again and again (target: within a second);
+#   7. peer-to-peer: a 256 MiB file fetched from a peer over loopback.
 #
 # Knobs (environment): BENCH_DURATION (3s), BENCH_CONNECTIONS ("1 10 50 200 500 1000"),
-# BENCH_HOLD (10000), BENCH_ROUNDS (3), BENCH_OUT (docs/BENCHMARKS.md).
+# BENCH_HOLD (10000), BENCH_ROUNDS (3), BENCH_FLOOD (200), BENCH_FLOOD_DURATION (10s),
+# BENCH_OUT (docs/BENCHMARKS.md).
 # The raw CSV files are copied to docs/bench-results/; `scripts/bench.sh report` renders
 # docs/BENCHMARKS.md again from them (after editing docs/bench-notes.md, say).
 set -uo pipefail
@@ -24,6 +28,8 @@ DURATION=${BENCH_DURATION:-3s}
 CONNECTIONS=${BENCH_CONNECTIONS:-1 10 50 200 500 1000}
 HOLD=${BENCH_HOLD:-10000}
 ROUNDS=${BENCH_ROUNDS:-3}
+FLOOD=${BENCH_FLOOD:-200}
+FLOOD_DURATION=${BENCH_FLOOD_DURATION:-10s}
 OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
 CHART=docs/bench-chart.svg
 BIN=target/release
@@ -258,8 +264,16 @@ else
     stop "$FEIRA_PID"
 fi
 
-# --- 6. peer-to-peer file transfer ---
-say "6. peer-to-peer: a 256 MiB file fetched from a peer over loopback, beside a plain TCP copy"
+# --- 6. login under flood ---
+say "6. login under flood: $FLOOD connections from 127.0.0.2 loop wrong logins on made-up names; alice logs in from 127.0.0.3"
+data_copy "$WORK/flood"
+start_feira flood "$WORK/flood" --max-connections $((FLOOD + 100))
+record "$BIN/feira-bench" flood --addr "$FEIRA_ADDR" -n "$FLOOD" -d "$FLOOD_DURATION" \
+    --flood-from 127.0.0.2 --user-from 127.0.0.3 --accounts alice:alice-pass --out "$RESULTS/flood.csv" >&2
+stop "$FEIRA_PID"
+
+# --- 7. peer-to-peer file transfer ---
+say "7. peer-to-peer: a 256 MiB file fetched from a peer over loopback, beside a plain TCP copy"
 echo "cargo run --release --example p2p_throughput -- --size-mib 256" >>"$COMMANDS"
 cargo run --release --quiet --example p2p_throughput -- --size-mib 256 >"$RESULTS/p2p.txt" 2>&1 ||
     echo "(the p2p benchmark failed; see above)" >>"$RESULTS/p2p.txt"

@@ -499,7 +499,12 @@ fn a_throttled_login_says_when_to_retry_and_is_an_answer_not_trouble() {
         err(&mut guesser, "LOGIN alice wrong-pass", "AUTH_FAILED");
     }
     let once = as_user(server.addr, ALICE, &["orders"]);
-    assert_eq!(once.code(), Some(1), "a refusal, not trouble: {}", once.stderr);
+    assert_eq!(
+        once.code(),
+        Some(1),
+        "a refusal, not trouble: {}",
+        once.stderr
+    );
     assert!(
         once.stderr.starts_with("ERR THROTTLED ") && once.stderr.contains("retry in"),
         "stderr: {}",

@@ -13,11 +13,13 @@
 //!
 //! Other modes: [`hold`] opens thousands of logged-in connections at once and measures
 //! the server's memory per connection; [`slowloris`] measures a normal client while
-//! many others trickle bytes; [`summary`] and [`chart`] turn the CSV results of
+//! many others trickle bytes; [`flood`] measures a real user's login while many
+//! connections from another address loop wrong passwords; [`summary`] and [`chart`] turn the CSV results of
 //! `make bench` into docs/BENCHMARKS.md and an SVG chart. [`redis`] speaks just enough
 //! of Redis's protocol to run the same client model against redis-server.
 
 pub mod chart;
+pub mod flood;
 pub mod hold;
 pub mod redis;
 pub mod report;

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::chart::{self, COLOURS, Series};
+use super::flood::{self, FLOOD_COLUMNS};
 use super::hold::HOLD_COLUMNS;
 use super::report::{CSV_COLUMNS, RunSummary, micros, read_csv};
 use super::slowloris::SLOWLORIS_COLUMNS;
@@ -16,7 +17,7 @@ use super::slowloris::SLOWLORIS_COLUMNS;
 /// The label of the connection-count matrix.
 pub const MATRIX: &str = "matrix";
 
-/// Reads `runs.csv`, `hold.csv` and `slowloris.csv` from `dir`, writes the chart to
+/// Reads `runs.csv`, `hold.csv`, `slowloris.csv` and `flood.csv` from `dir`, writes the chart to
 /// `chart_path` (if given) and returns the Markdown.
 pub fn summarize(
     dir: &Path,
@@ -33,9 +34,13 @@ pub fn summarize(
         .collect();
     let hold = read_csv(&dir.join("hold.csv"), HOLD_COLUMNS).unwrap_or_default();
     let slow = read_csv(&dir.join("slowloris.csv"), SLOWLORIS_COLUMNS).unwrap_or_default();
+    let flooded = read_csv(&dir.join("flood.csv"), FLOOD_COLUMNS).unwrap_or_default();
 
     let mut md = String::new();
     targets(&mut md, &runs, &hold, &slow);
+    for row in flood::target_rows(&flooded) {
+        let _ = writeln!(md, "{row}");
+    }
 
     let _ = writeln!(md, "\n## Throughput and latency by connection count\n");
     let _ = writeln!(
@@ -112,6 +117,10 @@ pub fn summarize(
                 get("first_error"),
             );
         }
+    }
+
+    if !flooded.is_empty() {
+        md.push_str(&flood::markdown(&flooded));
     }
 
     if let Some(path) = chart_path {

@@ -5,15 +5,17 @@
 //! feira-bench --redis --addr 127.0.0.1:6379 -c 50 -d 10s -t ping
 //! feira-bench hold --addr 127.0.0.1:7878 -n 10000 --server-pid 1234
 //! feira-bench slowloris --addr 127.0.0.1:7878 -n 1000 -d 8s
+//! feira-bench flood --addr 127.0.0.1:7878 -n 200 -d 10s
 //! feira-bench summarize --results DIR --chart docs/bench-chart.svg
 //! ```
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use feira::bench::flood::{FLOOD_COLUMNS, FloodOptions, flood};
 use feira::bench::hold::{HOLD_COLUMNS, hold};
 use feira::bench::report::{CSV_COLUMNS, append_csv, csv_line};
 use feira::bench::setup::{Accounts, demo_accounts};
@@ -41,7 +43,8 @@ struct Common {
     /// (default: the demo customers alice and bob).
     #[arg(long)]
     accounts: Option<String>,
-    /// Register `bench-1` .. `bench-N` first and log in as them instead.
+    /// Register `bench-1` .. `bench-N` first and log in as them instead (a server
+    /// accepts `--max-registrations-per-hour` from one address: 60 by default).
     #[arg(long)]
     users: Option<usize>,
     /// Seconds to wait for a connect or a reply before giving up on it.
@@ -112,6 +115,24 @@ enum Command {
         #[arg(short = 'd', long, default_value = "8s", value_parser = humantime::parse_duration)]
         duration: Duration,
     },
+    /// N connections from one loopback address loop wrong passwords on made-up names,
+    /// while a real user (the first of --accounts) logs in again and again from another.
+    Flood {
+        #[command(flatten)]
+        common: Common,
+        /// How many flooding connections.
+        #[arg(short = 'n', long, default_value_t = 200)]
+        connections: usize,
+        /// How long to measure the user, with the flood running throughout.
+        #[arg(short = 'd', long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// The flood's local address (any of 127.0.0.0/8 is loopback on Linux).
+        #[arg(long, default_value = "127.0.0.2")]
+        flood_from: IpAddr,
+        /// The real user's local address.
+        #[arg(long, default_value = "127.0.0.3")]
+        user_from: IpAddr,
+    },
     /// Turn the CSV files of `make bench` into Markdown tables (stdout) and a chart.
     Summarize {
         /// The directory with runs.csv, hold.csv and slowloris.csv.
@@ -141,6 +162,13 @@ fn main() -> ExitCode {
             connections,
             duration,
         }) => run_slowloris(common, connections, duration),
+        Some(Command::Flood {
+            common,
+            connections,
+            duration,
+            flood_from,
+            user_from,
+        }) => run_flood(common, connections, duration, flood_from, user_from),
         Some(Command::Summarize {
             results,
             chart,
@@ -263,6 +291,34 @@ fn run_slowloris(common: Common, connections: usize, duration: Duration) -> Resu
     print!("{}", report.human());
     if let Some(path) = &common.out {
         append_csv(path, SLOWLORIS_COLUMNS, &report.csv_fields())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(report.first_error.is_none())
+}
+
+fn run_flood(
+    common: Common,
+    connections: usize,
+    duration: Duration,
+    flood_from: IpAddr,
+    user_from: IpAddr,
+) -> Result<bool, String> {
+    let account = match accounts(&common)? {
+        Accounts::Existing(list) => list.into_iter().next().ok_or("no account")?,
+        Accounts::Register(_) => return Err("flood logs in with --accounts".into()),
+    };
+    let report = flood(&FloodOptions {
+        addr: resolve(&common.addr)?,
+        flooders: connections,
+        duration,
+        flood_from,
+        user_from,
+        account,
+        timeout: Duration::from_secs(common.timeout.max(1)),
+    });
+    print!("{}", report.human());
+    if let Some(path) = &common.out {
+        append_csv(path, FLOOD_COLUMNS, &report.csv_fields())
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(report.first_error.is_none())
