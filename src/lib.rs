@@ -37,6 +37,8 @@
 //! - *Slow work outside locks*: [`store::accounts`], [`store::password`].
 //! - *An identity that is never reused*: [`store::identity`] (a name can be taken again;
 //!   an account id cannot).
+//! - *Fairness under abuse*: [`store::throttle`] (refuse before the slow work),
+//!   [`store::fair_queue`] (serve the slow work in order, a share per client).
 //! - *Graceful shutdown*: [`server::listener`].
 //! - *One canonical form per name, and text made harmless on its way out*:
 //!   [`protocol::names`], [`store::look_alikes`], [`protocol::escape`].

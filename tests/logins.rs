@@ -185,22 +185,33 @@ fn an_existing_and_an_invented_name_get_the_same_replies_on_the_same_schedule() 
 fn registrations_are_limited_per_address_and_other_addresses_are_unaffected() {
     // The default --max-registrations-per-hour.
     const PER_HOUR: usize = 60;
+    const CONNECTIONS: usize = 6;
     let server = start_server();
+    // The throw-away accounts, registered over a few connections at once (so that the
+    // hashes and the fsyncs overlap): 60 accounts in all.
+    std::thread::scope(|scope| {
+        for c in 0..CONNECTIONS {
+            let server = &server;
+            scope.spawn(move || {
+                let mut client = server.client_from(FLOOD);
+                for i in (c..PER_HOUR).step_by(CONNECTIONS) {
+                    ok(
+                        &mut client,
+                        &format!("REGISTER throwaway{i} throwaway-pass"),
+                    );
+                }
+            });
+        }
+    });
     let mut from_flood = server.client_from(FLOOD);
-    for i in 1..=PER_HOUR {
-        ok(
-            &mut from_flood,
-            &format!("REGISTER throwaway{i} throwaway-pass"),
-        );
-    }
-    let reply = call(&mut from_flood, "REGISTER throwaway0 throwaway-pass");
+    let reply = call(&mut from_flood, "REGISTER throwaway60 throwaway-pass");
     let refusal = reply.status.expect_err("the registration after the limit");
     assert_eq!(refusal.code.as_str(), "THROTTLED");
     assert!(
         refusal.message.contains("at most 60 an hour") && refusal.message.contains("retry in"),
         "{refusal}"
     );
-    assert!(!server.shared.db.users.read().contains_key("throwaway0"));
+    assert!(!server.shared.db.users.read().contains_key("throwaway60"));
     // Another address registers as usual, and a new wallet still holds 100.00.
     let mut elsewhere = server.client_from(ELSEWHERE);
     ok(&mut elsewhere, "REGISTER carla carla-pass");

@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use feira::protocol::Cents;
 use feira::server::{Config, Server};
-use feira::store::throttle::{DEFAULT_REGISTRATIONS_PER_HOUR, Limits, Rate};
+use feira::store::throttle::{DEFAULT_REGISTRATIONS_PER_HOUR, Limits};
+use feira::store::token_bucket::Rate;
 use feira::wallet::WalletPolicy;
 
 /// The feira server: a store, wallets and a file-sharing directory over one line protocol.

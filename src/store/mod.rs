@@ -11,6 +11,7 @@
 //!   session's account still exists;
 //! - [`look_alikes`]: one script per user name, and no look-alike of an existing one;
 //! - [`throttle`]: who may try a password or register now, and who is refused at once;
+//! - [`token_bucket`]: how the throttle counts: a burst, then one more per interval;
 //! - [`catalog`]: products, prices, stock;
 //! - [`orders`]: the ORDER critical section and order history.
 
@@ -22,6 +23,7 @@ pub mod look_alikes;
 pub mod orders;
 pub mod password;
 pub mod throttle;
+pub mod token_bucket;
 
 use crate::protocol::{ErrorCode, Refusal};
 

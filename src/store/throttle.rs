@@ -57,17 +57,26 @@
 //! students behind one NAT, a benchmark opening a thousand sessions) has at most a few
 //! tokens out at any moment, and never empties the address's bucket.
 //!
+//! # Refused at once, then a pause
+//!
+//! The `THROTTLED` reply goes out at once, and says when to retry. A client that ignores
+//! it and asks again straight away would turn its connection into a busy loop of
+//! refusals: cheap one by one, but two hundred such loops on two cores left a real
+//! user's hash one runnable thread among four hundred, and a login took 0.25 to 1.6 s
+//! instead of 0.1 s (tests/logins.rs, debug build). So the session reads a connection's
+//! next request only [`PAUSE_AFTER_REFUSAL`] after a `THROTTLED` reply.
+//!
 //! # Bounded memory
 //!
-//! A bucket is one instant (when it is full again); a name is kept as a 64-bit keyed hash,
-//! so a long made-up name costs no more than a short one. A bucket that is full again is
-//! forgotten. Every new bucket costs a password hash, and the hash gate does at most a
-//! few hundred a second, so the tables stay small; each is also capped at
-//! [`MAX_BUCKETS`] buckets: when a table is full of buckets still in use, attempts that
-//! would need a new one are refused until some fill up again.
+//! A bucket is one instant (when it is full again, see [`token_bucket`](super::token_bucket));
+//! a name is kept as a 64-bit keyed hash, so a long made-up name costs no more than a
+//! short one. A bucket that is full again is forgotten. Every new bucket costs a password
+//! hash, and the hash gate does at most a few hundred a second, so the tables stay small;
+//! each is also capped at [`MAX_BUCKETS`](super::token_bucket::MAX_BUCKETS) buckets: when
+//! a table is full of buckets still in use, attempts that would need a new one are
+//! refused until some fill up again.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -75,34 +84,14 @@ use parking_lot::Mutex;
 
 use super::fair_queue::Turn;
 use super::password::HashGate;
+use super::token_bucket::{Buckets, Rate};
 use crate::protocol::{ErrorCode, Refusal};
 
 /// How long a connection's next request waits after a `THROTTLED` reply. The reply
 /// itself goes out at once; this only keeps a client that asks again straight away from
 /// turning its connection into a busy loop of refusals, which would take the CPU that
-/// the hashes of everyone else need (see "Refused at once" in the module doc).
+/// the hashes of everyone else need (see "Refused at once, then a pause" above).
 pub const PAUSE_AFTER_REFUSAL: Duration = Duration::from_secs(1);
-
-/// How many buckets one table may hold (a few MiB at most).
-pub const MAX_BUCKETS: usize = 100_000;
-
-/// A token bucket's shape: `burst` tokens at once, then one every `every`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub burst: u32,
-    pub every: Duration,
-}
-
-impl Rate {
-    /// `count` at once, refilled at `count` an hour (at least one).
-    pub fn per_hour(count: u32) -> Rate {
-        let count = count.max(1);
-        Rate {
-            burst: count,
-            every: Duration::from_secs(3600) / count,
-        }
-    }
-}
 
 /// The throttle's limits (the policy in the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,8 +329,8 @@ fn refusal(limit: Limit, wait: Duration, limits: &Limits) -> Refusal {
     )
 }
 
-/// A login admitted by the throttle. Hash while holding it; then [`succeeded`]
-/// (`LoginAttempt::succeeded`) gives its tokens back, and dropping it counts the
+/// A login admitted by the throttle. Hash while holding it; then
+/// [`LoginAttempt::succeeded`] gives its tokens back, and dropping it counts the
 /// attempt as a failure (its tokens stay spent).
 #[must_use = "hash while holding the attempt, then say whether it succeeded"]
 pub struct LoginAttempt<'a> {
@@ -391,140 +380,11 @@ impl Drop for Registration<'_> {
     }
 }
 
-/// Token buckets by key, one instant each: the moment the key's bucket is full again
-/// (the "generic cell rate algorithm"). A key whose bucket is full has no entry.
-struct Buckets<K> {
-    rate: Rate,
-    full_at: HashMap<K, Instant>,
-}
-
-impl<K: Hash + Eq + Copy> Buckets<K> {
-    fn new(rate: Rate) -> Buckets<K> {
-        Buckets {
-            rate,
-            full_at: HashMap::new(),
-        }
-    }
-
-    /// The tokens spent but not yet refilled, as time: zero for a full bucket.
-    fn debt(&self, key: &K, now: Instant) -> Duration {
-        self.full_at
-            .get(key)
-            .map_or(Duration::ZERO, |full| full.saturating_duration_since(now))
-    }
-
-    /// How long until `key` has a token to spend (zero: now). A token is there while
-    /// the debt is at most `burst - 1` tokens' worth.
-    fn wait(&self, key: &K, now: Instant) -> Duration {
-        let allowed = self.rate.every * self.rate.burst.saturating_sub(1);
-        self.debt(key, now).saturating_sub(allowed)
-    }
-
-    /// Spends a token (the caller saw `wait` at zero).
-    fn spend(&mut self, key: K, now: Instant) {
-        let debt = self.debt(&key, now);
-        self.full_at.insert(key, now + debt + self.rate.every);
-    }
-
-    /// Gives back one token spent earlier.
-    fn refund(&mut self, key: &K, now: Instant) {
-        let debt = self.debt(key, now).saturating_sub(self.rate.every);
-        if debt.is_zero() {
-            self.full_at.remove(key);
-        } else {
-            self.full_at.insert(*key, now + debt);
-        }
-    }
-
-    /// Forgets every token `key` spent.
-    fn forget(&mut self, key: &K) {
-        self.full_at.remove(key);
-    }
-
-    /// Is there room for `key`? A key with a bucket always has room; a new key needs a
-    /// free place, made by forgetting the buckets that are full again. If every bucket is
-    /// still in use, `Err` says how long until the first one is full again.
-    fn room_for(&mut self, key: &K, now: Instant) -> Result<(), Duration> {
-        if self.full_at.len() < MAX_BUCKETS || self.full_at.contains_key(key) {
-            return Ok(());
-        }
-        self.full_at.retain(|_, full| *full > now);
-        match self.full_at.values().min() {
-            Some(first) if self.full_at.len() >= MAX_BUCKETS => Err(first
-                .saturating_duration_since(now)
-                .max(Duration::from_secs(1))),
-            _ => Ok(()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
-
-    fn bucket(burst: u32, every_secs: u64) -> Buckets<u8> {
-        Buckets::new(Rate {
-            burst,
-            every: Duration::from_secs(every_secs),
-        })
-    }
-
-    #[test]
-    fn a_bucket_gives_its_burst_then_one_token_per_interval() {
-        let mut b = bucket(3, 8);
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            assert_eq!(b.wait(&1, t0), Duration::ZERO);
-            b.spend(1, t0);
-        }
-        assert_eq!(b.wait(&1, t0), 8 * SECOND, "the fourth waits one interval");
-        assert_eq!(b.wait(&2, t0), Duration::ZERO, "other keys are untouched");
-        assert_eq!(b.wait(&1, t0 + 5 * SECOND), 3 * SECOND);
-        let t8 = t0 + 8 * SECOND;
-        assert_eq!(b.wait(&1, t8), Duration::ZERO);
-        b.spend(1, t8);
-        assert_eq!(b.wait(&1, t8), 8 * SECOND, "then one every 8 s");
-    }
-
-    #[test]
-    fn a_refund_gives_back_exactly_one_token() {
-        let mut b = bucket(2, 10);
-        let t0 = Instant::now();
-        b.spend(1, t0);
-        b.spend(1, t0);
-        assert_eq!(b.wait(&1, t0), 10 * SECOND);
-        b.refund(&1, t0);
-        assert_eq!(b.wait(&1, t0), Duration::ZERO);
-        b.refund(&1, t0);
-        assert!(b.full_at.is_empty(), "a full bucket leaves no entry");
-        b.refund(&1, t0);
-        assert!(
-            b.full_at.is_empty(),
-            "refunding a full bucket changes nothing"
-        );
-    }
-
-    #[test]
-    fn a_full_table_makes_room_from_full_buckets_or_refuses() {
-        let mut b: Buckets<u32> = Buckets::new(Rate {
-            burst: 1,
-            every: 10 * SECOND,
-        });
-        let t0 = Instant::now();
-        for key in 0..MAX_BUCKETS as u32 {
-            b.spend(key, t0);
-        }
-        assert_eq!(b.room_for(&0, t0), Ok(()), "a key with a bucket has room");
-        assert_eq!(
-            b.room_for(&u32::MAX, t0),
-            Err(10 * SECOND),
-            "no room for a new key while every bucket is in use"
-        );
-        assert_eq!(b.room_for(&u32::MAX, t0 + 10 * SECOND), Ok(()));
-        assert!(b.full_at.is_empty(), "the full buckets were forgotten");
-    }
 
     #[test]
     fn ipv4_keeps_the_ip_and_ipv6_its_network() {
