@@ -103,8 +103,13 @@ fn parallel_guesses_at_a_throttled_name_get_no_more_hashes_and_the_owner_gets_in
     let server = start_server();
     let started = Instant::now();
     let mut attacker = server.client_from(FLOOD);
-    for _ in 0..3 {
-        err(&mut attacker, "LOGIN bob wrong-pass", "AUTH_FAILED");
+    // Names are counted in their canonical form: `BOB` and `Bob` are guesses at `bob`.
+    for spelling in ["bob", "BOB", "Bob"] {
+        err(
+            &mut attacker,
+            &format!("LOGIN {spelling} wrong-pass"),
+            "AUTH_FAILED",
+        );
     }
     // bob is throttled from this address: 60 connections guess in parallel.
     let tally = Tally::default();

@@ -37,7 +37,8 @@
 //! A name is counted the same way whether an account has it or not: the same buckets,
 //! the same replies, the same timing (an unknown name is checked against a dummy hash, see
 //! [`accounts::authenticate`](super::accounts::authenticate)). So the throttle tells
-//! nobody which names exist.
+//! nobody which names exist. A name is counted in its canonical form (the parser hands
+//! every user name over that way), so `LOGIN Bob` is a guess at `bob`.
 //!
 //! # Reserve, then hash: the limit holds across connections
 //!
