@@ -3,8 +3,8 @@
 //!
 //! Why it matters: every password check costs the server an argon2 hash, on purpose.
 //! If the flood's attempts queue for the hash ahead of everyone else, a real user waits
-//! behind all of them (22 s before the throttle and the fair hash gate: docs/RELIABILITY.md,
-//! "Fair logins"). The target is a login within about a second.
+//! behind all of them (12 to 22 s before the throttle and the fair hash gate:
+//! docs/RELIABILITY.md, "Fair logins"). The target is a login within about a second.
 //!
 //! The flood and the user come from different loopback addresses (127.0.0.2 and
 //! 127.0.0.3 by default; Linux routes all of 127/8 to loopback), so the server counts
