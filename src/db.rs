@@ -40,6 +40,11 @@
 //! most half a byte of snapshot per byte of journal, however big the tables get. (Redis
 //! rewrites its append-only file at twice its last size for the same reason.) The price:
 //! after a crash, up to twice the tables' size of journal to replay at start-up.
+//!
+//! A busy journal is also checkpointed early while its files are still small (1, then
+//! 9 MiB after a start), to switch to a bigger file zeroed ahead rather than grow the
+//! small one under the writers' lock (src/storage/padding.rs). Those two checkpoints
+//! write only what changed since the last one, a few MiB of journal's worth.
 
 mod migrate;
 
@@ -50,7 +55,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::directory::SharedFile;
 use crate::error::{Error, Result};
-use crate::storage::{Change, Journal, LockStatsSnapshot, Record, Table, snapshot};
+use crate::storage::{
+    Change, DirLock, Journal, LockStatsSnapshot, Record, Table, Upkeep, snapshot,
+};
 use crate::store::accounts::User;
 use crate::store::catalog::Product;
 use crate::store::identity::{self, AccountIds};
@@ -78,26 +85,43 @@ pub struct Db {
     checkpoint_bytes: u64,
     /// The size of the snapshots on disk, as of the last checkpoint (or start-up).
     snapshot_bytes: AtomicU64,
-    /// Set while a checkpoint runs, so that only one runs at a time.
+    /// Set while a checkpoint runs (or the next journal file is made), so that only
+    /// one runs at a time.
     checkpointing: AtomicBool,
+    /// This process's lock on the directory (never read: dropping it releases the
+    /// directory). Declared last, so it is dropped last.
+    _lock: DirLock,
 }
 
 /// The default journal size that triggers a checkpoint: 64 MiB.
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 
-/// The most zero padding the journal is given ahead of its lines. It is given
-/// `checkpoint_bytes` up to this: the lines written until the next checkpoint.
+/// The zero padding a journal file starts with: room for 512 KiB of lines, and since
+/// the file grows in whole MiB, a 1 MiB file. Small, so that neither the start nor the
+/// first request waits for zeros (a millisecond or two), and a quiet server keeps
+/// little of them on disk. It grows with use (src/storage/padding.rs).
+const FIRST_JOURNAL_ROOM: u64 = 512 * 1024;
+
+/// The most zero padding a journal file is made with ahead of time (the lines it will
+/// hold until its checkpoint, `checkpoint_due_at`, up to this).
 const MAX_JOURNAL_ROOM: u64 = 64 * 1024 * 1024;
 
 impl Db {
-    /// Opens a data directory: loads every snapshot, replays the journal on top, and
-    /// checkpoints so that the snapshots are current and the journal empty.
+    /// Opens a data directory: locks it for this process ([`DirLock`]), loads every
+    /// snapshot, replays the journal on top, and checkpoints so that the snapshots are
+    /// current and the journal empty. Fails, changing nothing, if another process (or
+    /// another `Db`) has the directory open.
     pub fn open(dir: &Path, checkpoint_bytes: u64) -> Result<Db> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        Db::open_locked(DirLock::acquire(dir)?, checkpoint_bytes)
+    }
+
+    /// [`Db::open`] with the directory already locked (the server locks it before it
+    /// binds its socket, and opens the tables after).
+    pub fn open_locked(lock: DirLock, checkpoint_bytes: u64) -> Result<Db> {
+        let dir = &lock.dir().to_path_buf();
         let (journal, entries) = Journal::open(dir)?;
         // Tables from before account ids are given ids first (src/db/migrate.rs).
         migrate::account_ids(dir, entries.len())?;
-        journal.keep_room(checkpoint_bytes.min(MAX_JOURNAL_ROOM));
         let mut db = Db {
             dir: dir.to_path_buf(),
             users: Table::load(dir)?,
@@ -111,6 +135,7 @@ impl Db {
             checkpoint_bytes,
             snapshot_bytes: AtomicU64::new(0),
             checkpointing: AtomicBool::new(false),
+            _lock: lock,
         };
         db.snapshot_bytes
             .store(db.snapshots_on_disk(), Ordering::Release);
@@ -129,9 +154,8 @@ impl Db {
         if replayed > 0 {
             log::info!("replayed {replayed} transactions from the journal");
             db.checkpoint()?;
-        } else {
-            db.prepare_next_journal();
         }
+        db.journal.keep_room(FIRST_JOURNAL_ROOM);
         Ok(db)
     }
 
@@ -169,17 +193,22 @@ impl Db {
         self.journal.drop_old()?;
         self.snapshot_bytes
             .store(self.snapshots_on_disk(), Ordering::Release);
-        self.prepare_next_journal();
         Ok(())
     }
 
     /// Zeroes the file the next checkpoint's journal will be, now, with no lock held.
-    /// Without it the rotation makes one itself, under the journal's writer lock.
-    fn prepare_next_journal(&self) {
-        if let Err(e) = self.journal.prepare_next() {
-            log::warn!(
-                "cannot prepare the next journal file ({e}); the next checkpoint will make it"
-            );
+    /// Without it the rotation starts a small file, which grows as the lines come.
+    fn prepare_next_journal(&self, room: u64) {
+        let start = std::time::Instant::now();
+        match self.journal.prepare_next(room) {
+            Ok(()) => log::debug!(
+                "made the next journal file, room for {} KiB of lines, in {:?}",
+                room >> 10,
+                start.elapsed()
+            ),
+            Err(e) => log::warn!(
+                "cannot make the next journal file ahead ({e}); the next checkpoint starts a small one"
+            ),
         }
     }
 
@@ -222,17 +251,30 @@ impl Db {
 
     /// Checkpoints if the journal has grown past its limit and no checkpoint is running.
     /// Called after a write, outside every lock.
+    ///
+    /// It also keeps the journal's zero padding ahead of its use, as the journal says
+    /// ([`Journal::upkeep`], src/storage/padding.rs): the next journal file is made
+    /// ahead once the journal is in use, and a journal that outgrew a small file is
+    /// checkpointed early, onto the bigger one. A quiet server does neither.
     pub fn checkpoint_if_due(&self) {
-        if self.journal.len_bytes() < self.checkpoint_due_at() {
+        let upkeep = self
+            .journal
+            .upkeep(self.checkpoint_due_at(), MAX_JOURNAL_ROOM);
+        if upkeep == Upkeep::Nothing || self.checkpointing.swap(true, Ordering::AcqRel) {
             return;
         }
-        if self.checkpointing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let start = std::time::Instant::now();
-        match self.checkpoint() {
-            Ok(()) => log::info!("checkpoint done in {:?}", start.elapsed()),
-            Err(e) => log::error!("checkpoint failed (the journal keeps the data): {e}"),
+        match upkeep {
+            Upkeep::MakeNext { room } => self.prepare_next_journal(room),
+            _ => {
+                let start = std::time::Instant::now();
+                match self.checkpoint() {
+                    Ok(()) => log::info!("checkpoint done in {:?}", start.elapsed()),
+                    Err(e) => {
+                        log::error!("checkpoint failed (the journal keeps the data): {e}");
+                        self.journal.no_early_checkpoint();
+                    }
+                }
+            }
         }
         self.checkpointing.store(false, Ordering::Release);
     }

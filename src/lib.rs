@@ -34,6 +34,7 @@
 //! - *One lock per table, one global lock order*: [`storage::Table`], [`db`].
 //! - *A critical section*: [`store::orders::place`].
 //! - *Durability and group commit*: [`storage::Journal`].
+//! - *One process per data directory*: [`storage::DirLock`].
 //! - *Slow work outside locks*: [`store::accounts`], [`store::password`].
 //! - *An identity that is never reused*: [`store::identity`] (a name can be taken again;
 //!   an account id cannot).

@@ -293,14 +293,25 @@ impl Drop for AuditLog {
 
 /// Opens the audit file for appending, with a header if it is new. A last row cut
 /// short by a crash is ended with a newline, so the next row starts on its own line.
+/// A new file whose header cannot be written (a full disk) is deleted again: an empty
+/// `audit.csv` is never left behind to be read as a table without its columns.
 fn open_file(path: &Path) -> io::Result<File> {
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .append(true)
         .read(true)
         .open(path)?;
-    let len = file.metadata()?.len();
-    if len == 0 {
+    let empty = file.metadata()?.len() == 0;
+    prepare_file(path, file, empty).inspect_err(|_| {
+        if empty {
+            let _ = std::fs::remove_file(path);
+        }
+    })
+}
+
+/// Writes the header of an empty audit file, or closes a row cut short, and syncs.
+fn prepare_file(path: &Path, mut file: File, empty: bool) -> io::Result<File> {
+    if empty {
         let mut header = csv::Writer::from_writer(Vec::new());
         header.write_record(COLUMNS)?;
         let header = header

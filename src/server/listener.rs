@@ -13,7 +13,8 @@
 //!    end-of-file and exits; a thread in the middle of a request finishes it, writes the
 //!    reply, then reads end-of-file.
 //! 4. [`Server::run`] joins the threads, stops the audit logger (which writes and
-//!    fsyncs its last rows), checkpoints the tables, and returns.
+//!    fsyncs its last rows), checkpoints the tables, and returns. A checkpoint that
+//!    fails (a full disk) is logged, not returned: the journal holds every change.
 //!
 //! The key rotation thread (`wallet::rotation`) lives exactly as long as `run`: it is
 //! started when `run` starts and stopped (woken at once, then joined) as soon as the
@@ -33,6 +34,7 @@ use super::{Config, Counters, Shared, SharedRef, connection};
 use crate::db::Db;
 use crate::directory::{AuditLog, Directory};
 use crate::error::{Error, Result};
+use crate::storage::DirLock;
 use crate::protocol::{ErrorCode, Reply};
 use crate::store::password::HashGate;
 use crate::store::throttle::Throttle;
@@ -75,9 +77,18 @@ impl ShutdownHandle {
 }
 
 impl Server {
-    /// Opens the data directory and binds the listening socket.
+    /// Locks the data directory, binds the listening socket, then opens the data.
+    ///
+    /// In that order, so that a second server changes nothing: if another process has
+    /// the directory, nothing in it has been read; if the address is taken, nothing has
+    /// been read either. (Opening the data replays and checkpoints the journal, which
+    /// would pull the files from under a server already running on them.) Connections
+    /// that arrive meanwhile wait in the socket's backlog until [`Server::run`].
     pub fn bind(config: Config) -> Result<Server> {
-        let db = Db::open(&config.data_dir, config.checkpoint_bytes)?;
+        let lock = DirLock::acquire(&config.data_dir)?;
+        let listener = TcpListener::bind(&config.addr)
+            .map_err(|e| Error::Other(format!("cannot listen on {}: {e}", config.addr)))?;
+        let db = Db::open_locked(lock, config.checkpoint_bytes)?;
         // Before anyone can connect: every account gets its wallet, and keys that
         // expired while the server was down are replaced (they must never work again).
         let opened = wallet::open_missing(&db, &config.wallet)?;
@@ -92,8 +103,6 @@ impl Server {
             );
         }
         let audit = AuditLog::open(&config.data_dir, config.audit.clone())?;
-        let listener = TcpListener::bind(&config.addr)
-            .map_err(|e| Error::Other(format!("cannot listen on {}: {e}", config.addr)))?;
         let local = listener
             .local_addr()
             .map_err(|e| Error::Other(format!("cannot read the listening address: {e}")))?;
@@ -145,7 +154,8 @@ impl Server {
         self.shared.clone()
     }
 
-    /// Accepts connections until shutdown, then drains them and saves the tables.
+    /// Accepts connections until shutdown, then drains them and saves the tables (if
+    /// the disk lets it: the journal already holds every acknowledged change).
     pub fn run(self) -> Result<()> {
         log::info!("listening on {}", self.control.wake_addr);
         let rotator =
@@ -187,8 +197,15 @@ impl Server {
         }
         // Every connection has ended (and audited its end): write the last rows.
         self.shared.audit.shutdown();
-        self.shared.db.checkpoint()?;
-        log::info!("shutdown complete; tables saved");
+        match self.shared.db.checkpoint() {
+            Ok(()) => log::info!("shutdown complete; tables saved"),
+            // A full disk, say. Nothing is lost: every acknowledged change is in the
+            // journal, fsynced, and a failed checkpoint leaves no half-written file.
+            Err(e) => log::warn!(
+                "shutdown complete, but the tables could not be saved ({e}); \
+                 every acknowledged change is in the journal, and the next start replays it"
+            ),
+        }
         Ok(())
     }
 

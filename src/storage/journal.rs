@@ -15,22 +15,12 @@
 //!
 //! # Zero padding: why the file is bigger than the journal
 //!
-//! The file is grown ahead of the lines, in steps of real zeros (1 MiB, doubling up to
-//! 64 MiB: [`CHUNK`], [`MAX_STEP`]),
-//! and each line is written *in place* (`pwrite`, at the end of the line before it),
-//! over zeros. Why: `fdatasync` skips the inode's metadata unless it is needed to read
-//! the data back, and a new file size is. If every line grew the file (append), every
-//! fsync would flush the data *and* commit the new size through the ext4 journal, a
-//! second write and cache flush. While lines fit in the padding the size does not
-//! change, and an fsync is one flush. (PostgreSQL zero-fills its WAL segments for the
-//! same reason. Measured on the 2-core machine: about 15% more TRANSFERs per second at
-//! 50 connections.)
-//!
-//! So the journal ends at the file's last byte that is not zero, not at the end of the
-//! file: a whole line ends in `\n`, and the zeros after it are room for the next lines.
-//! `cat journal.csv` ends in NUL bytes; `tr -d '\0' < journal.csv` shows just the lines.
-//! At start-up the file is cut back to its last good line (padding included); the first
-//! commit grows it again.
+//! The file is grown ahead of the lines with real zeros, and each line is written *in
+//! place* over them, so that an fsync need not commit a new file size (see
+//! [`padding`], which also says how much room a file gets). So the journal ends at the
+//! file's last byte that is not zero, not at the end of the file. At start-up the file
+//! is cut back to its last good line (padding included); the first commit grows it
+//! again.
 //!
 //! # Group commit
 //!
@@ -43,6 +33,7 @@
 //! piece of work (the server's: send the reply) once the line is durable.
 //!
 //! [`group_commit`]: super::group_commit
+//! [`padding`]: super::padding
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -56,6 +47,7 @@ use parking_lot::Mutex;
 use super::LockStats;
 use super::group_commit::{GroupCommit, WhenDurable};
 use super::line::{LineEncoder, checksum};
+use super::padding::{self, Padding, Standing, Upkeep, write_zeros};
 use crate::error::{Error, Result};
 
 /// The name of a journal set aside by a checkpoint ([`Journal::rotate`]).
@@ -66,23 +58,6 @@ const NEXT_JOURNAL: &str = "journal.next.csv";
 
 /// The header row of the journal file.
 const HEADER: &str = "checksum,table,op,count,fields\n";
-
-/// The smallest step by which the file grows when the next line does not fit: 1 MiB
-/// of zeros. Each step doubles the padding, up to [`MAX_STEP`], so a journal that is
-/// written fast grows rarely, and one that is hardly written stays small on disk.
-///
-/// A step writes the zeros and fsyncs them (with the new size) at once, under the
-/// writer lock: the writers wait for that once, instead of every waiter of the next
-/// group commit waiting for an fsync that has a few MiB of zeros to flush.
-const CHUNK: u64 = 1024 * 1024;
-
-/// The largest growth step: 64 MiB, the default checkpoint size, after which the
-/// journal is emptied anyway.
-const MAX_STEP: u64 = 64 * CHUNK;
-
-/// The zeros that padding is written from, shared so that growing the file allocates
-/// nothing. (A static of zeros takes no room in the binary: it lives in `.bss`.)
-static ZEROS: [u8; CHUNK as usize] = [0; CHUNK as usize];
 
 /// One change to one row, as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +104,7 @@ pub struct Journal {
     path: PathBuf,
     /// The file as written by commits, its padded size, and the bytes reused to encode
     /// a line. Lock order: always taken *after* the table locks, and held only for one
-    /// `write` (and, once per [`CHUNK`], the zeros that grow the file).
+    /// `write` (and, now and then, the zeros that grow the file).
     writer: Mutex<Writer>,
     /// Sequence numbers of the lines written and synced, and who runs the next
     /// fsync (on a second handle on the same file) while the others wait.
@@ -140,6 +115,16 @@ pub struct Journal {
     /// The journal's length in bytes: where its last line ends and the next one will
     /// be written. The file is bigger (zero padding); this decides when to checkpoint.
     len: AtomicU64,
+    /// How many times [`Journal::rotate`] has switched to a new file: each value names
+    /// one journal file (the database makes one next file per journal file).
+    rotations: AtomicU64,
+    /// The file's size, zeros included (the writer's padding, readable without its lock).
+    capacity: AtomicU64,
+    /// The journal file (its number of rotations) for which the next file was tried, and
+    /// for which it is ready ([`Journal::prepare_next`]): one try per file, so that a
+    /// full disk is not asked again at every write.
+    next_tried_for: AtomicU64,
+    next_ready_for: AtomicU64,
     stats: LockStats,
 }
 
@@ -147,14 +132,18 @@ struct Writer {
     /// Opened for writing, not appending: every write says where it goes.
     file: File,
     line: Vec<u8>,
-    /// The file's size. Bytes from the journal's length up to here are zeros: room for
-    /// the next lines to be written without changing the size.
-    capacity: u64,
+    /// The zeros after the lines: how far the file reaches (see [`padding`]).
+    padding: Padding,
     /// How much room an emptied journal is given at once (see [`Journal::keep_room`]).
     room: u64,
 }
 
 impl Writer {
+    /// Makes sure the file holds zeros up to `end` (see [`Padding::make_room`]).
+    fn make_room(&mut self, end: u64) -> io::Result<()> {
+        self.padding.make_room(&self.file, end)
+    }
+
     /// [`Writer::make_room`] ahead of need: if the disk has no room for the zeros now,
     /// nothing is lost, the file grows when a line needs it.
     fn make_room_or_warn(&mut self, end: u64) {
@@ -164,35 +153,6 @@ impl Writer {
             );
         }
     }
-
-    /// Makes sure the file holds zeros up to `end`, growing it to a whole number of
-    /// [`CHUNK`]s if it is too small.
-    fn make_room(&mut self, end: u64) -> io::Result<()> {
-        if end <= self.capacity {
-            return Ok(());
-        }
-        // Real zeros, not `set_len`: that would leave a sparse hole, and the fsync after
-        // each line written into it would have to allocate its blocks, which is the
-        // metadata work the padding is there to avoid. (`fallocate` is no better: its
-        // blocks are marked unwritten, and the first write to each changes that mark.)
-        let doubled = (self.capacity * 2).clamp(CHUNK, self.capacity + MAX_STEP);
-        let target = doubled.max(end).next_multiple_of(CHUNK);
-        write_zeros(&self.file, self.capacity..target)?;
-        self.file.sync_data()?;
-        self.capacity = target;
-        Ok(())
-    }
-}
-
-/// Writes zeros over this range of the file, from the shared [`ZEROS`].
-fn write_zeros(file: &File, range: std::ops::Range<u64>) -> io::Result<()> {
-    let mut at = range.start;
-    while at < range.end {
-        let n = (range.end - at).min(CHUNK);
-        file.write_all_at(&ZEROS[..n as usize], at)?;
-        at += n;
-    }
-    Ok(())
 }
 
 impl Journal {
@@ -207,14 +167,10 @@ impl Journal {
         // A checkpoint that did not finish leaves the journal it set aside: its lines
         // come first (see `Journal::rotate`).
         let old = read(&dir.join(OLD_JOURNAL))?;
-        // A next file left by an earlier run holds no lines (perhaps not all its zeros,
-        // if it crashed while making it): start from a fresh one.
-        match fs::remove_file(dir.join(NEXT_JOURNAL)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(Error::io(dir.join(NEXT_JOURNAL), e));
-            }
-            _ => {}
-        }
+        // A next file left by an earlier run holds no lines (and one it was making when
+        // it crashed, not all its zeros): start without one.
+        padding::remove_zeroed_file(dir, NEXT_JOURNAL)
+            .map_err(|e| Error::io(dir.join(NEXT_JOURNAL), e))?;
         let Contents {
             entries,
             good_len,
@@ -253,12 +209,16 @@ impl Journal {
             writer: Mutex::new(Writer {
                 file,
                 line: Vec::with_capacity(512),
-                capacity: len,
+                padding: Padding::new(len),
                 room: 0,
             }),
             durability,
             failing_writes: AtomicU32::new(0),
             len: AtomicU64::new(len),
+            rotations: AtomicU64::new(0),
+            capacity: AtomicU64::new(len),
+            next_tried_for: AtomicU64::new(u64::MAX),
+            next_ready_for: AtomicU64::new(u64::MAX),
             stats: LockStats::default(),
         };
         Ok((journal, entries))
@@ -297,9 +257,10 @@ impl Journal {
         let at = self.len.load(Ordering::Acquire);
         let end = at + writer.line.len() as u64;
         // If growing fails, no byte of the line was written: nothing to undo.
-        writer
-            .make_room(end)
-            .map_err(|e| Error::io(&self.path, e))?;
+        let grown = writer.make_room(end);
+        self.capacity
+            .store(writer.padding.capacity(), Ordering::Release);
+        grown.map_err(|e| Error::io(&self.path, e))?;
         if let Err(e) = self.write_at(&writer, at) {
             // Part of the line may be in the file, and the next line will be written at
             // the same place: if it were shorter, the end of this one would follow it.
@@ -426,34 +387,58 @@ impl Journal {
         self.durability
             .switch_file(file.try_clone().map_err(io_err)?);
         writer.file = file;
-        writer.capacity = size.max(HEADER.len() as u64);
+        writer.padding = Padding::new(size.max(HEADER.len() as u64));
         self.len.store(HEADER.len() as u64, Ordering::Release);
-        // Room for the lines until the next checkpoint, if the next file was not ready.
+        self.rotations.fetch_add(1, Ordering::AcqRel);
+        // The journal's small room, if no next file was made ahead.
         let end = HEADER.len() as u64 + writer.room;
         writer.make_room_or_warn(end);
+        self.capacity
+            .store(writer.padding.capacity(), Ordering::Release);
         Ok(())
     }
 
-    /// Makes the file the next [`Journal::rotate`] will switch to: the header, then the
-    /// journal's room of zeros, fsynced. It takes no lock while it writes (about 50 ms for
+    /// Makes the file the next [`Journal::rotate`] will switch to: the header, then
+    /// `room` bytes of zeros, fsynced. It takes no lock while it writes (about 50 ms for
     /// 64 MiB), so the rotation itself is two renames, not a pause while the zeros are
-    /// written with every writer waiting.
-    pub fn prepare_next(&self) -> Result<()> {
-        let room = self.lock_writer().room;
-        if room == 0 {
-            return Ok(());
-        }
+    /// written with every writer waiting. The file is renamed into place only once
+    /// whole; if the disk cannot hold it, nothing is left behind (see [`padding`]).
+    pub fn prepare_next(&self, room: u64) -> Result<()> {
         let dir = self.dir();
-        let next = dir.join(NEXT_JOURNAL);
-        let prepare = || -> io::Result<()> {
-            let file = File::create(&next)?;
-            file.write_all_at(HEADER.as_bytes(), 0)?;
-            let end = (HEADER.len() as u64 + room).next_multiple_of(CHUNK);
-            write_zeros(&file, HEADER.len() as u64..end)?;
-            file.sync_all()?;
-            super::snapshot::sync_dir(dir)
-        };
-        prepare().map_err(|e| Error::io(&next, e))
+        let file = self.rotations();
+        self.next_tried_for.store(file, Ordering::Release);
+        padding::zeroed_file(dir, NEXT_JOURNAL, HEADER.as_bytes(), room)
+            .map_err(|e| Error::io(dir.join(NEXT_JOURNAL), e))?;
+        self.next_ready_for.store(file, Ordering::Release);
+        Ok(())
+    }
+
+    /// What the journal needs now that a write is done: nothing, its next file made
+    /// ahead, or a checkpoint (see [`padding`]). `due` is the length at which a
+    /// checkpoint is due; a file is made ahead with at most `max_room` bytes of room.
+    /// Reads a few atomics: cheap enough to ask after every write.
+    pub fn upkeep(&self, due: u64, max_room: u64) -> Upkeep {
+        let file = self.rotations();
+        padding::plan(&Standing {
+            len: self.len_bytes(),
+            size: self.capacity(),
+            due,
+            max_room,
+            next_tried: self.next_tried_for.load(Ordering::Acquire) == file,
+            next_ready: self.next_ready_for.load(Ordering::Acquire) == file,
+        })
+    }
+
+    /// Stops [`Journal::upkeep`] from asking for an early checkpoint on this journal
+    /// file (the last one failed: asking again at every write would not help).
+    pub fn no_early_checkpoint(&self) {
+        self.next_ready_for.store(u64::MAX, Ordering::Release);
+    }
+
+    /// How many times [`Journal::rotate`] has switched to a new file since the journal
+    /// was opened.
+    pub fn rotations(&self) -> u64 {
+        self.rotations.load(Ordering::Acquire)
     }
 
     /// Deletes the journal set aside by [`Journal::rotate`]: every snapshot written
@@ -469,14 +454,23 @@ impl Journal {
     }
 
     /// Gives the journal `bytes` of zero padding now, and again each time a checkpoint
-    /// starts a new journal file ([`Journal::rotate`]): room for that many bytes of lines to be written in place before the
-    /// file has to grow. Zeroing 64 MiB and syncing it takes about 50 ms here, paid at
-    /// start-up and at each checkpoint instead of while clients wait (growing step by
-    /// step under the writers' locks cost about 7% of TRANSFER throughput).
+    /// starts a new journal file without one made ahead ([`Journal::rotate`]): room for
+    /// that many bytes of lines to be written in place before the file has to grow. The
+    /// database gives it a small room (512 KiB: a 1 MiB file, a millisecond or two to
+    /// write) and makes a busy journal's next file ahead with more
+    /// ([`Journal::prepare_next`]).
     pub fn keep_room(&self, bytes: u64) {
         let mut writer = self.lock_writer();
         writer.room = bytes;
         writer.make_room_or_warn(self.len_bytes() + bytes);
+        self.capacity
+            .store(writer.padding.capacity(), Ordering::Release);
+    }
+
+    /// The journal file's size, zeros included: how far its lines can go before it has
+    /// to grow.
+    pub fn capacity(&self) -> u64 {
+        self.capacity.load(Ordering::Acquire)
     }
 
     /// The data directory: `journal.csv` and the files a checkpoint sets beside it.
@@ -656,6 +650,7 @@ fn decode(record: &csv::StringRecord) -> std::result::Result<Vec<Change>, String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::padding::{CHUNK, ZEROS};
     use std::io::Write;
 
     /// A stand-in for a table guard: it stages changes and records what was applied.
@@ -966,8 +961,7 @@ mod tests {
     fn a_rotation_switches_to_the_file_prepared_ahead() {
         let dir = tempfile::tempdir().unwrap();
         let (journal, _) = Journal::open(dir.path()).unwrap();
-        journal.keep_room(2 * CHUNK);
-        journal.prepare_next().unwrap();
+        journal.prepare_next(2 * CHUNK).unwrap();
         let next = dir.path().join(NEXT_JOURNAL);
         let prepared = fs::metadata(&next).unwrap().len();
         assert!(prepared >= HEADER.len() as u64 + 2 * CHUNK, "{prepared}");

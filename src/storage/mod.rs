@@ -22,22 +22,28 @@
 //! - [`Record`]: how a row type maps to CSV fields;
 //! - [`Table`]: the rows of one table behind their own instrumented lock;
 //! - [`Journal`]: the append-only log;
+//! - `padding`: the zeros a journal file keeps ahead of its lines, and how much;
+//! - [`DirLock`]: one process per data directory (`feira-server.pid`);
 //! - [`LineEncoder`]: one journal line, written as CSV with its checksum;
 //! - `group_commit`: who runs the fsync that makes the journal's lines durable, who waits;
 //! - [`snapshot`]: reading and atomically writing a CSV snapshot.
 
 mod csv_field;
+mod dir_lock;
 mod group_commit;
 mod journal;
 mod line;
 mod lock_stats;
+mod padding;
 mod record;
 pub mod snapshot;
 mod table;
 
+pub use dir_lock::{DirLock, LOCK_FILE};
 pub use group_commit::WhenDurable;
 pub use journal::{Change, Journal, JournalEntry, Staged, Ticket};
 pub use line::LineEncoder;
 pub use lock_stats::{LockStats, LockStatsSnapshot};
+pub use padding::Upkeep;
 pub use record::{Field, Fields, Record, RowError};
 pub use table::{Table, TableRead, TableWrite};

@@ -96,7 +96,8 @@ pub fn read(path: &Path, columns: &[&str]) -> Result<Rows> {
 }
 
 /// Replaces the snapshot with the rows `write_rows` writes: temporary file, fsync,
-/// rename, fsync directory.
+/// rename, fsync directory. If that fails (a full disk), the temporary file is deleted
+/// and the snapshot is as it was.
 pub fn write_atomic(
     dir: &Path,
     table: &str,
@@ -121,27 +122,37 @@ pub fn write_atomic(
         fs::rename(&tmp_path, &final_path)?;
         sync_dir(dir)
     };
-    write().map_err(|e| Error::io(&final_path, e))
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp_path);
+        Error::io(&final_path, e)
+    })
 }
 
 /// Adds the rows `write_rows` writes at the end of an existing snapshot, then fsyncs
 /// it. Used when no row already in the file has changed (see `Table::save`): the file
 /// is not rewritten, so a checkpoint costs what changed, not the whole table. A crash
-/// in the middle leaves a torn last row, which [`read`] drops.
+/// in the middle leaves a torn last row, which [`read`] drops; a write that fails (a
+/// full disk) is cut off again, leaving the file as it was.
 pub fn append(
     dir: &Path,
     table: &str,
     write_rows: impl FnOnce(&mut SnapshotWriter) -> io::Result<()>,
 ) -> Result<()> {
     let path = path(dir, table);
-    let write = || -> io::Result<()> {
-        let file = fs::OpenOptions::new().append(true).open(&path)?;
-        let mut snapshot = SnapshotWriter::new(file);
+    let file = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    let before = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+    let write = |file: &File| -> io::Result<()> {
+        let mut snapshot = SnapshotWriter::new(file.try_clone()?);
         write_rows(&mut snapshot)?;
-        let file = snapshot.finish()?;
-        file.sync_data()
+        snapshot.finish()?.sync_data()
     };
-    write().map_err(|e| Error::io(&path, e))
+    write(&file).map_err(|e| {
+        let _ = file.set_len(before);
+        Error::io(&path, e)
+    })
 }
 
 /// Writes the rows of one snapshot, one CSV line each, through one reused line buffer.
@@ -265,6 +276,31 @@ mod tests {
         assert_eq!(
             fs::read_to_string(path(dir.path(), "t")).unwrap(),
             String::from_utf8(reference.into_inner().unwrap()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_failed_rewrite_or_append_leaves_the_snapshot_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(dir.path(), "t");
+        fs::write(&file, "name,price\nCaju,1.00\n").unwrap();
+        let before = fs::read(&file).unwrap();
+        // A disk that fills up after a row: the row reached the file (or its buffer).
+        let full = |snapshot: &mut SnapshotWriter| -> io::Result<()> {
+            snapshot.row(|fields| {
+                fields.text("Pera");
+                fields.text("2.00");
+            })?;
+            Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
+        };
+        assert!(write_atomic(dir.path(), "t", COLUMNS, full).is_err());
+        assert!(!dir.path().join("t.csv.tmp").exists(), "the temporary file");
+        assert_eq!(fs::read(&file).unwrap(), before);
+        assert!(append(dir.path(), "t", full).is_err());
+        assert_eq!(
+            fs::read(&file).unwrap(),
+            before,
+            "the appended row is cut off"
         );
     }
 

@@ -6,6 +6,7 @@
 #![allow(dead_code)] // Each test file uses a different part of this module.
 
 pub mod process;
+pub mod server_process;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,125 @@
+//! The real `feira-server` binary as a child process: started on port 0, its log read
+//! as it runs, stopped by a signal.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use feira::client::Client;
+
+use super::process::{Run, finish};
+
+/// A running `feira-server`; killed (SIGKILL) if still running when dropped.
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    /// The lines of its log (stderr), as they come.
+    log: mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts the binary on `dir`, listening on a free port, and waits (30 s at most)
+    /// until it logs the address it listens on.
+    pub fn start(dir: &Path) -> ServerProcess {
+        let mut child = server_command(dir, "127.0.0.1:0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the feira-server binary starts");
+        let stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let (lines, log) = mpsc::channel();
+        // Keep reading until the process ends, so that it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match log.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        break rest.trim().parse().expect("a socket address in the log");
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("feira-server did not say where it listens; its log:\n{seen:#?}");
+                }
+            }
+        };
+        ServerProcess { child, addr, log }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A connection logged in as `user`.
+    pub fn login(&self, (user, password): (&str, &str)) -> Client {
+        let mut client = Client::connect(self.addr, Duration::from_secs(30)).expect("connect");
+        client.login(user, password).expect("login");
+        client
+    }
+
+    /// kill -9: no shutdown, no checkpoint.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits (30 s at most) for the process to exit; returns how it
+    /// ended and the lines it logged after the one that gave its address.
+    pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exited = super::wait_until(Duration::from_secs(30), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        assert!(exited, "feira-server did not stop within 30 s of SIGTERM");
+        let status = self.child.wait().expect("the server exits");
+        // The reader thread ends at end-of-file: this collects the rest of the log.
+        let logged = self.log.iter().collect();
+        (status, logged)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `feira-server --addr ADDR --data DIR`, logging at info level.
+pub fn server_command(dir: &Path, addr: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_feira-server"));
+    command
+        .args(["--addr", addr, "--data"])
+        .arg(dir)
+        .env("RUST_LOG", "info");
+    command
+}
+
+/// Runs `feira-server` with these arguments to its end (at most `deadline`).
+pub fn run_to_end(mut command: Command, deadline: Duration) -> Run {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the feira-server binary starts");
+    finish(child, deadline)
+}
