@@ -30,7 +30,8 @@ fn size(path: &Path) -> u64 {
 fn a_new_journal_keeps_one_mib_of_zeros_whatever_its_checkpoint_size() {
     let dir = demo_data_dir();
     let db = Db::open(dir.path(), feira::db::DEFAULT_CHECKPOINT_BYTES).unwrap();
-    orders::place(&db, "alice", "Pera", 1).unwrap();
+    let alice = db.users.read()["alice"].account();
+    orders::place(&db, &alice, "Pera", 1).unwrap();
     assert_eq!(size(&dir.path().join("journal.csv")), MIB);
     assert!(!dir.path().join("journal.next.csv").exists());
     // After a checkpoint too (a shutdown's, say): one small file, nothing made ahead.
@@ -46,6 +47,7 @@ fn a_busy_journal_moves_to_bigger_files_made_ahead_and_never_grows_under_the_loc
     let db = Db::open(dir.path(), checkpoint).unwrap();
     catalog::add(&db, "Milho", Cents(1), 10_000_000).unwrap();
     feira::wallet::transfer::deposit(&db, "admin", "alice", Cents(100_000_000)).unwrap();
+    let alice = db.users.read()["alice"].account();
     let journal = dir.path().join("journal.csv");
     let next = dir.path().join("journal.next.csv");
     // The size of each journal file, and the journal's length when it was left.
@@ -57,7 +59,7 @@ fn a_busy_journal_moves_to_bigger_files_made_ahead_and_never_grows_under_the_loc
     while left_at.len() < 4 {
         // Orders as the server places them: each followed by `checkpoint_if_due`.
         let file = inode(&journal);
-        orders::place(&db, "alice", "Milho", 1).unwrap();
+        orders::place(&db, &alice, "Milho", 1).unwrap();
         let len = db.journal.len_bytes();
         db.checkpoint_if_due();
         if inode(&journal) != file {

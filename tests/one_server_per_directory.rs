@@ -142,7 +142,8 @@ fn a_port_in_use_stops_the_start_before_the_data_is_read() {
     // A directory whose journal a start would replay and checkpoint into the snapshots.
     let dir = demo_data_dir();
     let db = feira::db::Db::open(dir.path(), 1 << 20).unwrap();
-    feira::store::orders::place(&db, "alice", "Pera", 2).unwrap();
+    let alice = db.users.read()["alice"].account();
+    feira::store::orders::place(&db, &alice, "Pera", 2).unwrap();
     drop(db);
     let before = fingerprint(dir.path());
 
