@@ -40,6 +40,8 @@
 //!   an account id cannot).
 //! - *Fairness under abuse*: [`store::throttle`] (refuse before the slow work),
 //!   [`store::fair_queue`] (serve the slow work in order, a share per client).
+//! - *Bounded memory per connection*: long lists in pages ([`protocol::listing`]), a
+//!   deadline for every reply ([`server::timed_writer`]).
 //! - *Graceful shutdown*: [`server::listener`].
 //! - *One canonical form per name, and text made harmless on its way out*:
 //!   [`protocol::names`], [`store::look_alikes`], [`protocol::escape`].

@@ -275,7 +275,7 @@ order Caju 1
         "once for ORDER, once for ORDERS: {out}"
     );
     assert!(order_rows[0].contains("3     R$ 2,50  R$ 7,50"), "{out}");
-    assert!(out.ends_with("1 orders\n"), "{out}");
+    assert!(out.ends_with("1 orders, newest first\n"), "{out}");
     // Nothing after `quit` was sent.
     let mut alice = server.login(ALICE);
     assert_eq!(ok(&mut alice, "PRODUCT Caju")[0][2], "200");
@@ -284,15 +284,15 @@ order Caju 1
 #[test]
 fn the_numbered_menu_works_from_a_pipe() {
     let server = start_server();
-    // 5 log in (user, password), 3 order (product, quantity), 4 my orders,
-    // 1 list products (up to 1.00), 9 help, ? the menu, 0 quit.
-    let script = "5\nbob\nbob-pass\n3\nPera\n7\n4\n1\n1.00\n?\n0\nproducts\n";
+    // 5 log in (user, password), 3 order (product, quantity), 4 my orders (how
+    // many: Enter), 1 list products (up to 1.00), 9 help, ? the menu, 0 quit.
+    let script = "5\nbob\nbob-pass\n3\nPera\n7\n4\n\n1\n1.00\n?\n0\nproducts\n";
     let run = run(cli(server.addr), script);
     assert_eq!(run.code(), Some(0), "stderr: {}", run.stderr);
     let out = &run.stdout;
     assert!(out.contains("welcome, bob (customer)"), "{out}");
     assert!(out.contains("order 1: 7 x Pera = 21.70"), "{out}");
-    assert!(out.contains("1 orders"), "{out}");
+    assert!(out.contains("1 orders, newest first"), "{out}");
     assert!(
         out.contains("Banana  R$ 0,75    500\n1 products\n"),
         "{out}"

@@ -118,7 +118,7 @@ fn a_name_registered_again_does_not_inherit_orders_or_movements() {
     let mut new_dora = register(&server, "dora", "dora-pass-2");
     let orders = call(&mut new_dora, "ORDERS");
     assert!(orders.data.is_empty(), "the old dora's orders: {orders:?}");
-    assert_eq!(orders.status, Ok("0 orders".into()));
+    assert_eq!(orders.status, Ok("0 orders, newest first".into()));
     let movements = ok(&mut new_dora, "TRANSFERS");
     assert_eq!(
         movements

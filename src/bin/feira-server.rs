@@ -41,6 +41,9 @@ struct ServeArgs {
     /// Seconds a request line may take to arrive once it has started.
     #[arg(long, default_value_t = 10)]
     line_timeout: u64,
+    /// Seconds a client has to take each reply before the connection is cut off.
+    #[arg(long, default_value_t = 30)]
+    write_timeout: u64,
     /// Longest request line in bytes.
     #[arg(long, default_value_t = feira::protocol::DEFAULT_MAX_LINE)]
     max_line: usize,
@@ -104,6 +107,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         max_connections: args.max_connections,
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         line_timeout: Duration::from_secs(args.line_timeout.max(1)),
+        write_timeout: Duration::from_secs(args.write_timeout.max(1)),
         max_line: args.max_line,
         wallet: WalletPolicy {
             initial_balance: args.initial_balance,

@@ -93,7 +93,15 @@ pub const ENTRIES: &[Entry] = &[
         &[ask("product")],
     ),
     entry("3", "order", "ORDER", &[ask("product"), ask("quantity")]),
-    entry("4", "my orders", "ORDERS", &[]),
+    entry(
+        "4",
+        "my orders",
+        "ORDERS",
+        &[Ask {
+            prompt: "how many? (up to 1000; Enter for the latest 100)",
+            answer: Answer::Optional,
+        }],
+    ),
     entry(
         "5",
         "log in",
@@ -138,7 +146,18 @@ pub const ENTRIES: &[Entry] = &[
         &[ask("file name"), ask("description")],
     ),
     entry("16", "who is sharing", "LIST_USERS", &[]),
-    entry("17", "a user's files", "LIST_CONTENT", &[ask("user")]),
+    entry(
+        "17",
+        "a user's files",
+        "LIST_CONTENT",
+        &[
+            ask("user"),
+            Ask {
+                prompt: "how many? (up to 1000; Enter for the first 100)",
+                answer: Answer::Optional,
+            },
+        ],
+    ),
     entry(
         "18",
         "download a file from a peer",
@@ -247,6 +266,12 @@ mod tests {
         assert_eq!(words(order, &answers), ["ORDER", "Raquete de tênis", "2"]);
         // An optional question left empty leaves its argument out.
         assert_eq!(words(find("1").unwrap(), &[String::new()]), ["PRODUCTS"]);
+        assert_eq!(words(find("4").unwrap(), &[String::new()]), ["ORDERS"]);
+        let files = ["bob".to_string(), "500".to_string()];
+        assert_eq!(
+            words(find("17").unwrap(), &files),
+            ["LIST_CONTENT", "bob", "500"]
+        );
         assert!(find("0").is_none() && find("99").is_none());
     }
 

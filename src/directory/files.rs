@@ -15,6 +15,7 @@ use std::str::FromStr;
 
 use super::names;
 use crate::db::Db;
+use crate::protocol::listing::Page;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::storage::{Fields, Record, RowError, TableWrite};
 use crate::store::{internal, now_rfc3339};
@@ -177,10 +178,16 @@ pub fn delete(db: &Db, user: &str, file_name: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// The files `user` has published, sorted by name. `NOT_FOUND` if there is no such
-/// account (seed 002's REMOTE USER DOES NOT EXIST); a user who exists but is not
-/// connected still has a list, since published files outlive connections.
-pub fn of_user(db: &Db, user: &str) -> Result<Vec<SharedFile>, Refusal> {
+/// The first `count` files `user` has published, sorted by name, and how many they
+/// have published in all. `NOT_FOUND` if there is no such account (seed 002's REMOTE
+/// USER DOES NOT EXIST); a user who exists but is not connected still has a list,
+/// since published files outlive connections.
+///
+/// Why by name and not newest first: names are the table's order (a user's files are
+/// one range of it), so the page is read straight off the range, and it is the order a
+/// directory listing has. The rest of the range is counted (at most
+/// [`MAX_FILES_PER_USER`]), never copied.
+pub fn page_of(db: &Db, user: &str, count: usize) -> Result<Page<SharedFile>, Refusal> {
     // Lock order (src/db.rs): users before files. Both are read locks, held together
     // so that the answer is about one moment: an account deleted meanwhile cannot
     // show up with its files.
@@ -192,7 +199,7 @@ pub fn of_user(db: &Db, user: &str) -> Result<Vec<SharedFile>, Refusal> {
         ));
     }
     let files = db.files.read();
-    Ok(of_user_in(&files, user).cloned().collect())
+    Ok(Page::collect(of_user_in(&files, user), count))
 }
 
 /// Stages the deletion of every file of `user` (the account is being deleted, in the
@@ -224,6 +231,11 @@ mod tests {
             db.journal.commit(&mut [&mut users]).unwrap();
         }
         (dir, db)
+    }
+
+    /// Every file of `user` (a page as long as the whole list).
+    fn of_user(db: &Db, user: &str) -> Result<Vec<SharedFile>, Refusal> {
+        page_of(db, user, usize::MAX).map(|page| page.rows)
     }
 
     fn names(files: &[SharedFile]) -> Vec<&str> {
@@ -279,6 +291,19 @@ mod tests {
         drop(files);
         assert!(of_user(&db, "alice").unwrap().is_empty());
         assert_eq!(names(&of_user(&db, "alice2").unwrap()), ["z.txt"]);
+    }
+
+    #[test]
+    fn a_page_shows_the_first_names_and_counts_the_rest() {
+        let (_dir, db) = open_db();
+        for name in ["c.txt", "a.txt", "d.txt", "b.txt"] {
+            publish(&db, "alice", name, "").unwrap();
+        }
+        publish(&db, "alice2", "a.txt", "").unwrap();
+        let page = page_of(&db, "alice", 2).unwrap();
+        assert_eq!(names(&page.rows), ["a.txt", "b.txt"]);
+        assert_eq!(page.total, 4, "alice2's file is not counted as alice's");
+        assert_eq!(page_of(&db, "alice", 10).unwrap().total, 4);
     }
 
     #[test]

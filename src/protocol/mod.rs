@@ -7,6 +7,7 @@
 //! - [`token`]: splitting a line into tokens and quoting them back;
 //! - [`args`]: the verb and the arguments of a request, read left to right;
 //! - [`frame`]: reading one bounded line from a stream;
+//! - [`listing`]: long lists in pages, and the most rows one reply shows;
 //! - [`money`]: exact amounts in cents;
 //! - [`pay_key`]: how a wallet's pay key is written and read back;
 //! - [`names`]: the canonical form of names, and the characters no name may hold;
@@ -17,6 +18,7 @@
 pub mod args;
 pub mod escape;
 pub mod frame;
+pub mod listing;
 pub mod money;
 pub mod names;
 pub mod pay_key;

@@ -10,6 +10,7 @@
 use std::fmt;
 
 use super::args::{self, Args, bad};
+use super::listing::MAX_LISTED;
 use super::money::Cents;
 use super::names;
 use super::pay_key::PayKey;
@@ -19,10 +20,6 @@ use super::token;
 /// The largest quantity in one order or stock change. Large enough for any store, and
 /// small enough that quantity x price never overflows silently (it is checked anyway).
 pub const MAX_QUANTITY: u64 = 1_000_000_000;
-
-/// The most ledger lines one `TRANSFERS` lists, and how many it lists by default.
-pub const MAX_TRANSFERS_LISTED: u64 = 1000;
-pub const DEFAULT_TRANSFERS_LISTED: u64 = 20;
 
 /// A password as it travels in a request. Its `Debug` form never shows it, so a
 /// request can be logged without leaking the password.
@@ -131,7 +128,12 @@ pub const VERBS: &[VerbSpec] = &[
         Access::User,
         "buys a quantity of a product",
     ),
-    verb("ORDERS", "", Access::User, "your orders"),
+    verb(
+        "ORDERS",
+        "[n]",
+        Access::User,
+        "your latest n orders (100 if n is omitted), newest first",
+    ),
     verb(
         "RESTOCK",
         "<product> <delta>",
@@ -203,9 +205,9 @@ pub const VERBS: &[VerbSpec] = &[
     ),
     verb(
         "LIST_CONTENT",
-        "<user>",
+        "<user> [n]",
         Access::User,
-        "a user's published files (after CONNECT)",
+        "the first n of a user's published files by name (100 if n is omitted; after CONNECT)",
     ),
     verb(
         "PEER",
@@ -263,7 +265,9 @@ pub enum Request {
         product: String,
         quantity: u64,
     },
-    Orders,
+    Orders {
+        count: Option<u64>,
+    },
     Restock {
         product: String,
         delta: i64,
@@ -288,6 +292,7 @@ pub enum Request {
     ListUsers,
     ListContent {
         user: String,
+        count: Option<u64>,
     },
     Peer {
         user: String,
@@ -346,7 +351,9 @@ impl Request {
                 product: args.text("product")?,
                 quantity: args.quantity("quantity")?,
             },
-            "ORDERS" => Request::Orders,
+            "ORDERS" => Request::Orders {
+                count: args.listed("n")?,
+            },
             "RESTOCK" => Request::Restock {
                 product: args.text("product")?,
                 delta: args.delta("delta")?,
@@ -371,6 +378,7 @@ impl Request {
             "LIST_USERS" => Request::ListUsers,
             "LIST_CONTENT" => Request::ListContent {
                 user: args.user("user")?,
+                count: args.listed("n")?,
             },
             "PEER" => Request::Peer {
                 user: args.user("user")?,
@@ -410,7 +418,7 @@ impl Request {
             Request::Products { .. } => "PRODUCTS",
             Request::Product { .. } => "PRODUCT",
             Request::Order { .. } => "ORDER",
-            Request::Orders => "ORDERS",
+            Request::Orders { .. } => "ORDERS",
             Request::Restock { .. } => "RESTOCK",
             Request::AddProduct { .. } => "ADD_PRODUCT",
             // File sharing (issue 4).
@@ -444,7 +452,6 @@ impl Request {
             | Request::Logout
             | Request::Whoami
             | Request::Stats
-            | Request::Orders
             | Request::Balance
             | Request::Paykey => vec![],
             Request::Help { verb } => verb.iter().cloned().collect(),
@@ -467,10 +474,13 @@ impl Request {
                 description,
             } => vec![file_name.clone(), description.clone()],
             Request::Delete { file_name } => vec![file_name.clone()],
-            Request::ListContent { user } | Request::Peer { user } => vec![user.clone()],
+            Request::ListContent { user, count } => {
+                std::iter::once(user.clone()).chain(listed(count)).collect()
+            }
+            Request::Peer { user } => vec![user.clone()],
             // Wallets (issue 3).
             Request::Transfer { key, amount } => vec![key.to_string(), amount.to_string()],
-            Request::Transfers { count } => count.iter().map(u64::to_string).collect(),
+            Request::Orders { count } | Request::Transfers { count } => listed(count).collect(),
             Request::Deposit { user, amount } => vec![user.clone(), amount.to_string()],
         };
         tokens.extend(args);
@@ -486,6 +496,11 @@ impl Request {
     pub fn is_file_sharing(&self) -> bool {
         FILE_SHARING_VERBS.contains(&self.verb())
     }
+}
+
+/// The optional `[n]` of a list verb, as tokens (none when it was left out).
+fn listed(count: &Option<u64>) -> impl Iterator<Item = String> + '_ {
+    count.iter().map(u64::to_string)
 }
 
 /// Parses an amount of money, with the protocol's error.
@@ -609,20 +624,17 @@ impl RequestArgs {
             .map_err(|e: super::pay_key::PayKeyError| bad(e.to_string()))
     }
 
-    /// An optional count of lines to list, from 1 to [`MAX_TRANSFERS_LISTED`].
+    /// An optional count of rows to list, from 1 to [`MAX_LISTED`].
     fn listed(&mut self, what: &str) -> Result<Option<u64>, Refusal> {
         let Some(text) = self.optional()? else {
             return Ok(None);
         };
         match text.parse::<u64>() {
-            Ok(n)
-                if (1..=MAX_TRANSFERS_LISTED).contains(&n)
-                    && text.bytes().all(|b| b.is_ascii_digit()) =>
-            {
+            Ok(n) if (1..=MAX_LISTED).contains(&n) && text.bytes().all(|b| b.is_ascii_digit()) => {
                 Ok(Some(n))
             }
             _ => Err(bad(format!(
-                "[{what}] must be a whole number from 1 to {MAX_TRANSFERS_LISTED}, not {}",
+                "[{what}] must be a whole number from 1 to {MAX_LISTED}, not {}",
                 token::quote(&text)
             ))),
         }
@@ -724,7 +736,7 @@ mod tests {
             assert!(verb_spec(name).is_some(), "{name} is in VERBS");
         }
         assert!(Request::Disconnect.is_file_sharing());
-        assert!(!Request::Orders.is_file_sharing());
+        assert!(!Request::Orders { count: None }.is_file_sharing());
     }
 
     #[test]
@@ -773,6 +785,21 @@ mod tests {
             Ok(Request::Transfers { count: Some(5) })
         );
         assert_eq!(
+            Request::parse("orders"),
+            Ok(Request::Orders { count: None })
+        );
+        assert_eq!(
+            Request::parse("ORDERS 1000"),
+            Ok(Request::Orders { count: Some(1000) })
+        );
+        assert_eq!(
+            Request::parse("LIST_CONTENT \"joão\" 3"),
+            Ok(Request::ListContent {
+                user: "joão".into(),
+                count: Some(3)
+            })
+        );
+        assert_eq!(
             Request::parse("DEPOSIT joão 0.01"),
             Ok(Request::Deposit {
                 user: "joão".into(),
@@ -814,13 +841,17 @@ mod tests {
         }
         assert_eq!(code(&format!("TRANSFER {key}")), ErrorCode::BadRequest);
         assert_eq!(code(&format!("TRANSFER {key} 1 2")), ErrorCode::BadRequest);
-        for count in ["0", "-1", "1001", "x", "+3"] {
-            assert_eq!(
-                code(&format!("TRANSFERS {count}")),
-                ErrorCode::BadRequest,
-                "{count}"
-            );
+        for count in ["0", "-1", "1001", "x", "+3", "1.5", "\"\""] {
+            for verb in ["TRANSFERS", "ORDERS", "LIST_CONTENT alice"] {
+                assert_eq!(
+                    code(&format!("{verb} {count}")),
+                    ErrorCode::BadRequest,
+                    "{verb} {count}"
+                );
+            }
         }
+        assert_eq!(code("ORDERS 5 6"), ErrorCode::BadRequest);
+        assert_eq!(code("LIST_CONTENT alice 5 6"), ErrorCode::BadRequest);
         assert_eq!(code("BALANCE alice"), ErrorCode::BadRequest);
     }
 
@@ -845,7 +876,8 @@ mod tests {
         assert_eq!(
             Request::parse("LIST_CONTENT \u{ff41}\u{ff44}\u{ff4d}\u{ff49}\u{ff4e}"),
             Ok(Request::ListContent {
-                user: "admin".into()
+                user: "admin".into(),
+                count: None
             })
         );
         // A password keeps its bytes, even those refused in names.
@@ -893,7 +925,9 @@ mod tests {
                 Request::Restock { product: product.clone(), delta },
                 Request::Product { name: product.clone() },
                 Request::Publish { file_name: product.clone(), description: product.clone() },
-                Request::ListContent { user: user.clone() },
+                Request::ListContent { user: user.clone(), count: None },
+                Request::ListContent { user: user.clone(), count: Some(quantity % 1000 + 1) },
+                Request::Orders { count: Some(quantity % 1000 + 1) },
             ] {
                 prop_assert_eq!(Request::parse(&request.to_line()), Ok(request));
             }

@@ -21,6 +21,10 @@ pub struct Config {
     /// A request line must arrive whole within this time once it has started
     /// (so a client trickling a byte a second cannot hold a thread forever).
     pub line_timeout: Duration,
+    /// A client must take each reply within this time once it starts to leave, or the
+    /// connection is cut off (so a client that stops reading cannot hold a thread and
+    /// its reply).
+    pub write_timeout: Duration,
     /// The longest request line, in bytes.
     pub max_line: usize,
     /// Checkpoint when the journal grows past this many bytes.
@@ -46,6 +50,7 @@ impl Default for Config {
             max_connections: 1024,
             idle_timeout: Duration::from_secs(300),
             line_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
             max_line: DEFAULT_MAX_LINE,
             checkpoint_bytes: crate::db::DEFAULT_CHECKPOINT_BYTES,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),

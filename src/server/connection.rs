@@ -23,7 +23,7 @@ use crate::protocol::{ErrorCode, Reply};
 pub fn serve(shared: &Shared, stream: &Arc<TcpStream>, peer: &str) {
     log::info!("{peer}: connection opened");
     let mut session = Session::new(peer);
-    let mut replies = Replies::new(stream);
+    let mut replies = Replies::new(stream, shared.config.write_timeout);
     let mut outcome = serve_requests(shared, stream, &mut session, &mut replies);
     // The last reply may still be waiting for the disk: it goes out before we close.
     if let (Ok(_), Err(e)) = (&outcome, replies.finish()) {
@@ -50,8 +50,8 @@ fn serve_requests(
 ) -> io::Result<&'static str> {
     let config = &shared.config;
     stream.set_nodelay(true)?;
-    // A peer that stops reading must not block this thread forever on a write.
-    stream.set_write_timeout(Some(config.idle_timeout))?;
+    // A peer that stops reading cannot block this thread on a write: every reply must
+    // leave by the write deadline (`Replies`, `timed_writer`), or the connection ends.
     // Reader and writer share the one socket (`&TcpStream` reads and writes): no
     // duplicate file descriptor per connection.
     let reader = TimedReader::new(stream, config.idle_timeout, config.line_timeout);

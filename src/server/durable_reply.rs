@@ -17,36 +17,51 @@
 //!   reply never makes it wait: its next request only arrives once that reply did.
 //! - **The committer never blocks on a client.** It sends with `MSG_DONTWAIT`. If the
 //!   client has stopped reading and its socket buffer is full, the rest of the reply
-//!   goes to a short-lived thread that writes it with the connection's write timeout,
-//!   and the committer moves on to the next reply. One slow client slows itself only.
+//!   goes to a short-lived thread that writes it by the write deadline
+//!   ([`timed_writer`](super::timed_writer)), and the committer moves on to the next
+//!   reply. One slow client slows itself only.
+//!
+//! And one rule keeps each connection's memory bounded: only a short reply (at most
+//! [`HANDOVER_LIMIT`] bytes encoded, which is almost every reply) is handed over. A
+//! long one (a page of a list) is never encoded whole: the connection thread waits for
+//! the fsync itself and writes it a buffer at a time, by the same deadline.
 
 use std::io::{self, BufWriter, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::timed_writer::{TimedWriter, send_without_waiting, write_all_by};
 use crate::error::Error;
 use crate::protocol::Reply;
 use crate::storage::{Journal, WhenDurable};
 
+/// The longest reply, encoded, that is handed over to the thread that runs the fsync.
+/// Longer ones are written by the connection thread (see the module's doc).
+pub const HANDOVER_LIMIT: usize = 16 * 1024;
+
 /// Writes one connection's replies. Owned by the connection thread.
 pub struct Replies<'a> {
     /// This thread's own writes go through a buffer, flushed after every reply, so
-    /// nothing of ours is ever buffered while another thread writes.
-    writer: BufWriter<&'a TcpStream>,
+    /// nothing of ours is ever buffered while another thread writes; a long reply
+    /// leaves a buffer at a time, all of it by the write deadline.
+    writer: BufWriter<TimedWriter<'a>>,
     outbox: Arc<Outbox>,
 }
 
 impl<'a> Replies<'a> {
-    pub fn new(stream: &'a Arc<TcpStream>) -> Replies<'a> {
+    /// The replies of the connection on `stream`; the client must take each one within
+    /// `write_timeout` (`--write-timeout`) or the connection is cut off.
+    pub fn new(stream: &'a Arc<TcpStream>, write_timeout: Duration) -> Replies<'a> {
         Replies {
-            writer: BufWriter::new(stream),
+            writer: BufWriter::new(TimedWriter::new(stream, write_timeout)),
             outbox: Arc::new(Outbox {
                 stream: Arc::clone(stream),
                 owner: thread::current(),
+                write_timeout,
                 state: Mutex::new(State {
                     in_flight: InFlight::No,
                     bytes: Vec::new(),
@@ -58,12 +73,14 @@ impl<'a> Replies<'a> {
     /// Writes `reply` from this thread, after any reply still in flight.
     pub fn send_now(&mut self, reply: &Reply) -> io::Result<()> {
         self.outbox.settle()?;
+        self.writer.get_mut().start_reply();
         reply.write_to(&mut self.writer)?;
         self.writer.flush()
     }
 
     /// Sends `reply` once every change written to `journal` so far is durable: from
-    /// this thread if that is so already, else from the thread whose fsync covers it.
+    /// this thread if that is so already, else from the thread whose fsync covers it
+    /// (a short reply), or from this thread after waiting for that fsync (a long one).
     /// If the journal can no longer make it durable, the client gets `ERR INTERNAL`
     /// instead.
     pub fn send_when_durable(&mut self, journal: &Journal, reply: Reply) -> io::Result<()> {
@@ -73,16 +90,17 @@ impl<'a> Replies<'a> {
             return self.send_now(&reply);
         }
         self.outbox.settle()?;
-        {
-            // Encoded here, into the buffer the last hand-over left behind: the thread
-            // that sends it allocates and frees nothing.
-            let mut state = self.outbox.state.lock();
-            state.bytes.clear();
-            reply.write_to(&mut state.bytes)?;
-            state.in_flight = InFlight::Yes;
+        if self.outbox.hand_over(&reply) {
+            journal.when_durable(ticket, self.outbox.clone());
+            return Ok(());
         }
-        journal.when_durable(ticket, self.outbox.clone());
-        Ok(())
+        // Too long to hand over: wait for the fsync here, then write it a buffer at a
+        // time. Only lists are this long, and the wait is the one an fsync costs.
+        let reply = match journal.wait_durable(ticket) {
+            Ok(()) => reply,
+            Err(e) => Reply::from(crate::store::internal(e)),
+        };
+        self.send_now(&reply)
     }
 
     /// Waits until no reply is in flight: called before the connection closes, so
@@ -97,14 +115,17 @@ struct Outbox {
     stream: Arc<TcpStream>,
     /// The connection thread, unparked when its reply has left.
     owner: Thread,
+    /// How long the client has to take a reply once it starts to leave.
+    write_timeout: Duration,
     /// A leaf lock, held for a few instructions at a time and never across a send.
     state: Mutex<State>,
 }
 
 struct State {
     in_flight: InFlight,
-    /// The reply handed over, encoded. The buffer goes to the sending thread and comes
-    /// back, so that it is reused from one reply to the next.
+    /// The reply handed over, encoded: at most [`HANDOVER_LIMIT`] bytes. The buffer
+    /// goes to the sending thread and comes back, so that it is reused from one reply
+    /// to the next.
     bytes: Vec<u8>,
 }
 
@@ -133,8 +154,26 @@ impl Outbox {
         }
     }
 
+    /// Encodes `reply` for the hand-over, into the buffer the last hand-over left
+    /// behind (so the thread that sends it allocates and frees nothing), and marks it
+    /// in flight. Returns `false`, with nothing in flight, if it is longer than
+    /// [`HANDOVER_LIMIT`].
+    fn hand_over(&self, reply: &Reply) -> bool {
+        let mut state = self.state.lock();
+        state.bytes.clear();
+        let mut capped = Capped {
+            bytes: &mut state.bytes,
+            limit: HANDOVER_LIMIT,
+        };
+        if reply.write_to(&mut capped).is_err() {
+            return false;
+        }
+        state.in_flight = InFlight::Yes;
+        true
+    }
+
     /// Sends a handed-over reply without waiting; whatever the socket does not take at
-    /// once is written by a thread that may wait.
+    /// once is written by a thread that may wait, until the write deadline.
     fn deliver(self: Arc<Self>, bytes: Vec<u8>) {
         let sent = match send_without_waiting(&self.stream, &bytes) {
             Ok(sent) => sent,
@@ -144,19 +183,21 @@ impl Outbox {
         if sent == bytes.len() {
             return self.done(Ok(()), bytes);
         }
+        // The deadline starts now, when the reply starts to leave.
+        let deadline = Instant::now() + self.write_timeout;
         if thread::current().id() == self.owner.id() {
             // The connection thread ran the fsync itself: waiting is its own business.
-            let result = (&*self.stream).write_all(&bytes[sent..]);
+            let result = write_all_by(&self.stream, &bytes[sent..], deadline);
             return self.done(result, bytes);
         }
-        // The client is not reading. Its own thread waits for it (up to the write
-        // timeout), not the committer.
+        // The client is not reading. Its own thread waits for it (until the deadline;
+        // then the connection is cut off), not the committer.
         let outbox = Arc::clone(&self);
         let spawned = thread::Builder::new()
             .name("slow-reply".into())
             .stack_size(64 * 1024)
             .spawn(move || {
-                let result = (&*outbox.stream).write_all(&bytes[sent..]);
+                let result = write_all_by(&outbox.stream, &bytes[sent..], deadline);
                 outbox.done(result, bytes);
             });
         if let Err(e) = spawned {
@@ -193,28 +234,31 @@ impl WhenDurable for Outbox {
     }
 }
 
-/// `send(2)` with `MSG_DONTWAIT`: as many bytes as the socket buffer takes now, or
-/// `WouldBlock`. Std has no such call: `set_nonblocking` would change the socket for
-/// the connection thread's reads as well.
-fn send_without_waiting(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: the descriptor belongs to `stream`, which outlives the call, and the
-        // pointer and length describe the live slice `bytes`. `send` only reads them.
-        let sent = unsafe {
-            libc::send(
-                stream.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        if let Ok(sent) = usize::try_from(sent) {
-            return Ok(sent);
+/// A writer into a buffer that refuses to grow it past `limit` bytes: the hand-over's
+/// encoding stops as soon as a reply turns out to be long, and the buffer kept for the
+/// next reply never holds more than `limit` bytes of room.
+struct Capped<'a> {
+    bytes: &'a mut Vec<u8>,
+    limit: usize,
+}
+
+impl Write for Capped<'_> {
+    fn write(&mut self, more: &[u8]) -> io::Result<usize> {
+        let needed = self.bytes.len() + more.len();
+        if needed > self.limit {
+            return Err(io::Error::other("too long to hand over"));
         }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
+        if needed > self.bytes.capacity() {
+            // Doubling, as a Vec would, but never past the limit.
+            let room = needed.max(2 * self.bytes.capacity()).min(self.limit);
+            self.bytes.reserve_exact(room - self.bytes.len());
         }
+        self.bytes.extend_from_slice(more);
+        Ok(more.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -250,7 +294,7 @@ mod tests {
     #[test]
     fn a_reply_delivered_by_another_thread_arrives_and_settles_the_owner() {
         let (server, client) = pair();
-        let outbox = Replies::new(&server).outbox;
+        let outbox = Replies::new(&server, Duration::from_secs(60)).outbox;
         outbox.state.lock().in_flight = InFlight::Yes;
         let delivering = Arc::clone(&outbox);
         thread::spawn(move || delivering.deliver(b"OK 1\n".to_vec()))
@@ -268,7 +312,7 @@ mod tests {
         let (outbox_tx, outbox_rx) = std::sync::mpsc::channel();
         // The connection thread: it hands reply 1 over, then writes reply 2 itself.
         let connection = thread::spawn(move || {
-            let mut replies = Replies::new(&server);
+            let mut replies = Replies::new(&server, Duration::from_secs(60));
             replies.outbox.state.lock().in_flight = InFlight::Yes;
             outbox_tx.send(Arc::clone(&replies.outbox)).unwrap();
             replies.send_now(&Reply::ok("2")).unwrap();
@@ -300,11 +344,8 @@ mod tests {
     #[test]
     fn a_client_that_does_not_read_gets_its_reply_later_without_blocking_the_sender() {
         let (server, mut client) = pair();
-        server
-            .set_write_timeout(Some(Duration::from_secs(120)))
-            .unwrap();
         let filled = fill_send_buffer(&server);
-        let outbox = Replies::new(&server).outbox;
+        let outbox = Replies::new(&server, Duration::from_secs(60)).outbox;
         outbox.state.lock().in_flight = InFlight::Yes;
         // The "committer" must return although the client reads nothing yet; had it
         // waited for the socket, it would still be waiting at the deadline.
@@ -327,10 +368,52 @@ mod tests {
     }
 
     #[test]
+    fn a_slow_reply_past_the_write_deadline_cuts_the_connection_off() {
+        let (server, client) = pair();
+        fill_send_buffer(&server);
+        let outbox = Replies::new(&server, Duration::from_millis(300)).outbox;
+        outbox.state.lock().in_flight = InFlight::Yes;
+        let started = Instant::now();
+        // Delivered by another thread (the committer): the rest goes to a slow-reply
+        // thread, which gives up at the deadline and reports it to the owner.
+        let delivering = Arc::clone(&outbox);
+        thread::spawn(move || delivering.deliver(b"OK late\n".to_vec()))
+            .join()
+            .unwrap();
+        let error = outbox.settle().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the deadline was 300 ms, the owner waited {:?}",
+            started.elapsed()
+        );
+        // The socket was shut down both ways: a read on the server's end (where the
+        // connection thread waits for its next request) ends at once.
+        let mut byte = [0u8; 1];
+        assert_eq!((&*server).read(&mut byte).unwrap(), 0);
+        drop(client);
+    }
+
+    #[test]
+    fn only_a_short_reply_is_handed_over_and_its_buffer_stays_small() {
+        let (server, _client) = pair();
+        let outbox = Replies::new(&server, Duration::from_secs(60)).outbox;
+        let row = vec!["x".repeat(100)];
+        let long = Reply::rows(vec![row; 1000], "1000 rows");
+        assert!(long.encode().len() > HANDOVER_LIMIT);
+        assert!(!outbox.hand_over(&long), "a 100 KB reply was handed over");
+        assert!(matches!(outbox.state.lock().in_flight, InFlight::No));
+        assert!(outbox.state.lock().bytes.capacity() <= HANDOVER_LIMIT);
+        assert!(outbox.hand_over(&Reply::ok("short")));
+        assert!(matches!(outbox.state.lock().in_flight, InFlight::Yes));
+        assert_eq!(outbox.state.lock().bytes, b"OK short\n");
+    }
+
+    #[test]
     fn a_failed_delivery_is_reported_to_the_owner_once() {
         let (server, client) = pair();
         drop(client);
-        let outbox = Replies::new(&server).outbox;
+        let outbox = Replies::new(&server, Duration::from_secs(60)).outbox;
         // Writes to a closed peer fail once the reset has come back; keep writing.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

@@ -5,6 +5,7 @@
 //! - [`connection`]: one connection's thread: read a line, handle it, write the reply;
 //! - [`durable_reply`]: replies in order, each sent once the disk has what it says;
 //! - [`timed_reader`]: the idle and line timeouts;
+//! - [`timed_writer`]: the write deadline: a client takes each reply in time, or is cut off;
 //! - [`session`]: one logged-in (or not) user, and the dispatch of each request;
 //! - [`stats`]: the STATS reply: connections, requests by verb, lock contention.
 
@@ -15,6 +16,7 @@ pub mod listener;
 pub mod session;
 pub mod stats;
 pub mod timed_reader;
+pub mod timed_writer;
 
 pub use config::Config;
 pub use listener::{Server, ShutdownHandle};

@@ -14,7 +14,8 @@ use std::thread;
 use std::time::Instant;
 
 use super::Shared;
-use crate::protocol::request::{Access, DEFAULT_TRANSFERS_LISTED, VERBS, verb_spec};
+use crate::protocol::listing::{self, DEFAULT_ORDERS_LISTED, DEFAULT_TRANSFERS_LISTED};
+use crate::protocol::request::{Access, VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request};
 use crate::store::accounts::{self, Role};
 use crate::store::identity::{self, Account, AccountId};
@@ -249,12 +250,12 @@ impl Session {
                     ),
                 )
             }
-            Request::Orders => {
-                let orders = orders::of_user(db, self.account()?.id);
-                let count = orders.len();
+            Request::Orders { count } => {
+                let count = listing::count_or(count, DEFAULT_ORDERS_LISTED);
+                let page = orders::latest_of(db, self.account()?.id, count);
                 Reply::rows(
-                    orders.iter().map(|o| o.to_row()).collect(),
-                    format!("{count} orders"),
+                    page.rows.iter().map(|o| o.to_row()).collect(),
+                    page.summary("orders, newest first"),
                 )
             }
             Request::Restock { product, delta } => {
@@ -309,9 +310,9 @@ impl Session {
                 )
             }
             Request::Transfers { count } => {
-                let count = count.unwrap_or(DEFAULT_TRANSFERS_LISTED);
+                let count = listing::count_or(count, DEFAULT_TRANSFERS_LISTED);
                 let id = self.account()?.id;
-                let lines = ledger::statement(db, id, usize::try_from(count).unwrap_or(0));
+                let lines = ledger::statement(db, id, count);
                 let n = lines.len();
                 Reply::rows(
                     lines.iter().map(|entry| entry.row_for(id)).collect(),

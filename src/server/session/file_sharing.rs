@@ -18,6 +18,7 @@ use std::time::Instant;
 use super::Session;
 use crate::directory::audit_limit::{Admit, RowBudget, shorten, withheld_message};
 use crate::directory::{AuditEvent, Token, files};
+use crate::protocol::listing::{self, DEFAULT_FILES_LISTED};
 use crate::protocol::request::{FILE_SHARING_VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request, token};
 use crate::server::Shared;
@@ -90,13 +91,13 @@ impl Session {
                     format!("{count} users connected"),
                 )
             }
-            Request::ListContent { user: owner } => {
+            Request::ListContent { user: owner, count } => {
                 directory.require_connected(&user)?;
-                let published = files::of_user(db, &owner)?;
-                let count = published.len();
+                let count = listing::count_or(count, DEFAULT_FILES_LISTED);
+                let page = files::page_of(db, &owner, count)?;
                 Reply::rows(
-                    published.iter().map(|f| f.to_row()).collect(),
-                    format!("{count} files published by {owner}"),
+                    page.rows.iter().map(|f| f.to_row()).collect(),
+                    page.summary(&format!("files published by {owner}")),
                 )
             }
             Request::Peer { user: owner } => {
