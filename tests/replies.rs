@@ -313,7 +313,7 @@ fn clients_that_never_read_their_orders_neither_grow_the_server_nor_stay_open() 
         &server,
         "LOGIN alice alice-pass",
         12,
-        ("ORDERS", "ORDERS 1000", 40),
+        ("ORDERS", "ORDERS 1000", 200),
         (&mut alice, "ORDERS 5"),
         &mut admin,
     );
@@ -350,7 +350,7 @@ fn clients_that_never_read_a_file_list_neither_grow_the_server_nor_stay_open() {
         &server,
         "LOGIN bob bob-pass",
         16,
-        ("LIST_CONTENT alice", "LIST_CONTENT alice 1000", 100),
+        ("LIST_CONTENT alice", "LIST_CONTENT alice 1000", 200),
         (&mut bob, "LIST_CONTENT alice 5"),
         &mut admin,
     );

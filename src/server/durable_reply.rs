@@ -380,15 +380,23 @@ mod tests {
         thread::spawn(move || delivering.deliver(b"OK late\n".to_vec()))
             .join()
             .unwrap();
+        // Watched from here rather than by blocking in `settle`, so that a slow-reply
+        // that never gives up fails the test instead of hanging it.
+        let in_flight = || matches!(outbox.state.lock().in_flight, InFlight::Yes);
+        while in_flight() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the deadline was 300 ms; the reply is still in flight"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
         let error = outbox.settle().unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the deadline was 300 ms, the owner waited {:?}",
-            started.elapsed()
-        );
         // The socket was shut down both ways: a read on the server's end (where the
         // connection thread waits for its next request) ends at once.
+        server
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut byte = [0u8; 1];
         assert_eq!((&*server).read(&mut byte).unwrap(), 0);
         drop(client);
