@@ -32,13 +32,16 @@ fn fingerprint(dir: &Path) -> BTreeMap<String, (u64, Vec<u8>)> {
         .collect()
 }
 
-/// The ids of alice's orders of `product`, as the server lists them.
+/// The ids of alice's orders of `product`, oldest first.
 fn order_ids(client: &mut feira::client::Client, product: &str) -> Vec<String> {
-    ok(client, "ORDERS")
+    // ORDERS lists the newest first.
+    let mut ids: Vec<String> = ok(client, "ORDERS")
         .into_iter()
         .filter(|row| row[1] == product)
         .map(|row| row[0].clone())
-        .collect()
+        .collect();
+    ids.reverse();
+    ids
 }
 
 /// Places an order and returns its id (the first field of its data line).
@@ -134,7 +137,7 @@ fn a_second_server_in_the_same_process_is_refused_and_changes_nothing() {
         .filter(|row| row[1] == "Pera")
         .map(|row| row[2].clone())
         .collect();
-    assert_eq!(quantities, ["2", "1"]);
+    assert_eq!(quantities, ["1", "2"], "newest first");
 }
 
 #[test]

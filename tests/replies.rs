@@ -24,7 +24,7 @@ use feira::protocol::{Cents, Reply};
 use feira::storage::{Record, Table, snapshot};
 use feira::store::accounts::User;
 use feira::store::orders::Order;
-use support::process::ServerProcess;
+use support::server_process::ServerProcess;
 use support::*;
 
 /// Writes `orders.csv`: `count` orders of `user` (an account of the data in `dir`), ids
@@ -299,15 +299,9 @@ fn clients_that_never_read_their_orders_neither_grow_the_server_nor_stay_open() 
     const ORDERS: u64 = 50_000;
     let dir = demo_data_dir();
     write_orders(dir.path(), "alice", ORDERS);
-    let server = ServerProcess::start(
-        dir.path(),
-        &["--write-timeout", "1"],
-        Duration::from_secs(60),
-    );
-    let mut alice = Client::connect(server.addr, Duration::from_secs(30)).unwrap();
-    alice.login(ALICE.0, ALICE.1).unwrap();
-    let mut admin = Client::connect(server.addr, Duration::from_secs(30)).unwrap();
-    admin.login(ADMIN.0, ADMIN.1).unwrap();
+    let server = ServerProcess::start_with(dir.path(), &["--write-timeout", "1"]);
+    let mut alice = server.login(ALICE);
+    let mut admin = server.login(ADMIN);
 
     let flood = flood(
         &server,
@@ -333,18 +327,12 @@ fn clients_that_never_read_their_orders_neither_grow_the_server_nor_stay_open() 
 fn clients_that_never_read_a_file_list_neither_grow_the_server_nor_stay_open() {
     let dir = demo_data_dir();
     write_files(dir.path(), "alice", 10_000, 200);
-    let server = ServerProcess::start(
-        dir.path(),
-        &["--write-timeout", "1"],
-        Duration::from_secs(60),
-    );
+    let server = ServerProcess::start_with(dir.path(), &["--write-timeout", "1"]);
     // LIST_CONTENT needs its user connected: this session connects bob, and every
     // connection of the flood is bob's.
-    let mut bob = Client::connect(server.addr, Duration::from_secs(30)).unwrap();
-    bob.login(BOB.0, BOB.1).unwrap();
+    let mut bob = server.login(BOB);
     ok(&mut bob, "CONNECT 40002");
-    let mut admin = Client::connect(server.addr, Duration::from_secs(30)).unwrap();
-    admin.login(ADMIN.0, ADMIN.1).unwrap();
+    let mut admin = server.login(ADMIN);
 
     let flood = flood(
         &server,

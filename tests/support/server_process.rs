@@ -24,7 +24,13 @@ impl ServerProcess {
     /// Starts the binary on `dir`, listening on a free port, and waits (30 s at most)
     /// until it logs the address it listens on.
     pub fn start(dir: &Path) -> ServerProcess {
+        ServerProcess::start_with(dir, &[])
+    }
+
+    /// The same, with these flags added (`--write-timeout 1`).
+    pub fn start_with(dir: &Path, flags: &[&str]) -> ServerProcess {
         let mut child = server_command(dir, "127.0.0.1:0")
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -63,6 +69,22 @@ impl ServerProcess {
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A field of /proc/PID/status as a number: `VmRSS` and `VmHWM` in KiB, `Threads`.
+    pub fn status(&self, field: &str) -> u64 {
+        let path = format!("/proc/{}/status", self.pid());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        text.lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {path}"))
+    }
+
+    /// Starts measuring the peak memory (`VmHWM`) again from the current `VmRSS`.
+    pub fn reset_peak_memory(&self) {
+        let path = format!("/proc/{}/clear_refs", self.pid());
+        std::fs::write(&path, "5").unwrap_or_else(|e| panic!("{path}: {e}"));
     }
 
     /// A connection logged in as `user`.
