@@ -520,3 +520,49 @@ fn a_throttled_login_says_when_to_retry_and_is_an_answer_not_trouble() {
     );
     assert!(session.stdout.ends_with("PONG\n"), "{}", session.stdout);
 }
+
+/// A stand-in for a newer server that has an error code this client was built without:
+/// it answers every line of its first `connections` connections with `answer`, except
+/// QUIT, which closes the connection.
+fn fake_newer_server(connections: usize, answer: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut writer = stream.try_clone().unwrap();
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if line.eq_ignore_ascii_case("QUIT") || writeln!(writer, "{answer}").is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_error_code_the_client_does_not_know_is_an_answer_exit_1() {
+    let answer = "ERR SLOW_DOWN come back in a minute";
+    let addr = fake_newer_server(3, answer);
+    // One command: the ERR line on stderr, exit 1 (an answer), not 2 (no answer).
+    let mut command = cli(addr);
+    command.arg("ping");
+    let once = run(command, "");
+    assert_eq!(once.code(), Some(1), "stderr: {}", once.stderr);
+    assert_eq!(once.stderr, format!("{answer}\n"));
+    assert!(once.stdout.is_empty(), "{}", once.stdout);
+    // The same when it refuses the login before the command.
+    let login = as_user(addr, ALICE, &["orders"]);
+    assert_eq!(login.code(), Some(1), "stderr: {}", login.stderr);
+    assert_eq!(login.stderr, format!("{answer}\n"));
+    // In a session it is shown like any refusal, and the session goes on.
+    let session = run(cli(addr), "ping\nping\n");
+    assert_eq!(session.code(), Some(0), "stderr: {}", session.stderr);
+    assert_eq!(
+        session.stdout,
+        "error: come back in a minute [SLOW_DOWN]\n".repeat(2)
+    );
+}

@@ -101,7 +101,13 @@ fn the_server_answers_every_corpus_input_with_a_well_formed_reply() {
             .ask(&bytes)
             .unwrap_or_else(|| panic!("{name}: the server closed without a reply"));
         answered += 1;
-        // A reply is framed: OK or ERR with a known code (read_from checked that).
+        // A reply is framed (read_from checked that): OK, or ERR with a code of the
+        // protocol's table. A reader would take any well-formed code; the server sends
+        // only its own.
+        assert!(
+            !matches!(reply.code(), Some(ErrorCode::Other(_))),
+            "{name}: {reply:?}"
+        );
         let closes =
             reply.code() == Some(ErrorCode::LineTooLong) || reply.status == Ok("bye".into());
         if bytes.len() > feira::protocol::DEFAULT_MAX_LINE {

@@ -289,7 +289,7 @@ fn the_audit_log_has_every_operation_in_order() {
     let mut steps: Vec<(&str, &str, &str, &str)> = Vec::new();
     let mut run = |client: &mut Client, line: &str, op: &'static str, args: &'static str| {
         let reply = call(client, line);
-        let result = reply.code().map_or("OK", |c| c.as_str());
+        let result = reply.code().map_or("OK", |c| c.known_name());
         steps.push(("alice", op, args, result));
     };
     run(&mut alice, "LIST_USERS", "LIST_USERS", "");

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use feira::db::Db;
-use feira::protocol::Cents;
+use feira::protocol::{Cents, ErrorCode};
 use feira::store::{catalog, orders};
 use support::server_process::ServerProcess;
 use support::*;
@@ -220,7 +220,7 @@ fn on_a_full_small_disk(mount: &Path) {
     assert!(acknowledged > 100, "{acknowledged}");
     let text = format!("{refusal:?}");
     assert_eq!(
-        refusal.code().map(|c| c.as_str()),
+        refusal.code().as_ref().map(ErrorCode::as_str),
         Some("INTERNAL"),
         "{text}"
     );

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use feira::protocol::token;
+use feira::protocol::{ErrorCode, token};
 use support::*;
 
 /// `Maçã` as the demo data writes it (NFC: `ç` and `ã` are one character each) and
@@ -174,7 +174,7 @@ fn control_and_bidi_characters_are_refused_in_names() {
             let client = if is_admin { &mut admin } else { &mut alice };
             let reply = call(client, &request);
             assert_eq!(
-                reply.code().map(|c| c.as_str()),
+                reply.code().as_ref().map(ErrorCode::as_str),
                 Some("BAD_REQUEST"),
                 "{request:?} -> {reply:?}"
             );
@@ -211,7 +211,10 @@ fn formula_like_values_never_reach_files_csv_or_audit_csv() {
     let server = start_server();
     let mut admin = server.login(ADMIN);
     let refused = call(&mut admin, "ADD_PRODUCT -1+1 1.00 1");
-    assert_eq!(refused.code().map(|c| c.as_str()), Some("BAD_REQUEST"));
+    assert_eq!(
+        refused.code().as_ref().map(ErrorCode::as_str),
+        Some("BAD_REQUEST")
+    );
     let message = refused.status.unwrap_err().message;
     assert!(
         message.contains("formula"),

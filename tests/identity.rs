@@ -10,6 +10,7 @@
 mod support;
 
 use feira::client::Client;
+use feira::protocol::ErrorCode;
 use support::*;
 
 /// The caller's balance, from BALANCE.
@@ -79,10 +80,10 @@ fn a_session_dies_with_its_account_even_when_the_name_is_registered_again() {
     for (client, verb) in stale.iter_mut().zip(verbs) {
         let line = verb.replace("{alice}", &alice_key);
         let reply = call(client, &line);
-        let refused = reply.code().map(|c| c.as_str()) == Some("AUTH_REQUIRED")
+        let refused = reply.code().as_ref().map(ErrorCode::as_str) == Some("AUTH_REQUIRED")
             && format!("{reply:?}").contains("your account no longer exists");
         let after = call(client, "BALANCE");
-        if !refused || after.code().map(|c| c.as_str()) != Some("AUTH_REQUIRED") {
+        if !refused || after.code().as_ref().map(ErrorCode::as_str) != Some("AUTH_REQUIRED") {
             acted.push(format!("{line} -> {reply:?}, then BALANCE -> {after:?}"));
         }
     }

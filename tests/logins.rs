@@ -9,7 +9,7 @@ mod support;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use feira::protocol::Reply;
+use feira::protocol::{ErrorCode, Reply};
 use support::*;
 
 /// The attackers' address and a clean one.
@@ -26,7 +26,7 @@ struct Tally {
 
 impl Tally {
     fn count(&self, reply: &Reply) {
-        let counter = match reply.code().map(|c| c.as_str()) {
+        let counter = match reply.code().as_ref().map(ErrorCode::as_str) {
             Some("AUTH_FAILED") => &self.hashed,
             Some("THROTTLED") => &self.refused,
             _ => &self.other,
@@ -48,7 +48,7 @@ fn timed(what: impl FnOnce() -> Reply) -> (Reply, Duration) {
 }
 
 fn code(reply: &Reply) -> &'static str {
-    reply.code().map_or("OK", |c| c.as_str())
+    reply.code().map_or("OK", |c| c.known_name())
 }
 
 #[test]

@@ -93,7 +93,7 @@ impl Seen {
 
     /// Counts a refusal, flagging codes that this request should never get.
     fn refused(&mut self, line: &str, reply: &Reply, allowed: &[&str]) {
-        let code = reply.code().map_or("?", |c| c.as_str()).to_string();
+        let code = reply.code().map_or("?".to_string(), |c| c.to_string());
         if !allowed.contains(&code.as_str()) {
             self.unexpected.push(format!("{line} -> {reply:?}"));
         }

@@ -57,7 +57,7 @@ impl Error {
     pub fn to_refusal(&self) -> Refusal {
         let code = match self {
             Error::Timeout { .. } => ErrorCode::Timeout,
-            Error::Refused { refusal, .. } => refusal.code,
+            Error::Refused { refusal, .. } => refusal.code.clone(),
             Error::IdTaken { .. } => ErrorCode::Conflict,
             Error::Config(_) => ErrorCode::BadRequest,
             _ => ErrorCode::Internal,

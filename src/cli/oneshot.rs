@@ -7,8 +7,9 @@
 //! one name.
 //!
 //! Output, so scripts can rely on it: data lines as a table (prices as `12.50`) and the
-//! `OK` text on stdout, exit 0; a refusal as `ERR CODE message` on stderr, exit 1;
-//! anything that kept the command from getting an answer on stderr, exit 2.
+//! `OK` text on stdout, exit 0; a refusal as `ERR CODE message` on stderr, exit 1
+//! (whatever the code: one added by a newer server is still an answer); anything that
+//! kept the command from getting an answer on stderr, exit 2.
 
 use std::io::{self, Write};
 

@@ -147,7 +147,7 @@ impl FetchError {
     /// The peer's error code, if the peer refused the request.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            FetchError::Refused { refusal, .. } => Some(refusal.code),
+            FetchError::Refused { refusal, .. } => Some(refusal.code.clone()),
             _ => None,
         }
     }

@@ -349,13 +349,18 @@ mod tests {
             format!("OK 99999999999999999999999 {hex}"),
             "OK 12 abcd".to_string(),
             format!("OK 12 {hex} extra"),
-            "ERR NOPE x".to_string(),
+            "ERR nope x".to_string(),
         ] {
             assert!(Header::parse(&line).is_err(), "{line:?} should not parse");
         }
         assert!(matches!(
             Header::read_from(&mut &b""[..]),
             Err(HeaderError::Closed)
+        ));
+        // A well-formed code this program does not know (a newer peer's) is a refusal.
+        assert!(matches!(
+            Header::parse("ERR NOPE x"),
+            Ok(Header::Err(r)) if r.code == ErrorCode::Other("NOPE".into()) && r.message == "x"
         ));
     }
 

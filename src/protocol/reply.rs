@@ -15,8 +15,12 @@ use super::token;
 /// The error codes of the protocol. The wire name is the upper-case identifier.
 ///
 /// Adding a code: add a variant, its name in [`ErrorCode::as_str`] and
-/// [`ErrorCode::parse`], and a row in docs/PROTOCOL.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// [`ErrorCode::ALL`], and a row in docs/PROTOCOL.md.
+///
+/// A program may meet a code newer than itself (a client built before the server added
+/// `THROTTLED`, say): that is [`ErrorCode::Other`], still a refusal with a message,
+/// never a broken reply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// The request is malformed: wrong number of arguments, a bad number, a bad quote.
     BadRequest,
@@ -51,10 +55,13 @@ pub enum ErrorCode {
     /// Over a limit of failed logins or of registrations: refused before any password
     /// was checked; the message says when to retry.
     Throttled,
+    /// A well-formed code this program does not know, as it came over the wire: a newer
+    /// server's. The server itself only ever sends the codes above.
+    Other(String),
 }
 
 impl ErrorCode {
-    /// Every code, for documentation and tests.
+    /// Every code this program knows, for documentation and tests.
     pub const ALL: [ErrorCode; 16] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownCommand,
@@ -75,7 +82,17 @@ impl ErrorCode {
     ];
 
     /// The code as it travels on the wire.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorCode::Other(name) => name,
+            known => known.known_name(),
+        }
+    }
+
+    /// The wire name of a code this program knows, as a `'static` string, for records
+    /// that keep only such names (the audit log's result column); `OTHER` for an
+    /// [`ErrorCode::Other`], which only a reader of replies ever holds.
+    pub fn known_name(&self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::UnknownCommand => "UNKNOWN_COMMAND",
@@ -93,14 +110,26 @@ impl ErrorCode {
             ErrorCode::NotConnected => "NOT_CONNECTED",
             ErrorCode::AlreadyConnected => "ALREADY_CONNECTED",
             ErrorCode::Throttled => "THROTTLED",
+            ErrorCode::Other(_) => "OTHER",
         }
     }
 
-    /// The code from its wire name.
+    /// The code from its wire name: a known code, or [`ErrorCode::Other`] for any
+    /// other well-formed one (an upper-case letter, then upper-case letters, digits
+    /// and `_`, at most [`MAX_CODE_LEN`] bytes). `None` if the name is not a code.
     pub fn parse(name: &str) -> Option<ErrorCode> {
-        ErrorCode::ALL
+        if let Some(known) = ErrorCode::ALL
             .into_iter()
             .find(|code| code.as_str() == name)
+        {
+            return Some(known);
+        }
+        let well_formed = name.len() <= MAX_CODE_LEN
+            && name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        well_formed.then(|| ErrorCode::Other(name.to_string()))
     }
 }
 
@@ -109,6 +138,10 @@ impl fmt::Display for ErrorCode {
         f.write_str(self.as_str())
     }
 }
+
+/// The longest error code a reader accepts. The longest known one,
+/// `INSUFFICIENT_STOCK`, is 18 bytes.
+pub const MAX_CODE_LEN: usize = 32;
 
 /// A refusal: a code and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +205,7 @@ impl Reply {
 
     /// The error code, if this is an `ERR` reply.
     pub fn code(&self) -> Option<ErrorCode> {
-        self.status.as_ref().err().map(|r| r.code)
+        self.status.as_ref().err().map(|r| r.code.clone())
     }
 
     /// Writes the reply in its wire form, piece by piece (nothing is allocated for a
@@ -324,8 +357,28 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(Reply::read_from(&mut "HELLO\n".as_bytes(), 64).is_err());
-        assert!(Reply::read_from(&mut "ERR NOPE x\n".as_bytes(), 64).is_err());
+        for line in ["HELLO", "ERR nope x", "ERR  x", "ERR 1X x", "ERR NO-PE x"] {
+            let wire = format!("{line}\n");
+            assert!(
+                Reply::read_from(&mut wire.as_bytes(), 64).is_err(),
+                "{line:?}"
+            );
+        }
+        let too_long = format!("ERR {} x\n", "X".repeat(MAX_CODE_LEN + 1));
+        assert!(Reply::read_from(&mut too_long.as_bytes(), 1024).is_err());
         assert!(Reply::read_from(&mut "".as_bytes(), 64).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_code_this_program_does_not_know_is_still_a_refusal() {
+        let back = Reply::read_from(&mut "ERR SLOW_DOWN2 come back later\n".as_bytes(), 64)
+            .unwrap()
+            .unwrap();
+        let other = ErrorCode::Other("SLOW_DOWN2".into());
+        assert_eq!(back, Reply::err(other.clone(), "come back later"));
+        assert_eq!(back.code(), Some(other));
+        assert_eq!(back.encode(), "ERR SLOW_DOWN2 come back later\n");
+        // A known code is never read as Other.
+        assert_eq!(ErrorCode::parse("THROTTLED"), Some(ErrorCode::Throttled));
     }
 }

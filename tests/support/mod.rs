@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use feira::client::Client;
-use feira::protocol::Reply;
+use feira::protocol::{ErrorCode, Reply};
 use feira::server::{Config, Server, SharedRef, ShutdownHandle};
 use tempfile::TempDir;
 
@@ -177,7 +177,7 @@ pub fn ok(client: &mut Client, line: &str) -> Vec<Vec<String>> {
 pub fn err(client: &mut Client, line: &str, code: &str) {
     let reply = call(client, line);
     assert_eq!(
-        reply.code().map(|c| c.as_str()),
+        reply.code().as_ref().map(ErrorCode::as_str),
         Some(code),
         "{line} -> {reply:?}"
     );

@@ -177,7 +177,7 @@ impl Session {
         arguments: &[String],
         reply: &Reply,
     ) {
-        let result = reply.code().map_or("OK", ErrorCode::as_str);
+        let result = reply.code().map_or("OK", |code| code.known_name());
         let event = AuditEvent::now(user, &self.peer, verb, token::join(arguments), result);
         self.audit_within_budget(shared, event);
     }
@@ -204,7 +204,7 @@ impl Session {
             &self.peer,
             spec.name,
             arguments,
-            refusal.code.as_str(),
+            refusal.code.known_name(),
         );
         self.audit_within_budget(shared, event);
     }
