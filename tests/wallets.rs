@@ -96,6 +96,24 @@ fn a_transfer_moves_money_and_both_sides_see_it() {
 }
 
 #[test]
+fn a_cut_list_of_movements_says_how_many_there_are() {
+    let server = start_server();
+    let mut alice = server.login(ALICE);
+    let mut bob = server.login(BOB);
+    let key = pay_key(&mut bob);
+    for _ in 0..2 {
+        ok(&mut alice, &format!("TRANSFER {key} 1.00"));
+    }
+    // Bob's wallet: its opening balance and two payments. Alice's movements are not his.
+    let page = call(&mut bob, "TRANSFERS 1");
+    assert_eq!(page.data.len(), 1);
+    assert_eq!(page.status, Ok("1 of 3 movements, newest first".into()));
+    let whole = call(&mut bob, "TRANSFERS");
+    assert_eq!(whole.data.len(), 3);
+    assert_eq!(whole.status, Ok("3 movements, newest first".into()));
+}
+
+#[test]
 fn bad_transfers_are_refused_and_change_nothing() {
     let server = start_server();
     let mut alice = server.login(ALICE);

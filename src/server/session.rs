@@ -312,11 +312,10 @@ impl Session {
             Request::Transfers { count } => {
                 let count = listing::count_or(count, DEFAULT_TRANSFERS_LISTED);
                 let id = self.account()?.id;
-                let lines = ledger::statement(db, id, count);
-                let n = lines.len();
+                let page = ledger::statement(db, id, count);
                 Reply::rows(
-                    lines.iter().map(|entry| entry.row_for(id)).collect(),
-                    format!("{n} movements, newest first"),
+                    page.rows.iter().map(|entry| entry.row_for(id)).collect(),
+                    page.summary("movements, newest first"),
                 )
             }
             Request::Deposit { user, amount } => {

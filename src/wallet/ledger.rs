@@ -29,6 +29,7 @@ use std::str::FromStr;
 
 use crate::db::Db;
 use crate::protocol::Cents;
+use crate::protocol::listing::Page;
 use crate::storage::{Field, Fields, Record, RowError};
 use crate::store::identity::{Account, AccountId};
 
@@ -223,21 +224,23 @@ impl LedgerEntry {
     }
 }
 
-/// The latest `count` ledger lines of account `id`, newest first. Lines of a deleted
-/// account that had the same name are not its own.
+/// The latest `count` ledger lines of account `id`, newest first, and how many it has
+/// in all (for the `OK` line when the list is cut). Lines of a deleted account that had
+/// the same name are not its own.
 ///
-/// This walks the ledger backwards from its end, under the `transfers` read lock: a
-/// user who moves money often finds their lines at once; a quiet user in a long ledger
-/// costs a longer walk (a per-user index would fix that, at the price of more code).
-pub fn statement(db: &Db, id: AccountId, count: usize) -> Vec<LedgerEntry> {
-    db.transfers
-        .read()
-        .values()
-        .rev()
-        .filter(|entry| entry.involves(id))
-        .take(count)
-        .cloned()
-        .collect()
+/// Only the page is copied; the account's other lines are counted. The count walks the
+/// whole ledger, as [`orders::latest`](crate::store::orders::latest) walks the orders,
+/// and the same way: the `transfers` read lock is taken a chunk of lines at a time
+/// ([`Table::walk_back`](crate::storage::Table::walk_back)), so a TRANSFER waits for
+/// one chunk, never for the whole walk.
+pub fn statement(db: &Db, id: AccountId, count: usize) -> Page<LedgerEntry> {
+    let mut page = Page::empty();
+    db.transfers.walk_back(|entry| {
+        if entry.involves(id) {
+            page.offer(entry, count);
+        }
+    });
+    page
 }
 
 #[cfg(test)]
