@@ -14,12 +14,14 @@
 //! 3. `wallets`
 //! 4. `orders`
 //! 5. `transfers` (the wallets' ledger)
-//! 6. `files` (published files, issue 4: LIST_CONTENT reads `users` then `files`)
+//! 6. `files` (published files, issue 4: LIST_CONTENT reads `users` then `files`;
+//!    PUBLISH and DELETE read `users` then write `files`, to check the session's account)
 //! 7. the journal's writer lock (taken inside `Journal::commit`, never by callers)
 //! 8. the group commit's queue lock (inside `storage::group_commit`, never by callers)
 //!
 //! The file-sharing directory's set of connected users (`directory::Directory`) has a
 //! mutex of its own that is a leaf: it is never held while any other lock is taken.
+//! (CONNECT and DISCONNECT take it last, while they hold the `users` read lock.)
 //!
 //! Why this order: it is the order of the tables' fields below, so a reader can check a
 //! function against it at a glance; and it is the order in which a purchase meets them:

@@ -8,8 +8,10 @@
 //! Why a plain `Mutex<HashMap>`: every operation is a lookup or an insert of one small
 //! entry, held for well under a microsecond, and LIST_USERS copies the entries out
 //! before any reply is written. A reader-writer lock would buy nothing at that size.
-//! The lock is a *leaf*: it is never held while another lock is taken, so it has no
-//! place in the lock order of src/db.rs.
+//! The lock is a *leaf*: no other lock is ever taken while it is held, so it has no
+//! place in the lock order of src/db.rs. (CONNECT and DISCONNECT take it while they
+//! hold the `users` read lock, to check the session's account id; taken last, it cannot
+//! be part of a deadlock.)
 //!
 //! # The rules (seed 002, section 1.4)
 //!
@@ -29,7 +31,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::db::Db;
 use crate::protocol::{ErrorCode, Refusal};
+use crate::store::identity::{self, Account};
 
 /// Which CONNECT made an entry: unique for the life of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,10 +73,25 @@ fn not_connected(message: String) -> Refusal {
 }
 
 impl Directory {
-    /// Records `user` as connected at `ip:port`. The token names this entry, so that
-    /// only the session that made it removes it when it ends.
-    pub fn connect(&self, user: &str, ip: IpAddr, port: u16) -> Result<Token, Refusal> {
+    /// Records `account` as connected at `ip:port`, if it is still the account of its
+    /// name (AUTH_REQUIRED if it was deleted: a session of a deleted account must not
+    /// send others to its machine for the files of the next account of that name). The
+    /// token names this entry, so that only the session that made it removes it when it
+    /// ends.
+    pub fn connect(
+        &self,
+        db: &Db,
+        account: &Account,
+        ip: IpAddr,
+        port: u16,
+    ) -> Result<Token, Refusal> {
+        let user = account.name.as_str();
         let token = Token(self.last_token.fetch_add(1, Ordering::Relaxed) + 1);
+        // The `users` read lock from the check to the insert (this set's lock is a leaf,
+        // taken last): an UNREGISTER comes wholly before, or after, and then removes
+        // the entry.
+        let users = db.users.read();
+        identity::own_account(&users, account)?;
         let mut peers = self.peers.lock();
         if let Some(peer) = peers.get(user) {
             return Err(Refusal::new(
@@ -97,8 +116,12 @@ impl Directory {
         Ok(token)
     }
 
-    /// DISCONNECT: removes `user`'s entry, whichever session made it.
-    pub fn disconnect(&self, user: &str) -> Result<(), Refusal> {
+    /// DISCONNECT: removes the entry of `account`, whichever of its sessions made it,
+    /// if it is still the account of its name (as [`Directory::connect`]).
+    pub fn disconnect(&self, db: &Db, account: &Account) -> Result<(), Refusal> {
+        let user = account.name.as_str();
+        let users = db.users.read();
+        identity::own_account(&users, account)?;
         match self.peers.lock().remove(user) {
             Some(_) => Ok(()),
             None => Err(not_connected(format!("{user} is not connected"))),
@@ -165,31 +188,37 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Cents;
+    use crate::wallet::testing::{account_of, db_with};
 
     const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     #[test]
     fn connect_twice_is_already_connected() {
+        let (_dir, db) = db_with(&["alice", "bob"], Cents(0));
+        let (alice, bob) = (account_of(&db, "alice"), account_of(&db, "bob"));
         let directory = Directory::default();
-        directory.connect("alice", LOOPBACK, 4000).unwrap();
-        let again = directory.connect("alice", LOOPBACK, 4001).unwrap_err();
+        directory.connect(&db, &alice, LOOPBACK, 4000).unwrap();
+        let again = directory.connect(&db, &alice, LOOPBACK, 4001).unwrap_err();
         assert_eq!(again.code, ErrorCode::AlreadyConnected);
         assert_eq!(directory.peer("alice").unwrap().port, 4000, "unchanged");
-        directory.connect("bob", LOOPBACK, 4000).unwrap();
+        directory.connect(&db, &bob, LOOPBACK, 4000).unwrap();
         let names: Vec<String> = directory.list().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["alice", "bob"]);
     }
 
     #[test]
     fn only_the_connecting_session_releases_its_entry() {
+        let (_dir, db) = db_with(&["alice"], Cents(0));
+        let alice = account_of(&db, "alice");
         let directory = Directory::default();
-        let first = directory.connect("alice", LOOPBACK, 4000).unwrap();
-        directory.disconnect("alice").unwrap();
+        let first = directory.connect(&db, &alice, LOOPBACK, 4000).unwrap();
+        directory.disconnect(&db, &alice).unwrap();
         assert_eq!(
-            directory.disconnect("alice").unwrap_err().code,
+            directory.disconnect(&db, &alice).unwrap_err().code,
             ErrorCode::NotConnected
         );
-        let second = directory.connect("alice", LOOPBACK, 4001).unwrap();
+        let second = directory.connect(&db, &alice, LOOPBACK, 4001).unwrap();
         // The first session ends after another one connected again: nothing happens.
         assert!(!directory.release("alice", first));
         assert!(directory.require_connected("alice").is_ok());
@@ -203,9 +232,12 @@ mod tests {
 
     #[test]
     fn ipv4_mapped_addresses_are_shown_as_ipv4() {
+        let (_dir, db) = db_with(&["alice"], Cents(0));
         let directory = Directory::default();
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        directory.connect("alice", mapped, 4000).unwrap();
+        directory
+            .connect(&db, &account_of(&db, "alice"), mapped, 4000)
+            .unwrap();
         assert_eq!(
             directory.peer("alice").unwrap().to_row("alice"),
             ["alice", "192.0.2.7", "4000"]

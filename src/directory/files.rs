@@ -17,7 +17,9 @@ use super::names;
 use crate::db::Db;
 use crate::protocol::listing::Page;
 use crate::protocol::{ErrorCode, Refusal};
-use crate::storage::{Fields, Record, RowError, TableWrite};
+use crate::storage::{Fields, Record, RowError, TableRead, TableWrite};
+use crate::store::accounts::User;
+use crate::store::identity::{self, Account};
 use crate::store::{internal, now_rfc3339};
 
 /// The most files one user may have published at once. A bound, so that one client
@@ -125,23 +127,42 @@ fn of_user_in<'a>(
         .map(|(_, file)| file)
 }
 
-/// Publishes a file in `user`'s name. The caller has checked that `user` is connected.
+/// The `files` write lock, for a change to the files of `account`, if it is still the
+/// account of its name (AUTH_REQUIRED if it was deleted). Rows of `files` are keyed by
+/// name, so without this a session of a deleted account could publish or withdraw
+/// files of the next account to take its name.
+///
+/// Lock order (src/db.rs): `users` (read), then `files` (write). The `users` guard comes
+/// back too, to be held until the change is committed: an UNREGISTER, which writes
+/// `users`, cannot come between the check and the change.
+fn lock_files_of<'a>(
+    db: &'a Db,
+    account: &Account,
+) -> Result<(TableRead<'a, User>, TableWrite<'a, SharedFile>), Refusal> {
+    let users = db.users.read();
+    identity::own_account(&users, account)?;
+    Ok((users, db.files.write()))
+}
+
+/// Publishes a file in the name of `account`. The caller has checked that it is
+/// connected.
 pub fn publish(
     db: &Db,
-    user: &str,
+    account: &Account,
     file_name: &str,
     description: &str,
 ) -> Result<SharedFile, Refusal> {
     // Cheap checks first, outside every lock.
     names::check_file_name(file_name)?;
     names::check_description(description)?;
+    let user = account.name.as_str();
     let file = SharedFile {
         user: user.to_string(),
         file_name: file_name.to_string(),
         description: description.to_string(),
         published_at: now_rfc3339(),
     };
-    let mut files = db.files.write();
+    let (_users, mut files) = lock_files_of(db, account)?;
     // The check and the insert are one critical section: two sessions of one user
     // publishing the same name at once get one OK and one CONFLICT.
     if files.contains_key(&file.key()) {
@@ -163,10 +184,11 @@ pub fn publish(
     Ok(file)
 }
 
-/// Withdraws a file that `user` published (seed 002's CONTENT NOT PUBLISHED if absent).
-pub fn delete(db: &Db, user: &str, file_name: &str) -> Result<(), Refusal> {
-    let key = FileKey::new(user, file_name);
-    let mut files = db.files.write();
+/// Withdraws a file that `account` published (seed 002's CONTENT NOT PUBLISHED if
+/// absent).
+pub fn delete(db: &Db, account: &Account, file_name: &str) -> Result<(), Refusal> {
+    let key = FileKey::new(&account.name, file_name);
+    let (_users, mut files) = lock_files_of(db, account)?;
     if !files.contains_key(&key) {
         return Err(Refusal::new(
             ErrorCode::NotFound,
@@ -215,6 +237,7 @@ pub fn stage_delete_all_of(files: &mut TableWrite<'_, SharedFile>, user: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wallet::testing::account_of;
 
     fn open_db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
@@ -258,21 +281,29 @@ mod tests {
     #[test]
     fn publish_list_delete() {
         let (_dir, db) = open_db();
-        publish(&db, "alice", "b.txt", "second").unwrap();
-        publish(&db, "alice", "a b, c.txt", "first, \"quoted\"").unwrap();
-        publish(&db, "alice2", "z.txt", "").unwrap();
-        publish(&db, "bob", "b.txt", "bob's").unwrap();
+        publish(&db, &account_of(&db, "alice"), "b.txt", "second").unwrap();
+        publish(
+            &db,
+            &account_of(&db, "alice"),
+            "a b, c.txt",
+            "first, \"quoted\"",
+        )
+        .unwrap();
+        publish(&db, &account_of(&db, "alice2"), "z.txt", "").unwrap();
+        publish(&db, &account_of(&db, "bob"), "b.txt", "bob's").unwrap();
         // alice's range does not leak into alice2's, whose name starts the same way.
         assert_eq!(
             names(&of_user(&db, "alice").unwrap()),
             ["a b, c.txt", "b.txt"]
         );
         assert_eq!(names(&of_user(&db, "bob").unwrap()), ["b.txt"]);
-        let again = publish(&db, "alice", "b.txt", "again").unwrap_err();
+        let again = publish(&db, &account_of(&db, "alice"), "b.txt", "again").unwrap_err();
         assert_eq!(again.code, ErrorCode::Conflict);
-        delete(&db, "alice", "b.txt").unwrap();
+        delete(&db, &account_of(&db, "alice"), "b.txt").unwrap();
         assert_eq!(
-            delete(&db, "alice", "b.txt").unwrap_err().code,
+            delete(&db, &account_of(&db, "alice"), "b.txt")
+                .unwrap_err()
+                .code,
             ErrorCode::NotFound
         );
         assert_eq!(names(&of_user(&db, "alice").unwrap()), ["a b, c.txt"]);
@@ -282,7 +313,9 @@ mod tests {
             ErrorCode::NotFound
         );
         assert_eq!(
-            publish(&db, "alice", "../x", "").unwrap_err().code,
+            publish(&db, &account_of(&db, "alice"), "../x", "")
+                .unwrap_err()
+                .code,
             ErrorCode::BadRequest
         );
         let mut files = db.files.write();
@@ -297,13 +330,47 @@ mod tests {
     fn a_page_shows_the_first_names_and_counts_the_rest() {
         let (_dir, db) = open_db();
         for name in ["c.txt", "a.txt", "d.txt", "b.txt"] {
-            publish(&db, "alice", name, "").unwrap();
+            publish(&db, &account_of(&db, "alice"), name, "").unwrap();
         }
-        publish(&db, "alice2", "a.txt", "").unwrap();
+        publish(&db, &account_of(&db, "alice2"), "a.txt", "").unwrap();
         let page = page_of(&db, "alice", 2).unwrap();
         assert_eq!(names(&page.rows), ["a.txt", "b.txt"]);
         assert_eq!(page.total, 4, "alice2's file is not counted as alice's");
         assert_eq!(page_of(&db, "alice", 10).unwrap().total, 4);
+    }
+
+    /// The race a session's check cannot close by itself: between the check and the
+    /// locks, the account is deleted and its name registered again. Given the old
+    /// account, PUBLISH, DELETE, CONNECT and DISCONNECT each refuse under their locks
+    /// and change nothing of the new account's.
+    #[test]
+    fn a_deleted_accounts_session_cannot_touch_the_new_account_of_its_name() {
+        use crate::directory::Directory;
+        use crate::protocol::Cents;
+        use crate::wallet::WalletPolicy;
+        use crate::wallet::testing::{add_account, db_with, remove_account};
+        let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+        let (_dir, db) = db_with(&["ana"], Cents(0));
+        let directory = Directory::default();
+        let old = account_of(&db, "ana");
+        remove_account(&db, "ana");
+        let new = add_account(&db, "ana", &WalletPolicy::default());
+        let gone = |refusal: Refusal| assert_eq!(refusal.code, ErrorCode::AuthRequired);
+        // The old session cannot announce itself as the new account's peer...
+        gone(directory.connect(&db, &old, loopback, 4000).unwrap_err());
+        assert!(directory.is_empty());
+        // ...nor touch what the new account publishes, nor its place among the peers.
+        directory.connect(&db, &new, loopback, 5000).unwrap();
+        publish(&db, &new, "new.txt", "").unwrap();
+        let before = of_user(&db, "ana").unwrap();
+        gone(publish(&db, &old, "old.txt", "").unwrap_err());
+        gone(delete(&db, &old, "new.txt").unwrap_err());
+        gone(directory.disconnect(&db, &old).unwrap_err());
+        assert_eq!(of_user(&db, "ana").unwrap(), before);
+        assert_eq!(directory.peer("ana").map(|peer| peer.port), Some(5000));
+        // The new account, of course, can.
+        delete(&db, &new, "new.txt").unwrap();
+        directory.disconnect(&db, &new).unwrap();
     }
 
     #[test]
@@ -311,13 +378,13 @@ mod tests {
         let (dir, db) = open_db();
         publish(
             &db,
-            "alice",
+            &account_of(&db, "alice"),
             "Maçã, \"verde\".txt",
             "Descrição, com vírgula",
         )
         .unwrap();
-        publish(&db, "alice", "gone.txt", "").unwrap();
-        delete(&db, "alice", "gone.txt").unwrap();
+        publish(&db, &account_of(&db, "alice"), "gone.txt", "").unwrap();
+        delete(&db, &account_of(&db, "alice"), "gone.txt").unwrap();
         drop(db);
         // Replays the journal (put, put, del by key text) and checkpoints.
         let db = Db::open(dir.path(), 1 << 20).unwrap();

@@ -225,9 +225,7 @@ pub fn unregister(
     // Under the write lock: the account (this identity, not just the name) is still
     // there. Another session may have deleted it meanwhile, and someone else may even
     // have registered the name again.
-    if users.get(name).is_none_or(|user| user.id != account.id) {
-        return Err(identity::gone());
-    }
+    identity::own_account(&users, account)?;
     // Lock order: users, wallets, transfers, files. The balance checked is the balance
     // closed: no transfer can arrive in between. The account, its wallet and its
     // published files go in one journal line: a crash leaves all of them or none.

@@ -7,7 +7,9 @@
 //! `carol` would see the old one's orders. So a session remembers the id it logged in
 //! with, every request checks that the account of that name still has that id
 //! ([`is_live`]), the money verbs check it again under the `wallets` lock (each wallet
-//! row records its account's id), and history rows (orders, the ledger) record the id.
+//! row records its account's id), the file-sharing verbs that change what a name owns
+//! check it again under the `users` lock ([`own_account`]), and history rows (orders,
+//! the ledger) record the id.
 //!
 //! Where the next id comes from: one more than the largest id the data has ever
 //! recorded ([`highest_recorded`], at start-up). Every account's wallet is opened with
@@ -111,10 +113,26 @@ pub fn highest_recorded(
 /// Is `account` still the account of that name? False once it was deleted, whatever
 /// account has been given the name since.
 pub fn is_live(db: &Db, account: &Account) -> bool {
-    db.users
-        .read()
-        .get(&account.name)
-        .is_some_and(|user| user.id == account.id)
+    own_account(&db.users.read(), account).is_ok()
+}
+
+/// `account` (this identity, not just this name), looked up under the `users` lock the
+/// caller holds: AUTH_REQUIRED for a session whose account was deleted, even if someone
+/// has registered the name again since.
+///
+/// Why under the caller's lock and not [`is_live`]'s own: a check made with a lock that
+/// is then let go says nothing about the moment after. A verb that changes what belongs
+/// to a name (the files it publishes, its place among the connected peers) holds the
+/// `users` read lock from this check to its change, so an UNREGISTER, which takes that
+/// lock to write, comes wholly before or wholly after (the files side's `own_wallet`).
+pub(crate) fn own_account(
+    users: &BTreeMap<String, User>,
+    account: &Account,
+) -> Result<(), Refusal> {
+    match users.get(&account.name) {
+        Some(user) if user.id == account.id => Ok(()),
+        _ => Err(gone()),
+    }
 }
 
 /// The refusal for a session whose account was deleted (docs/PROTOCOL.md, "Sessions

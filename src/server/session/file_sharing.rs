@@ -42,7 +42,7 @@ impl Session {
         Ok(match request {
             Request::Connect { port } => {
                 let ip = self.peer_ip()?;
-                let token = directory.connect(&user, ip, port)?;
+                let token = directory.connect(db, &self.account()?, ip, port)?;
                 // An older entry of this session, if any, was already removed by a
                 // DISCONNECT from another session: this one replaces it.
                 self.announced = Some(Announced {
@@ -61,7 +61,7 @@ impl Session {
                 )
             }
             Request::Disconnect => {
-                directory.disconnect(&user)?;
+                directory.disconnect(db, &self.account()?)?;
                 // Disconnected from any session: this one no longer owns an entry.
                 if self.announced.as_ref().is_some_and(|a| a.user == user) {
                     self.announced = None;
@@ -74,12 +74,12 @@ impl Session {
                 description,
             } => {
                 directory.require_connected(&user)?;
-                let file = files::publish(db, &user, &file_name, &description)?;
+                let file = files::publish(db, &self.account()?, &file_name, &description)?;
                 Reply::rows(vec![file.to_row()], format!("published {file_name}"))
             }
             Request::Delete { file_name } => {
                 directory.require_connected(&user)?;
-                files::delete(db, &user, &file_name)?;
+                files::delete(db, &self.account()?, &file_name)?;
                 Reply::ok(format!("deleted {file_name}"))
             }
             Request::ListUsers => {
