@@ -14,7 +14,7 @@
 //! 3. `wallets`
 //! 4. `orders`
 //! 5. `transfers` (the wallets' ledger)
-//! 6. `files` (published files, issue 4: LIST_CONTENT reads `users` then `files`;
+//! 6. `files` (published files: LIST_CONTENT reads `users` then `files`;
 //!    PUBLISH and DELETE read `users` then write `files`, to check the session's account)
 //! 7. the journal's writer lock (taken inside `Journal::commit`, never by callers)
 //! 8. the group commit's queue lock (inside `storage::group_commit`, never by callers)
