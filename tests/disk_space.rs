@@ -157,13 +157,22 @@ fn fill_disk(dir: &Path, leave: u64) -> PathBuf {
 const PRODUCT: &str = "Milho";
 const STOCK: u64 = 10_000_000;
 
+/// What [`order_until_refused`] saw.
+struct Orders {
+    acknowledged: u64,
+    refused: u64,
+    first_refusal: feira::protocol::Reply,
+}
+
 /// Orders one unit of `PRODUCT` at a time, 100 requests per write, until one is
-/// refused. Returns how many were acknowledged and the first refusal.
-fn order_until_refused(server: &ServerProcess) -> (u64, feira::protocol::Reply) {
+/// refused, and then 100 more (on a full disk, they are refused too).
+fn order_until_refused(server: &ServerProcess) -> Orders {
     let mut alice = server.login(ALICE);
     let start = Instant::now();
-    let mut acknowledged = 0;
-    loop {
+    let (mut acknowledged, mut refused) = (0, 0);
+    let mut first_refusal = None;
+    let mut batches_after_it = 0;
+    while batches_after_it < 2 {
         assert!(
             start.elapsed() < Duration::from_secs(180),
             "the disk did not fill: {acknowledged} orders acknowledged"
@@ -171,20 +180,26 @@ fn order_until_refused(server: &ServerProcess) -> (u64, feira::protocol::Reply) 
         for _ in 0..100 {
             alice.send_line(&format!("ORDER {PRODUCT} 1")).unwrap();
         }
-        let mut refused = None;
         for _ in 0..100 {
             // After a refusal a later order may still fit (in what the refused one
             // did not use): it was acknowledged, so it counts.
             let reply = alice.read_reply().unwrap();
             if reply.is_ok() {
                 acknowledged += 1;
-            } else if refused.is_none() {
-                refused = Some(reply);
+            } else {
+                refused += 1;
+                first_refusal.get_or_insert(reply);
             }
         }
-        if let Some(reply) = refused {
-            return (acknowledged, reply);
+        if first_refusal.is_some() {
+            batches_after_it += 1;
         }
+    }
+    let first_refusal = first_refusal.expect("a refusal ends the loop");
+    Orders {
+        acknowledged,
+        refused,
+        first_refusal,
     }
 }
 
@@ -216,11 +231,16 @@ fn on_a_full_small_disk(mount: &Path) {
 
     // Most of the disk goes to another file; orders fill the rest.
     let filler = fill_disk(mount, 64 * 1024);
-    let (acknowledged, refusal) = order_until_refused(&server);
+    let Orders {
+        acknowledged,
+        refused,
+        first_refusal,
+    } = order_until_refused(&server);
     assert!(acknowledged > 100, "{acknowledged}");
-    let text = format!("{refusal:?}");
+    assert!(refused > 100, "{refused}");
+    let text = format!("{first_refusal:?}");
     assert_eq!(
-        refusal.code().as_ref().map(ErrorCode::as_str),
+        first_refusal.code().as_ref().map(ErrorCode::as_str),
         Some("INTERNAL"),
         "{text}"
     );
@@ -234,6 +254,15 @@ fn on_a_full_small_disk(mount: &Path) {
     assert!(
         log.iter().any(|l| l.contains("shutdown complete")),
         "{log:#?}"
+    );
+    // Each refused write was not an ERROR line of its own: the first one is, with its
+    // cause, and then a count every 5 s at most (the test takes far less).
+    let errors: Vec<&String> = log.iter().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(errors.len() <= 3, "{refused} refusals: {errors:#?}");
+    let first = errors.first().map_or("", |line| line.as_str());
+    assert!(
+        first.contains("a write to the journal was refused") && first.contains("space"),
+        "{errors:#?}"
     );
     // Nothing half-written is left behind.
     for entry in fs::read_dir(&state).unwrap() {

@@ -449,11 +449,12 @@ fn shutdown_cuts_downloads_in_progress_and_stops_listening() {
 
 /// Connects and sends a request line one byte at a time (`GET aaaa...`, never ending),
 /// a byte every 50 ms, until the peer closes the connection. Returns how long the
-/// connection lived and what the peer said. Gives up after 30 s.
+/// connection lived and what the peer said. Gives up after 30 s. Connects before it
+/// returns, so tricklers started one after the other reach the peer in that order.
 fn trickle_a_request(addr: SocketAddr) -> JoinHandle<(Duration, String)> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
     thread::spawn(move || {
-        let started = Instant::now();
-        let mut stream = TcpStream::connect(addr).unwrap();
         // The read timeout paces the trickle: one byte, then 50 ms listening.
         stream
             .set_read_timeout(Some(Duration::from_millis(50)))
@@ -483,6 +484,20 @@ fn trickle_a_request(addr: SocketAddr) -> JoinHandle<(Duration, String)> {
     })
 }
 
+/// Shares a small file and downloads it: it must arrive, in well under 5 s.
+fn download_promptly(peer: &Peer) {
+    peer.share_file("real.txt", b"a real download");
+    let started = Instant::now();
+    let dest = peer.downloads.join("real.txt");
+    fetch(peer.addr(), "real.txt", &dest, TIMEOUT).unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), b"a real download");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn tricklers_never_hold_a_download_slot_and_are_closed_at_the_request_deadline() {
     const TRICKLERS: usize = 16;
@@ -493,7 +508,6 @@ fn tricklers_never_hold_a_download_slot_and_are_closed_at_the_request_deadline()
         request_timeout,
         ..PeerOptions::default()
     });
-    peer.share_file("real.txt", b"a real download");
     let tricklers: Vec<_> = (0..TRICKLERS)
         .map(|_| trickle_a_request(peer.addr()))
         .collect();
@@ -503,15 +517,7 @@ fn tricklers_never_hold_a_download_slot_and_are_closed_at_the_request_deadline()
     assert_eq!(peer.server.active_transfers(), 0, "a trickler holds a slot");
 
     // A real download, while sixteen connections trickle: served at once.
-    let started = Instant::now();
-    let dest = peer.downloads.join("real.txt");
-    fetch(peer.addr(), "real.txt", &dest, TIMEOUT).unwrap();
-    assert_eq!(fs::read(&dest).unwrap(), b"a real download");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    download_promptly(&peer);
 
     // Each trickler is told TIMEOUT at its deadline and closed (after at most a second
     // of lingering close), however steadily its bytes came.
@@ -527,6 +533,56 @@ fn tricklers_never_hold_a_download_slot_and_are_closed_at_the_request_deadline()
     eventually("the waiting places to be given back", || {
         peer.server.waiting_connections() == 0
     });
+}
+
+#[test]
+fn past_the_waiting_limit_the_oldest_trickler_makes_room_and_a_download_gets_through() {
+    const MAX_WAITING: usize = 8;
+    const TRICKLERS: usize = 3 * MAX_WAITING;
+    let peer = Peer::start_with(PeerOptions {
+        max_concurrent: 4,
+        io_timeout: TIMEOUT,
+        // Far beyond the test: no trickler reaches its deadline.
+        request_timeout: TIMEOUT * 6,
+        max_waiting: MAX_WAITING,
+    });
+    let mut oldest: Vec<_> = (0..TRICKLERS)
+        .map(|_| trickle_a_request(peer.addr()))
+        .collect();
+    let newest = oldest.split_off(TRICKLERS - MAX_WAITING);
+    let finished = || {
+        let all = oldest.iter().chain(&newest);
+        all.filter(|t| t.is_finished()).count()
+    };
+    eventually(
+        "the peer to count 8 tricklers and close the 16 others",
+        || {
+            peer.server.waiting_connections() == MAX_WAITING
+                && finished() == TRICKLERS - MAX_WAITING
+        },
+    );
+
+    // Every waiting place is taken by a trickler, yet a real download is served at
+    // once: its connection takes the place of the one that has waited longest.
+    download_promptly(&peer);
+
+    // Those closed were the oldest, and so is the one that made room for the download.
+    assert!(oldest.iter().all(|t| t.is_finished()));
+    eventually("the oldest of the newest tricklers to make room", || {
+        newest[0].is_finished()
+    });
+    assert_eq!(finished(), TRICKLERS - MAX_WAITING + 1);
+    // They were closed without an answer, long before their deadline.
+    for trickler in oldest {
+        let (lived, answer) = trickler.join().unwrap();
+        assert_eq!(answer, "", "closed to make room, without an answer");
+        assert!(lived < TIMEOUT, "closed after {lived:?}");
+    }
+    // Shutting the peer down closes the rest.
+    peer.server.shutdown();
+    for trickler in newest {
+        trickler.join().unwrap();
+    }
 }
 
 /// Writes `bytes` one at a time, `pause` apart, until done or the downloader has gone.

@@ -10,18 +10,20 @@
 //! - **waiting**: connected, request line not yet read. At most `max_waiting` at once
 //!   (64 by default), and each for at most the request deadline (10 s, see
 //!   [`DeadlineReader`](super::timing::DeadlineReader)): a dawdler is answered
-//!   `ERR TIMEOUT` and closed, and can never take a download's place;
+//!   `ERR TIMEOUT` and closed, and can never take a download's place. When all
+//!   `max_waiting` places are taken, a new connection still gets one: the connection
+//!   that has waited longest is closed to make room (see [`Admission::admit`]);
 //! - **downloads**: a [`Slot`] each, at most `max_concurrent` (4 by default), taken only
 //!   once the request is read and the file is open, held to the last byte;
 //! - in between, connections whose request was read and is being refused (`BUSY`,
 //!   `NOT_FOUND`: at most a second of lingering close). [`EXTRA_CONNECTIONS`] places
 //!   are kept for them, so that the total number of threads stays bounded.
 //!
-//! A connection over either limit is closed at once by the accept thread, without a
+//! A connection over the total is closed at once by the accept thread, without a
 //! thread of its own.
 
-use std::collections::HashMap;
-use std::net::TcpStream;
+use std::collections::{HashMap, VecDeque};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -38,8 +40,8 @@ pub struct Admission {
     /// Downloads holding a slot (see [`Slot`]). An atomic rather than a lock: taking a
     /// slot is one compare-and-swap, and nothing else needs to change with it.
     transfers: AtomicUsize,
-    /// The live connections. A `parking_lot` mutex, held for a map insert or remove and
-    /// never across I/O.
+    /// The live connections. A `parking_lot` mutex, held for a map insert or remove (or
+    /// a `shutdown`, which never waits) and never across I/O.
     connections: Mutex<Connections>,
 }
 
@@ -50,11 +52,38 @@ struct Connections {
     /// connection removes its own entry when it ends ([`Admitted`]'s `Drop`): a clone
     /// left here would keep the socket open, and the downloader would never see it close.
     streams: HashMap<u64, TcpStream>,
-    /// How many of `streams` have not had their request line read yet.
-    waiting: usize,
+    /// The ids of the connections whose request line has not been read yet, oldest
+    /// first (ids are handed out in arrival order). At most `max_waiting`.
+    waiting: VecDeque<u64>,
     /// Every connection thread, joined at shutdown; finished ones are dropped as new
     /// ones start.
     threads: Vec<JoinHandle<()>>,
+}
+
+impl Connections {
+    /// Stops counting connection `id` as waiting. Returns whether it was waiting.
+    fn stop_waiting(&mut self, id: u64) -> bool {
+        let Some(at) = self.waiting.iter().position(|&waiting| waiting == id) else {
+            return false;
+        };
+        self.waiting.remove(at);
+        true
+    }
+
+    /// Closes the connection that has waited longest for its request line.
+    ///
+    /// Its thread is blocked reading the socket, and the socket is the thread's: a
+    /// `shutdown` on our clone closes the connection and makes that read return at
+    /// once; the thread then finds that it no longer counts as waiting
+    /// ([`Admitted::request_read`]) and ends without answering. Its place is free at
+    /// once: a thread with nothing left to do but end does not count against the total
+    /// (if it did, a burst of new connections would find the total full of them).
+    fn close_oldest_waiting(&mut self) {
+        let oldest = self.waiting.pop_front();
+        if let Some(stream) = oldest.and_then(|id| self.streams.remove(&id)) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
 }
 
 impl Admission {
@@ -68,23 +97,31 @@ impl Admission {
     }
 
     /// Admits a new connection as *waiting* for its request, or refuses it (`None`) if
-    /// the waiting connections or all connections are at their limit.
+    /// all connections are at their limit.
+    ///
+    /// If the waiting places are all taken, the connection that has waited longest is
+    /// closed to make room, as web servers do. Why the oldest: it has had the longest to
+    /// send one short line, and a real downloader sends it within milliseconds. So
+    /// however many connections dawdle, and however often they reconnect, they only
+    /// ever push each other out, and a real download still gets its turn.
     pub fn admit(self: &Arc<Admission>, stream: &TcpStream) -> Option<Admitted> {
         let mut connections = self.connections.lock();
         connections.threads.retain(|t| !t.is_finished());
+        if connections.waiting.len() >= self.max_waiting {
+            connections.close_oldest_waiting();
+        }
         let total = self.max_waiting + self.max_downloads + EXTRA_CONNECTIONS;
-        if connections.waiting >= self.max_waiting || connections.streams.len() >= total {
+        if connections.streams.len() >= total {
             return None;
         }
         let clone = stream.try_clone().ok()?;
         let id = connections.next_id;
         connections.next_id += 1;
         connections.streams.insert(id, clone);
-        connections.waiting += 1;
+        connections.waiting.push_back(id);
         Some(Admitted {
             admission: Arc::clone(self),
             id,
-            waiting: true,
         })
     }
 
@@ -97,13 +134,14 @@ impl Admission {
     /// admitted any more.
     pub fn take_all(&self) -> (Vec<TcpStream>, Vec<JoinHandle<()>>) {
         let mut connections = self.connections.lock();
+        connections.waiting.clear();
         let streams = connections.streams.drain().map(|(_, s)| s).collect();
         (streams, std::mem::take(&mut connections.threads))
     }
 
     /// Connections that have not sent a whole request line yet.
     pub fn waiting(&self) -> usize {
-        self.connections.lock().waiting
+        self.connections.lock().waiting.len()
     }
 
     /// Downloads holding a slot.
@@ -129,17 +167,15 @@ impl Admission {
 pub struct Admitted {
     admission: Arc<Admission>,
     id: u64,
-    /// Still counted among the waiting connections?
-    waiting: bool,
 }
 
 impl Admitted {
     /// The request line has been read (or has failed): the connection no longer counts
-    /// as waiting.
-    pub fn request_read(&mut self) {
-        if std::mem::take(&mut self.waiting) {
-            self.admission.connections.lock().waiting -= 1;
-        }
+    /// as waiting. Returns `false` if it no longer counted as waiting: it was closed
+    /// meanwhile to make room for a newer connection (or by shutdown), and there is no
+    /// one left to answer.
+    pub fn request_read(&mut self) -> bool {
+        self.admission.connections.lock().stop_waiting(self.id)
     }
 
     /// A number for this connection, unique in its serving peer (for thread names).
@@ -152,9 +188,7 @@ impl Drop for Admitted {
     fn drop(&mut self) {
         let mut connections = self.admission.connections.lock();
         connections.streams.remove(&self.id);
-        if self.waiting {
-            connections.waiting -= 1;
-        }
+        connections.stop_waiting(self.id);
     }
 }
 
@@ -170,7 +204,9 @@ impl Drop for Slot<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{ErrorKind, Read};
     use std::net::TcpListener;
+    use std::time::Duration;
 
     fn socket() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -192,34 +228,58 @@ mod tests {
     }
 
     #[test]
-    fn waiting_connections_have_their_own_limit_and_leave_it_once_their_request_is_read() {
+    fn waiting_connections_leave_their_place_once_their_request_is_read() {
         let admission = Arc::new(Admission::new(2, 1));
         let (stream, _client) = socket();
         let mut first = admission.admit(&stream).unwrap();
         let second = admission.admit(&stream).unwrap();
         assert_eq!(admission.waiting(), 2);
-        assert!(
-            admission.admit(&stream).is_none(),
-            "two are waiting already"
-        );
-        // Once a request is read, its place among the waiting is free.
-        first.request_read();
-        first.request_read();
+        // Once a request is read, its place among the waiting is free (once).
+        assert!(first.request_read());
+        assert!(!first.request_read());
         assert_eq!(admission.waiting(), 1);
-        let third = admission.admit(&stream).unwrap();
-        drop((second, third));
+        drop(second);
         assert_eq!(admission.waiting(), 0);
         // 2 waiting + 1 download + the extra places: the total is bounded too.
         let mut places: Vec<Admitted> = Vec::new();
         for _ in 0..(1 + EXTRA_CONNECTIONS + 1) {
             let mut place = admission.admit(&stream).unwrap();
-            place.request_read();
+            assert!(place.request_read());
             places.push(place);
         }
         assert!(admission.admit(&stream).is_none(), "every place is taken");
         drop(first);
         assert!(admission.admit(&stream).is_some());
         drop(places);
+        assert_eq!(admission.take_all().0.len(), 0);
+    }
+
+    #[test]
+    fn when_every_waiting_place_is_taken_the_oldest_waiting_connection_is_closed() {
+        let admission = Arc::new(Admission::new(2, 1));
+        let (one, mut one_client) = socket();
+        let (two, two_client) = socket();
+        let (three, _three_client) = socket();
+        let mut first = admission.admit(&one).unwrap();
+        let mut second = admission.admit(&two).unwrap();
+        let mut third = admission.admit(&three).unwrap();
+        assert_eq!(admission.waiting(), 2);
+        // The first had waited longest: its connection is closed, as both ends see,
+        // and its thread learns that it has no one to answer.
+        one_client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(one_client.read(&mut [0u8; 1]).unwrap(), 0);
+        assert_eq!((&one).read(&mut [0u8; 1]).unwrap(), 0);
+        assert!(!first.request_read());
+        // The second is still open, and keeps its place.
+        two_client.set_nonblocking(true).unwrap();
+        let still_open = (&two_client).read(&mut [0u8; 1]).unwrap_err();
+        assert_eq!(still_open.kind(), ErrorKind::WouldBlock);
+        assert!(second.request_read());
+        assert!(third.request_read());
+        assert_eq!(admission.waiting(), 0);
+        drop((first, second, third));
         assert_eq!(admission.take_all().0.len(), 0);
     }
 }

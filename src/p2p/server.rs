@@ -6,9 +6,10 @@
 //! - at most `max_concurrent` downloads run at once; one more is answered `ERR BUSY`
 //!   rather than queued, so a popular peer stays responsive and the downloader learns at
 //!   once that it should try later (or another peer). Connections that have not sent
-//!   their request yet are counted apart, against a larger limit, and the request line
-//!   has one deadline however its bytes trickle in, so dawdlers can never take a
-//!   download's place (src/p2p/admission.rs);
+//!   their request yet are counted apart, against a larger limit (when it is reached,
+//!   the one that has waited longest is closed to make room), and the request line has
+//!   one deadline however its bytes trickle in, so dawdlers can never take a download's
+//!   place, nor keep a real downloader out (src/p2p/admission.rs);
 //! - **shutdown** sets a stop flag, connects to its own listener to wake the blocked
 //!   `accept()`, cuts the live connections and joins every thread, so that when
 //!   [`PeerServer::shutdown`] returns nothing of the peer is left running;
@@ -62,7 +63,8 @@ pub struct PeerOptions {
     /// bytes trickle in; then `ERR TIMEOUT` and close.
     pub request_timeout: Duration,
     /// Connections that have not sent their whole request line yet, at most; one more
-    /// is closed at once. Counted apart from (and larger than) `max_concurrent`.
+    /// takes the place of the one that has waited longest, which is closed. Counted
+    /// apart from (and larger than) `max_concurrent`.
     pub max_waiting: usize,
 }
 
@@ -267,7 +269,8 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
 /// One connection, from the request to the last byte.
 fn serve(shared: &Shared, stream: TcpStream, peer: &str, admitted: &mut Admitted) {
     let options = &shared.options;
-    let request_deadline = Instant::now() + options.request_timeout;
+    let connected = Instant::now();
+    let request_deadline = connected + options.request_timeout;
     if let Err(e) = stream
         .set_write_timeout(Some(options.io_timeout))
         // The header is small and the downloader waits for it: send it at once.
@@ -285,8 +288,18 @@ fn serve(shared: &Shared, stream: TcpStream, peer: &str, admitted: &mut Admitted
     let request = wire::read_request(&mut reader, &mut Vec::new());
     drop(reader);
     // Read or not, the connection no longer waits for a request: its place among the
-    // waiting connections is free for the next one.
-    admitted.request_read();
+    // waiting connections is free for the next one. If it had already lost that place
+    // (it waited longest when all were taken, see src/p2p/admission.rs), its socket is
+    // closed and there is no one left to answer.
+    if !admitted.request_read() {
+        if !shared.stop.load(Ordering::SeqCst) {
+            info!(
+                "peer: {peer}: no whole request line after {:.1} s; closed to make room",
+                connected.elapsed().as_secs_f64()
+            );
+        }
+        return;
+    }
     let name = match request {
         Ok(Some(Ok(name))) => name,
         Ok(Some(Err(refusal))) => return refuse(&stream, peer, refusal),

@@ -41,6 +41,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -48,6 +49,7 @@ use super::LockStats;
 use super::group_commit::{GroupCommit, WhenDurable};
 use super::line::{LineEncoder, checksum};
 use super::padding::{self, Padding, Standing, Upkeep, write_zeros};
+use super::refused_writes::RefusedWrites;
 use crate::error::{Error, Result};
 
 /// The name of a journal set aside by a checkpoint ([`Journal::rotate`]).
@@ -136,6 +138,8 @@ struct Writer {
     padding: Padding,
     /// How much room an emptied journal is given at once (see [`Journal::keep_room`]).
     room: u64,
+    /// The writes refused lately, so that a full disk is logged in a few lines.
+    refused: RefusedWrites,
 }
 
 impl Writer {
@@ -211,6 +215,7 @@ impl Journal {
                 line: Vec::with_capacity(512),
                 padding: Padding::new(len),
                 room: 0,
+                refused: RefusedWrites::default(),
             }),
             durability,
             failing_writes: AtomicU32::new(0),
@@ -250,6 +255,21 @@ impl Journal {
             return Ok(self.latest());
         }
         line.finish();
+        let written = self.write_encoded(&mut writer);
+        // A full disk refuses every write: say so in a few lines, not one each.
+        let report = match &written {
+            Ok(_) => writer.refused.succeeded(),
+            Err(_) => writer.refused.refused(Instant::now()),
+        };
+        drop(writer);
+        if let Some(report) = report {
+            report.log(written.as_ref().err());
+        }
+        written
+    }
+
+    /// Writes the line encoded in `writer` at the journal's end.
+    fn write_encoded(&self, writer: &mut Writer) -> Result<Ticket> {
         if self.is_poisoned() {
             return Err(Error::Poisoned);
         }
@@ -261,7 +281,7 @@ impl Journal {
         self.capacity
             .store(writer.padding.capacity(), Ordering::Release);
         grown.map_err(|e| Error::io(&self.path, e))?;
-        if let Err(e) = self.write_at(&writer, at) {
+        if let Err(e) = self.write_at(writer, at) {
             // Part of the line may be in the file, and the next line will be written at
             // the same place: if it were shorter, the end of this one would follow it.
             // Put the zeros back; if even that fails, stop writing.
@@ -845,6 +865,19 @@ mod tests {
         let (_, entries) = Journal::open(dir.path()).unwrap();
         let changes: Vec<Vec<Change>> = entries.into_iter().map(|e| e.changes).collect();
         assert_eq!(changes, [vec![first], vec![second], vec![third]]);
+    }
+
+    #[test]
+    fn refused_writes_are_counted_for_the_log_until_one_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = Journal::open(dir.path()).unwrap();
+        journal.fail_next_writes(500);
+        for i in 0..500 {
+            assert!(commit(&journal, vec![put("t", &[&i.to_string(), "x"])]).is_err());
+        }
+        assert_eq!(journal.lock_writer().refused.in_a_row(), 500);
+        commit(&journal, vec![put("t", &["ok", "x"])]).unwrap();
+        assert_eq!(journal.lock_writer().refused.in_a_row(), 0);
     }
 
     /// The size of the journal file, padding included.

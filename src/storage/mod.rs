@@ -26,6 +26,8 @@
 //! - [`DirLock`]: one process per data directory (`feira-server.pid`);
 //! - [`LineEncoder`]: one journal line, written as CSV with its checksum;
 //! - `group_commit`: who runs the fsync that makes the journal's lines durable, who waits;
+//! - `refused_writes`: a full disk refuses every write; the journal logs the first
+//!   refusal, then a count every few seconds, then the recovery;
 //! - [`snapshot`]: reading and atomically writing a CSV snapshot.
 
 mod csv_field;
@@ -36,6 +38,7 @@ mod line;
 mod lock_stats;
 mod padding;
 mod record;
+mod refused_writes;
 pub mod snapshot;
 mod table;
 
