@@ -48,8 +48,10 @@
 //! small one under the writers' lock (src/storage/padding.rs). Those two checkpoints
 //! write only what changed since the last one, a few MiB of journal's worth.
 
+mod canonical_names;
 mod migrate;
 
+pub use canonical_names::BACKUP as NAMES_BACKUP;
 pub use migrate::BACKUP as MIGRATION_BACKUP;
 
 use std::path::{Path, PathBuf};
@@ -120,6 +122,20 @@ impl Db {
     /// [`Db::open`] with the directory already locked (the server locks it before it
     /// binds its socket, and opens the tables after).
     pub fn open_locked(lock: DirLock, checkpoint_bytes: u64) -> Result<Db> {
+        let mut db = Db::load(lock, checkpoint_bytes)?;
+        // Names stored before their canonical forms are renamed on disk, and the
+        // tables loaded again (src/db/canonical_names.rs).
+        if canonical_names::rename(&db)? {
+            // The old tables and journal are dropped (closed) before they are loaded again.
+            let lock = db.into_lock();
+            db = Db::load(lock, checkpoint_bytes)?;
+        }
+        db.journal.keep_room(FIRST_JOURNAL_ROOM);
+        Ok(db)
+    }
+
+    /// Loads every table and replays the journal on top (see [`Db::open`]).
+    fn load(lock: DirLock, checkpoint_bytes: u64) -> Result<Db> {
         let dir = &lock.dir().to_path_buf();
         let (journal, entries) = Journal::open(dir)?;
         // Tables from before account ids are given ids first (src/db/migrate.rs).
@@ -157,8 +173,12 @@ impl Db {
             log::info!("replayed {replayed} transactions from the journal");
             db.checkpoint()?;
         }
-        db.journal.keep_room(FIRST_JOURNAL_ROOM);
         Ok(db)
+    }
+
+    /// Closes everything but the lock on the directory.
+    fn into_lock(self) -> DirLock {
+        self._lock
     }
 
     /// The data directory.

@@ -87,7 +87,8 @@ pub fn account_ids(dir: &Path, journal_lines: usize) -> Result<()> {
         )));
     }
     let backup = dir.join(BACKUP);
-    keep_a_copy(dir, &backup)?;
+    let note = "The tables of this data directory as they were before feira gave accounts ids.\nThe server no longer reads them; delete this folder when you like.\n";
+    keep_a_copy(dir, &backup, &OLD.map(|(table, _)| table), note)?;
     let [users, wallets, orders, ledger] =
         OLD.map(|(table, columns)| read(&backup, table, columns));
     let (users, wallets, orders, ledger) = (users?, wallets?, orders?, ledger?);
@@ -121,15 +122,16 @@ fn has_header(path: &Path, columns: &[&str]) -> Result<bool> {
     Ok(first.trim_end_matches(['\r', '\n']) == columns.join(","))
 }
 
-/// Copies the old tables into `backup` once, durably; a `README.txt` written last says
-/// the copy is whole.
-fn keep_a_copy(dir: &Path, backup: &Path) -> Result<()> {
+/// Copies these tables' snapshots from `dir` into `backup` once, durably. `note` is
+/// written last, as `README.txt`, and so says that the copy is whole: a whole copy is
+/// kept as it is (after a crash half-way, it still holds the tables from before).
+pub(super) fn keep_a_copy(dir: &Path, backup: &Path, tables: &[&str], note: &str) -> Result<()> {
     let done = backup.join("README.txt");
     if done.exists() {
         return Ok(());
     }
     fs::create_dir_all(backup).map_err(|e| Error::io(backup, e))?;
-    for (table, _) in OLD {
+    for table in tables {
         let from = snapshot::path(dir, table);
         let to = snapshot::path(backup, table);
         if from.exists() {
@@ -139,7 +141,6 @@ fn keep_a_copy(dir: &Path, backup: &Path) -> Result<()> {
                 .map_err(|e| Error::io(&to, e))?;
         }
     }
-    let note = "The tables of this data directory as they were before feira gave accounts ids.\nThe server no longer reads them; delete this folder when you like.\n";
     fs::write(&done, note)
         .and_then(|()| fs::File::open(&done)?.sync_all())
         .and_then(|()| snapshot::sync_dir(backup))
