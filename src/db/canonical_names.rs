@@ -80,7 +80,7 @@ const RENAME_AN_ACCOUNT: &str = "give one of them another name in users.csv (its
 /// anything was renamed: the tables in `db` are then out of date.
 pub fn rename(db: &Db) -> Result<bool> {
     let plan = Plan::of(db);
-    if plan.renamed.is_empty() && plan.conflicts.is_empty() {
+    if plan.changed.is_empty() && plan.conflicts.is_empty() {
         return Ok(false);
     }
     let dir = db.dir();
@@ -109,9 +109,9 @@ pub fn rename(db: &Db) -> Result<bool> {
         log::warn!("{}: renamed {renamed}", dir.display());
     }
     log::warn!(
-        "{}: gave {} stored names their canonical form; the tables as they were are kept in {}",
+        "{}: gave the names stored in {} their canonical form; the tables as they were are kept in {}",
         dir.display(),
-        plan.renamed.len(),
+        plan.changed.join(", "),
         backup.display()
     );
     Ok(true)
@@ -126,6 +126,8 @@ struct Plan {
     orders: Option<Vec<Order>>,
     ledger: Option<Vec<LedgerEntry>>,
     files: Option<Vec<SharedFile>>,
+    /// The files that change (`users.csv`, ...).
+    changed: Vec<String>,
     /// Each account, product and file renamed, for the log.
     renamed: Vec<String>,
     /// Each rename that would need a guess, with how to fix it.
@@ -152,10 +154,12 @@ impl Plan {
             ..user.clone()
         });
         plan.look_alikes(db);
+        let accounts_agree = plan.conflicts.is_empty();
         plan.products = plan.rename(&db.products, |product| Product {
             name: names::nfc(&product.name).into_owned(),
             ..product.clone()
         });
+        let told = plan.conflicts.len();
         plan.wallets = plan.rename(&db.wallets, |wallet| Wallet {
             user: name_of(&Account::new(wallet.account, &wallet.user)),
             ..wallet.clone()
@@ -175,6 +179,11 @@ impl Plan {
             ..line.clone()
         });
         plan.files = plan.rename_files(db);
+        // Two accounts that get one name give their wallets and files one name too:
+        // the tables that follow the accounts are told about once the accounts agree.
+        if !accounts_agree {
+            plan.conflicts.truncate(told);
+        }
         plan
     }
 
@@ -211,7 +220,11 @@ impl Plan {
                 )),
             }
         }
-        changed.then(|| renamed.into_values().map(|(_, new)| new).collect())
+        if !changed {
+            return None;
+        }
+        self.changed.push(format!("{}.csv", R::TABLE));
+        Some(renamed.into_values().map(|(_, new)| new).collect())
     }
 
     /// A renamed account that would look like another account is a conflict: REGISTER

@@ -18,6 +18,8 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// The lines of its log (stderr), as they come.
     log: mpsc::Receiver<String>,
+    /// The lines it logged before the one that gave its address (start-up).
+    pub started_log: Vec<String>,
 }
 
 impl ServerProcess {
@@ -63,7 +65,12 @@ impl ServerProcess {
                 }
             }
         };
-        ServerProcess { child, addr, log }
+        ServerProcess {
+            child,
+            addr,
+            log,
+            started_log: seen,
+        }
     }
 
     /// Its process id.

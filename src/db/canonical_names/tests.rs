@@ -157,8 +157,7 @@ fn names_that_are_not_canonical_are_renamed_everywhere_and_keep_their_money() {
 #[test]
 fn two_accounts_that_would_get_one_name_are_refused_and_nothing_changes() {
     let dir = older_tables(&user(6, "alice"));
-    let before = tables(dir.path());
-    let error = open(dir.path()).err().expect("refused").to_string();
+    let error = refused(dir.path());
     assert!(
         error.contains(r#"account 2 "Alice" and account 6 "alice" would both be "alice""#),
         "{error}"
@@ -167,34 +166,66 @@ fn two_accounts_that_would_get_one_name_are_refused_and_nothing_changes() {
         error.contains("users.csv") && error.contains("another name"),
         "{error}"
     );
-    assert_eq!(tables(dir.path()), before);
-    assert!(!dir.path().join(BACKUP).exists());
+
+    // The fix it gives works: another name in users.csv and files.csv, and the wallet,
+    // orders and ledger lines follow the account by its id.
+    for table in ["users", "files"] {
+        let path = snapshot::path(dir.path(), table);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("Alice,", "alice2,")).unwrap();
+    }
+    let db = open(dir.path()).unwrap();
+    let wallet = db.wallets.read()["alice2"].clone();
+    assert_eq!(
+        (wallet.account, wallet.balance),
+        (AccountId(2), Cents(18_750))
+    );
+    assert_eq!(db.orders.read()[&1].user, "alice2");
+    assert_eq!(
+        db.transfers.read()[&9].from.as_ref().unwrap().name,
+        "alice2"
+    );
+    assert!(db.files.read().keys().any(|k| k.user == "alice2"));
+}
+
+/// Refuses to open `dir`, changing no table, and returns the message.
+fn refused(dir: &Path) -> String {
+    let before = tables(dir);
+    let error = open(dir).err().expect("refused").to_string();
+    assert_eq!(tables(dir), before, "a table changed");
+    assert!(!dir.join(BACKUP).exists());
+    error
+}
+
+/// Adds `row` (a line) at the end of `table`.
+fn add_row(dir: &Path, table: &str, row: &str) {
+    let path = snapshot::path(dir, table);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(path, text + row + "\n").unwrap();
 }
 
 #[test]
-fn every_rename_that_would_need_a_guess_is_named_with_its_fix() {
-    // A Cyrillic `А` that becomes a look-alike of alice, a second Maçã, composed, and
-    // files of a name that is no account's.
+fn a_renamed_account_that_would_look_like_another_is_refused() {
+    // `АLICE` with a Cyrillic `А` becomes `аlice`: not alice, but just like her.
     let dir = older_tables(&user(6, "\u{410}LICE"));
-    let path = |table| snapshot::path(dir.path(), table);
-    let mut products = std::fs::read_to_string(path("products")).unwrap();
-    products.push_str("Maçã,2.60,5\n");
-    std::fs::write(path("products"), products).unwrap();
-    let mut files = std::fs::read_to_string(path("files")).unwrap();
-    files.push_str(&format!("Carla,x.txt,,{T}\n"));
-    std::fs::write(path("files"), files).unwrap();
-    let before = tables(dir.path());
+    let error = refused(dir.path());
+    let expected = r#"- users.csv: account 2 "Alice" (renamed "alice") would look like account 6 "АLICE" (renamed "аlice"): give one of them another name in users.csv"#;
+    assert!(error.contains(expected), "{error}");
+}
 
-    let error = open(dir.path()).err().expect("refused").to_string();
+#[test]
+fn products_and_files_that_would_need_a_guess_are_refused_with_their_fix() {
+    // A second Maçã, composed; files of a name that is no account's.
+    let dir = older_tables("");
+    add_row(dir.path(), "products", "Maçã,2.60,5");
+    add_row(dir.path(), "files", &format!("Carla,x.txt,,{T}"));
+    let error = refused(dir.path());
     for expected in [
-        r#"account 2 "Alice" (renamed "alice") would look like account 6 "АLICE" (renamed "аlice")"#,
-        r#"the product "Mac\u{327}a\u{303}" and the product "Maçã" would both be "Maçã""#,
-        "products.csv (with the other's stock added)",
-        r#"the files of "Carla", but no account has that name"#,
+        r#"- products.csv: the product "Mac\u{327}a\u{303}" and the product "Maçã" would both be "Maçã": keep one of them in products.csv (with the other's stock added)"#,
+        r#"- files.csv: the files of "Carla", but no account has that name: change their `user`"#,
     ] {
         assert!(error.contains(expected), "{expected}\nnot in:\n{error}");
     }
-    assert_eq!(tables(dir.path()), before);
 }
 
 #[test]
