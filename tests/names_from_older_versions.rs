@@ -81,7 +81,7 @@ fn an_account_stored_as_alice_logs_in_as_alice_with_her_money_and_orders() {
     let orders = ok(&mut alice, "ORDERS");
     assert_eq!(orders.len(), 1, "{orders:?}");
     assert_eq!(orders[0][..3], ["1", "Caju", "2"]);
-    // Her own ledger line, under her new name.
+    // Her payment for it is among her movements.
     let moves = ok(&mut alice, "TRANSFERS");
     assert!(
         moves.iter().any(|row| row.contains(&"order".to_string())),
@@ -127,7 +127,7 @@ fn alice_beside_alice_refuses_to_start_naming_both_and_changes_nothing() {
 
     let run = run_to_end(
         server_command(dir.path(), "127.0.0.1:0"),
-        Duration::from_secs(30),
+        Duration::from_secs(20),
     );
     assert_ne!(
         run.code(),

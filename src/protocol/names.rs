@@ -8,7 +8,9 @@
 //! terminal of whoever lists it, or disguise `gpj.exe` as `exe.jpg`. So every name is
 //! brought to one form, and refused characters are refused, where a request is parsed
 //! ([`super::Request::parse`]): the tables, the journal, the login throttle and the
-//! audit log downstream only ever see the canonical form.
+//! audit log downstream only ever see the canonical form. (Names that an older version
+//! stored in another form are renamed when the data directory is opened:
+//! src/db/canonical_names.rs.)
 //!
 //! # The rules
 //!

@@ -28,8 +28,9 @@
 //! Accounts are created rarely; an index of skeletons beside the table would make it
 //! constant, at the price of one more structure to keep in step with the table.
 //!
-//! These rules apply to names being registered. Names already in a data directory are
-//! left as they are.
+//! These rules apply to names being registered. Names that an older version stored in
+//! another form are given their canonical form at start-up, and a renamed account that
+//! would look like another stops the start instead (src/db/canonical_names.rs).
 
 use crate::protocol::names;
 use crate::protocol::{ErrorCode, Refusal};
