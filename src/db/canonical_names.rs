@@ -49,6 +49,7 @@
 //!
 //! [`Db::open`]: super::Db::open
 
+use std::borrow::Cow;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -68,6 +69,16 @@ use crate::wallet::ledger::{Kind, LedgerEntry};
 /// Where the tables are kept as they were.
 pub const BACKUP: &str = "before-canonical-names";
 
+/// The tables that hold names, all copied there.
+const TABLES: [&str; 6] = [
+    "users",
+    "products",
+    "wallets",
+    "orders",
+    "transfers",
+    "files",
+];
+
 const NOTE: &str = "The tables of this data directory as they were before feira gave every name its canonical form.\nThe server no longer reads them; delete this folder when you like.\n";
 
 /// The fix for two accounts that would be mistaken for one another.
@@ -79,6 +90,9 @@ const RENAME_AN_ACCOUNT: &str = "give one of them another name in users.csv (its
 /// directory (its journal holds no lines: see the module's doc). Returns whether
 /// anything was renamed: the tables in `db` are then out of date.
 pub fn rename(db: &Db) -> Result<bool> {
+    if every_name_is_canonical(db) {
+        return Ok(false);
+    }
     let plan = Plan::of(db);
     if plan.changed.is_empty() && plan.conflicts.is_empty() {
         return Ok(false);
@@ -93,18 +107,16 @@ pub fn rename(db: &Db) -> Result<bool> {
             plan.conflicts.join("\n")
         )));
     }
-    let tables = [User::TABLE, Product::TABLE, Wallet::TABLE, Order::TABLE]
-        .into_iter()
-        .chain([LedgerEntry::TABLE, SharedFile::TABLE]);
     let backup = dir.join(BACKUP);
-    migrate::keep_a_copy(dir, &backup, &tables.collect::<Vec<_>>(), NOTE)?;
-    plan.products.map_or(Ok(()), |rows| write(dir, &rows))?;
-    plan.wallets.map_or(Ok(()), |rows| write(dir, &rows))?;
-    plan.orders.map_or(Ok(()), |rows| write(dir, &rows))?;
-    plan.ledger.map_or(Ok(()), |rows| write(dir, &rows))?;
-    plan.files.map_or(Ok(()), |rows| write(dir, &rows))?;
-    // users.csv last: until it is written, the next start renames again.
-    plan.users.map_or(Ok(()), |rows| write(dir, &rows))?;
+    migrate::keep_a_copy(dir, &backup, &TABLES, NOTE)?;
+    write(dir, &plan.products)?;
+    write(dir, &plan.wallets)?;
+    write(dir, &plan.orders)?;
+    write(dir, &plan.ledger)?;
+    write(dir, &plan.files)?;
+    // users.csv last: files.csv finds each file's owner by the exact name users.csv
+    // holds, so users.csv keeps the old names until every other table is written.
+    write(dir, &plan.users)?;
     for renamed in &plan.renamed {
         log::warn!("{}: renamed {renamed}", dir.display());
     }
@@ -115,6 +127,32 @@ pub fn rename(db: &Db) -> Result<bool> {
         backup.display()
     );
     Ok(true)
+}
+
+/// Is every stored name in its canonical form? The check at every start: it reads
+/// each row once and allocates nothing for names already canonical. A million orders
+/// take 75 to 130 ms in a release build here, beside 1.5 to 2.3 s to load them; only a
+/// directory that needs renaming is planned (which copies every row).
+fn every_name_is_canonical(db: &Db) -> bool {
+    let user = |name: &str| match name.is_ascii() {
+        true => !name.bytes().any(|b| b.is_ascii_uppercase()),
+        false => names::user_name(name) == name,
+    };
+    let nfc = |text: &str| text.is_ascii() || matches!(names::nfc(text), Cow::Borrowed(_));
+    let account = |side: &Option<Account>| side.as_ref().is_none_or(|a| user(&a.name));
+    // Lock order: users, products, wallets, orders, transfers, files (one at a time).
+    db.users.read().values().all(|u| user(&u.name))
+        && db.products.read().values().all(|p| nfc(&p.name))
+        && db.wallets.read().values().all(|w| user(&w.user))
+        && (db.orders.read().values()).all(|o| user(&o.user) && nfc(&o.product))
+        && db.transfers.read().values().all(|line| {
+            let reference = match (line.kind, &line.reference) {
+                (Kind::Deposit, Some(admin)) => user(admin),
+                _ => true,
+            };
+            account(&line.from) && account(&line.to) && reference
+        })
+        && (db.files.read().values()).all(|f| user(&f.user) && nfc(&f.file_name))
 }
 
 /// Every table's new rows (`None`: nothing in it changes), and what people are told.
@@ -350,8 +388,11 @@ impl Row for LedgerEntry {
     }
 }
 
-/// Replaces `R`'s snapshot in `dir` with these rows.
-fn write<R: Record>(dir: &Path, rows: &[R]) -> Result<()> {
+/// Replaces `R`'s snapshot in `dir` with these rows, if there are new rows.
+fn write<R: Record>(dir: &Path, rows: &Option<Vec<R>>) -> Result<()> {
+    let Some(rows) = rows else {
+        return Ok(());
+    };
     snapshot::write_atomic(dir, R::TABLE, R::COLUMNS, |snapshot| {
         for row in rows {
             snapshot.row(|fields| row.write_fields(fields))?;
