@@ -1,4 +1,4 @@
-# The Chord ring (issue 5). Included by the main Makefile: `include mk/chord.mk`.
+# The Chord ring. Included by the main Makefile: `include mk/chord.mk`.
 
 N ?= 8
 CHORD_BITS ?= 32

@@ -1,4 +1,4 @@
-# Wallets (issue 3). Included by the Makefile (`-include mk/*.mk`).
+# Wallets. Included by the Makefile (`-include mk/*.mk`).
 
 .PHONY: check-state
 

@@ -74,7 +74,7 @@ pub struct Db {
     dir: PathBuf,
     pub users: Table<User>,
     pub products: Table<Product>,
-    /// One wallet per account (issue 3).
+    /// One wallet per account.
     pub wallets: Table<Wallet>,
     pub orders: Table<Order>,
     /// The append-only ledger of every movement of money (`transfers.csv`).

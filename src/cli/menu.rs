@@ -199,7 +199,7 @@ pub struct Probe {
     pub kind: Kind,
 }
 
-/// What the header shows after the user's name (issue 3's wallet, when it is there).
+/// What the header shows after the user's name (the wallet, when it is there).
 pub const PROBES: &[Probe] = &[
     Probe {
         verb: "BALANCE",

@@ -5,7 +5,7 @@
 //! newline in it is either an attack or a mistake, and the directory should never
 //! advertise it. So PUBLISH refuses every name that a serving peer would refuse by its
 //! text alone (the peer also checks the disk: symlinks, missing files). The rules are
-//! those of the peer's share directory (issue 4): a relative path with `/` between
+//! those of the peer's share directory: a relative path with `/` between
 //! ordinary components.
 
 use crate::protocol::{ErrorCode, Refusal, names};

@@ -102,7 +102,7 @@ pub const VERBS: &[VerbSpec] = &[
         Access::User,
         "deletes your account",
     ),
-    // Operations (issue 7).
+    // Operations.
     verb(
         "STATS",
         "",
@@ -146,7 +146,7 @@ pub const VERBS: &[VerbSpec] = &[
         Access::Admin,
         "adds a product",
     ),
-    // Wallets (issue 3).
+    // Wallets.
     verb("BALANCE", "", Access::User, "your wallet's balance"),
     verb(
         "PAYKEY",
@@ -172,7 +172,7 @@ pub const VERBS: &[VerbSpec] = &[
         Access::Admin,
         "adds money to a user's wallet",
     ),
-    // File sharing (issue 4, seed 002): the directory of peers and their files.
+    // File sharing (seed 002): the directory of peers and their files.
     verb(
         "CONNECT",
         "<port>",
@@ -277,7 +277,7 @@ pub enum Request {
         price: Cents,
         stock: u64,
     },
-    // File sharing (issue 4).
+    // File sharing.
     Connect {
         port: u16,
     },
@@ -297,7 +297,7 @@ pub enum Request {
     Peer {
         user: String,
     },
-    // Wallets (issue 3).
+    // Wallets.
     Balance,
     Paykey,
     Transfer {
@@ -363,7 +363,7 @@ impl Request {
                 price: parse_money(&args.text("price")?)?,
                 stock: args.count("stock")?,
             },
-            // File sharing (issue 4).
+            // File sharing.
             "CONNECT" => Request::Connect {
                 port: args.port("port")?,
             },
@@ -383,7 +383,7 @@ impl Request {
             "PEER" => Request::Peer {
                 user: args.user("user")?,
             },
-            // Wallets (issue 3).
+            // Wallets.
             "BALANCE" => Request::Balance,
             "PAYKEY" => Request::Paykey,
             "TRANSFER" => Request::Transfer {
@@ -421,7 +421,7 @@ impl Request {
             Request::Orders { .. } => "ORDERS",
             Request::Restock { .. } => "RESTOCK",
             Request::AddProduct { .. } => "ADD_PRODUCT",
-            // File sharing (issue 4).
+            // File sharing.
             Request::Connect { .. } => "CONNECT",
             Request::Disconnect => "DISCONNECT",
             Request::Publish { .. } => "PUBLISH",
@@ -429,7 +429,7 @@ impl Request {
             Request::ListUsers => "LIST_USERS",
             Request::ListContent { .. } => "LIST_CONTENT",
             Request::Peer { .. } => "PEER",
-            // Wallets (issue 3).
+            // Wallets.
             Request::Balance => "BALANCE",
             Request::Paykey => "PAYKEY",
             Request::Transfer { .. } => "TRANSFER",
@@ -466,7 +466,7 @@ impl Request {
             Request::AddProduct { name, price, stock } => {
                 vec![name.clone(), price.to_string(), stock.to_string()]
             }
-            // File sharing (issue 4).
+            // File sharing.
             Request::Connect { port } => vec![port.to_string()],
             Request::Disconnect | Request::ListUsers => vec![],
             Request::Publish {
@@ -478,7 +478,7 @@ impl Request {
                 std::iter::once(user.clone()).chain(listed(count)).collect()
             }
             Request::Peer { user } => vec![user.clone()],
-            // Wallets (issue 3).
+            // Wallets.
             Request::Transfer { key, amount } => vec![key.to_string(), amount.to_string()],
             Request::Orders { count } | Request::Transfers { count } => listed(count).collect(),
             Request::Deposit { user, amount } => vec![user.clone(), amount.to_string()],

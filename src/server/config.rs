@@ -35,7 +35,7 @@ pub struct Config {
     pub thread_stack: usize,
     /// The audit log's channel size, send timeout and fsync cadence.
     pub audit: crate::directory::AuditOptions,
-    /// A new wallet's balance and how long a pay key lives (issue 3).
+    /// A new wallet's balance and how long a pay key lives.
     pub wallet: WalletPolicy,
     /// Failed logins and registrations allowed per name and per client address
     /// (`--max-registrations-per-hour` sets `registrations`).

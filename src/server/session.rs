@@ -266,7 +266,7 @@ impl Session {
                 catalog::add(db, &name, price, stock)?;
                 Reply::ok(format!("added {name} at {price}, stock {stock}"))
             }
-            // File sharing (issue 4): see session/file_sharing.rs.
+            // File sharing: see session/file_sharing.rs.
             request @ (Request::Connect { .. }
             | Request::Disconnect
             | Request::Publish { .. }
@@ -274,7 +274,7 @@ impl Session {
             | Request::ListUsers
             | Request::ListContent { .. }
             | Request::Peer { .. }) => self.file_sharing(shared, request)?,
-            // Wallets (issue 3).
+            // Wallets.
             Request::Balance => {
                 let balance = wallet::balance(db, &self.account()?)?;
                 Reply::rows(vec![vec![self.name().to_string(), balance.to_string()]], "")

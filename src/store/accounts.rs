@@ -6,7 +6,7 @@
 //! REGISTER hashes first and locks only to insert; LOGIN copies the stored hash out
 //! under a read lock, releases it, and then verifies.
 //!
-//! An account and its wallet (issue 3) are born and die together: REGISTER writes the
+//! An account and its wallet are born and die together: REGISTER writes the
 //! user row, the wallet and its `initial` ledger line in one journal transaction, and
 //! UNREGISTER deletes the user and closes the (empty) wallet in one. REGISTER also gives
 //! the account its id, which is never given again ([`super::identity`]).

@@ -6,7 +6,7 @@
 //! order row are one critical section under the `products` and `orders` write locks,
 //! and one journal line: 64 clients racing for 1,000 units sell exactly 1,000.
 //!
-//! Since issue 3 an order is also *paid* from the buyer's wallet, in the same critical
+//! An order is also *paid* from the buyer's wallet, in the same critical
 //! section and the same journal line: stock down, balance down, order recorded, payment
 //! in the ledger, or (INSUFFICIENT_STOCK, INSUFFICIENT_FUNDS, a failed write) none of
 //! them. Checking the funds and the stock under the same locks as the spending is what

@@ -1,4 +1,4 @@
-//! A session's file-sharing verbs (issue 4, seed 002): CONNECT, DISCONNECT, PUBLISH,
+//! A session's file-sharing verbs (seed 002): CONNECT, DISCONNECT, PUBLISH,
 //! DELETE, LIST_USERS, LIST_CONTENT and PEER, and the audit of each one made by a
 //! logged-in user, within the connection's row budget (`directory::audit_limit`).
 //!
