@@ -24,6 +24,7 @@
 //! | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
 //! | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
 //! | [`error`] | the crate's error type, with file and line for damaged data |
+//! | [`clock`] | times as the tables and replies write them (RFC 3339, UTC, to the second) |
 //!
 //! The binaries in `src/bin/` only parse arguments and call into this library.
 //!
@@ -50,6 +51,7 @@ pub mod bench;
 pub mod chord;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod db;
 pub mod demo;
 pub mod directory;

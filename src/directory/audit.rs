@@ -91,7 +91,7 @@ impl AuditEvent {
         result: &'static str,
     ) -> AuditEvent {
         AuditEvent {
-            time: crate::store::now_rfc3339(),
+            time: crate::clock::now_rfc3339(),
             user: user.to_string(),
             peer: peer.to_string(),
             operation,

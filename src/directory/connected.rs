@@ -109,7 +109,7 @@ impl Directory {
                 // other peers want the plain a.b.c.d.
                 ip: ip.to_canonical(),
                 port,
-                since: crate::store::now_rfc3339(),
+                since: crate::clock::now_rfc3339(),
                 token,
             },
         );

@@ -14,13 +14,13 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::names;
+use crate::clock::now_rfc3339;
 use crate::db::Db;
 use crate::protocol::listing::Page;
 use crate::protocol::{ErrorCode, Refusal};
 use crate::storage::{Fields, Record, RowError, TableRead, TableWrite};
 use crate::store::accounts::User;
 use crate::store::identity::{self, Account};
-use crate::store::{internal, now_rfc3339};
 
 /// The most files one user may have published at once. A bound, so that one client
 /// in a loop cannot grow the table (and every snapshot) without limit.
@@ -180,7 +180,9 @@ pub fn publish(
         ));
     }
     files.stage_put(file.clone());
-    db.journal.commit(&mut [&mut files]).map_err(internal)?;
+    db.journal
+        .commit(&mut [&mut files])
+        .map_err(Refusal::internal)?;
     Ok(file)
 }
 
@@ -196,7 +198,9 @@ pub fn delete(db: &Db, account: &Account, file_name: &str) -> Result<(), Refusal
         ));
     }
     files.stage_delete(key);
-    db.journal.commit(&mut [&mut files]).map_err(internal)?;
+    db.journal
+        .commit(&mut [&mut files])
+        .map_err(Refusal::internal)?;
     Ok(())
 }
 

@@ -157,6 +157,26 @@ impl Refusal {
             message: message.into(),
         }
     }
+
+    /// Turns a storage failure into the reply the client gets (`ERR INTERNAL`), and
+    /// logs the details, which the client never sees. (The one log line of this module:
+    /// every domain turns its failed commits into replies this way.)
+    ///
+    /// Failures of the journal (I/O, or refused after a failed fsync) were logged by the
+    /// journal itself, which tells a run of them in a few lines rather than one per write
+    /// (a full disk refuses them all): here they are only a debug line.
+    pub fn internal(error: crate::Error) -> Refusal {
+        match error {
+            crate::Error::Io { .. } | crate::Error::Poisoned => {
+                log::debug!("storage failure: {error}")
+            }
+            _ => log::error!("storage failure: {error}"),
+        }
+        Refusal::new(
+            ErrorCode::Internal,
+            "the server could not save the change; nothing was changed",
+        )
+    }
 }
 
 impl fmt::Display for Refusal {

@@ -36,7 +36,7 @@ use parking_lot::Mutex;
 
 use super::timed_writer::{TimedWriter, send_without_waiting, write_all_by};
 use crate::error::Error;
-use crate::protocol::Reply;
+use crate::protocol::{Refusal, Reply};
 use crate::storage::{Journal, WhenDurable};
 
 /// The longest reply, encoded, that is handed over to the thread that runs the fsync.
@@ -98,7 +98,7 @@ impl<'a> Replies<'a> {
         // time. Only lists are this long, and the wait is the one an fsync costs.
         let reply = match journal.wait_durable(ticket) {
             Ok(()) => reply,
-            Err(e) => Reply::from(crate::store::internal(e)),
+            Err(e) => Reply::from(Refusal::internal(e)),
         };
         self.send_now(&reply)
     }
@@ -226,7 +226,7 @@ impl WhenDurable for Outbox {
         let mut bytes = std::mem::take(&mut self.state.lock().bytes);
         if !durable {
             bytes.clear();
-            let refusal = crate::store::internal(Error::Poisoned);
+            let refusal = Refusal::internal(Error::Poisoned);
             // Writing to a Vec cannot fail.
             let _ = Reply::from(refusal).write_to(&mut bytes);
         }

@@ -287,7 +287,7 @@ impl Session {
                 Reply::rows(
                     vec![vec![
                         key.to_string(),
-                        wallet::format_time(expires),
+                        crate::clock::rfc3339(expires),
                         left.to_string(),
                     ]],
                     format!("others pay you with this key for the next {left} s"),

@@ -15,7 +15,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::identity::{self, Account, AccountId};
-use super::{internal, look_alikes, now_rfc3339, password};
+use super::{look_alikes, password};
+use crate::clock::now_rfc3339;
 use crate::db::Db;
 use crate::directory::files;
 use crate::protocol::{ErrorCode, Refusal, names};
@@ -152,7 +153,7 @@ pub fn register(
     look_alikes::refuse(name, db.users.read().values().map(|u| u.name.as_str()))?;
     let password_hash = gate
         .hash(password)
-        .map_err(|e| internal(crate::Error::Other(e)))?;
+        .map_err(|e| Refusal::internal(crate::Error::Other(e)))?;
     let mut users = db.users.write();
     // Checked again under the write lock: another connection may have taken the name
     // while we were hashing. This check and the insert are one critical section.
@@ -176,7 +177,7 @@ pub fn register(
     users.stage_put(user);
     db.journal
         .commit(&mut [&mut users, &mut wallets, &mut ledger])
-        .map_err(internal)
+        .map_err(Refusal::internal)
 }
 
 fn taken(name: &str) -> Refusal {
@@ -237,7 +238,7 @@ pub fn unregister(
     users.stage_delete(name.to_string());
     db.journal
         .commit(&mut [&mut users, &mut wallets, &mut ledger, &mut files])
-        .map_err(internal)?;
+        .map_err(Refusal::internal)?;
     Ok(withdrawn)
 }
 

@@ -5,7 +5,6 @@
 //! fall below zero (seed 004's `Caju -20` on a stock of 5 is refused, not clamped, so
 //! the admin learns that the count was wrong).
 
-use super::internal;
 use crate::db::Db;
 use crate::protocol::{Cents, ErrorCode, MAX_QUANTITY, Refusal, names};
 use crate::storage::{Field, Fields, Record, RowError, Ticket};
@@ -115,7 +114,9 @@ pub fn add(db: &Db, name: &str, price: Cents, stock: u64) -> Result<Ticket, Refu
         price,
         stock,
     });
-    db.journal.commit(&mut [&mut products]).map_err(internal)
+    db.journal
+        .commit(&mut [&mut products])
+        .map_err(Refusal::internal)
 }
 
 /// Changes a product's stock by `delta` (admin). Returns the new stock.
@@ -141,6 +142,9 @@ pub fn restock(db: &Db, name: &str, delta: i64) -> Result<(u64, Ticket), Refusal
     }
     product.stock = new_stock;
     products.stage_put(product);
-    let ticket = db.journal.commit(&mut [&mut products]).map_err(internal)?;
+    let ticket = db
+        .journal
+        .commit(&mut [&mut products])
+        .map_err(Refusal::internal)?;
     Ok((new_stock, ticket))
 }

@@ -24,28 +24,3 @@ pub mod orders;
 pub mod password;
 pub mod throttle;
 pub mod token_bucket;
-
-use crate::protocol::{ErrorCode, Refusal};
-
-/// Turns a storage failure into the reply the client gets, and logs the details.
-///
-/// Failures of the journal (I/O, or refused after a failed fsync) were logged by the
-/// journal itself, which tells a run of them in a few lines rather than one per write
-/// (a full disk refuses them all): here they are only a debug line.
-pub(crate) fn internal(error: crate::Error) -> Refusal {
-    match error {
-        crate::Error::Io { .. } | crate::Error::Poisoned => {
-            log::debug!("storage failure: {error}")
-        }
-        _ => log::error!("storage failure: {error}"),
-    }
-    Refusal::new(
-        ErrorCode::Internal,
-        "the server could not save the change; nothing was changed",
-    )
-}
-
-/// The current time as RFC 3339 UTC, to the second: `2026-11-27T15:00:00Z`.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}

@@ -19,7 +19,6 @@
 
 use super::catalog::not_found;
 use super::identity::{Account, AccountId};
-use super::internal;
 use crate::db::Db;
 use crate::protocol::listing::Page;
 use crate::protocol::{Cents, ErrorCode, Refusal};
@@ -148,7 +147,7 @@ pub fn place(db: &Db, buyer: &Account, product: &str, quantity: u64) -> Result<O
         quantity,
         unit_price: item.price,
         total,
-        created_at: super::now_rfc3339(),
+        created_at: crate::clock::now_rfc3339(),
     };
     let payment = LedgerEntry {
         id: ledger::next_id(&transfers),
@@ -168,7 +167,7 @@ pub fn place(db: &Db, buyer: &Account, product: &str, quantity: u64) -> Result<O
     let _: Ticket = db
         .journal
         .commit(&mut [&mut products, &mut wallets, &mut orders, &mut transfers])
-        .map_err(internal)?;
+        .map_err(Refusal::internal)?;
     Ok(order)
 }
 

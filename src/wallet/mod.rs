@@ -39,12 +39,12 @@ pub mod transfer;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::clock::now_rfc3339;
 use crate::db::Db;
 use crate::protocol::money::MAX_AMOUNT;
 use crate::protocol::{Cents, ErrorCode, PayKey, Refusal};
 use crate::storage::{Field, Fields, Record, RowError, TableWrite};
 use crate::store::identity::{self, Account, AccountId};
-use crate::store::{internal, now_rfc3339};
 use ledger::{Kind, LedgerEntry};
 
 /// The largest balance a wallet may hold: the largest amount the protocol can write.
@@ -139,11 +139,6 @@ pub fn expiry(now: SystemTime, lifetime: Duration) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(seconds)
 }
 
-/// A time as RFC 3339 UTC, to the second.
-pub fn format_time(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
-}
-
 /// `balance + amount`, refused (never wrapped) past [`MAX_BALANCE`].
 pub(crate) fn credit(user: &str, balance: Cents, amount: Cents) -> Result<Cents, Refusal> {
     balance
@@ -220,7 +215,7 @@ pub(crate) fn stage_open(
             format!("a wallet named {user:?} still exists; ask an admin"),
         ));
     }
-    let pay_key = keys::unique_key(wallets).map_err(internal)?;
+    let pay_key = keys::unique_key(wallets).map_err(Refusal::internal)?;
     let now = SystemTime::now();
     wallets.stage_put(Wallet {
         user: user.to_string(),
@@ -413,7 +408,7 @@ mod tests {
             stage_close(&mut wallets, &mut ledger, &ana)?;
             db.journal
                 .commit(&mut [&mut wallets, &mut ledger])
-                .map_err(internal)
+                .map_err(Refusal::internal)
         };
         assert_eq!(close(&db).unwrap_err().code, ErrorCode::Conflict);
         assert_eq!(

@@ -22,10 +22,10 @@
 
 use super::ledger::{self, Kind, LedgerEntry};
 use super::{credit, debit, keys, own_wallet};
+use crate::clock::now_rfc3339;
 use crate::db::Db;
 use crate::protocol::{Cents, ErrorCode, PayKey, Refusal};
 use crate::store::identity::Account;
-use crate::store::{internal, now_rfc3339};
 
 /// What the payer (or the admin) is told about a movement that went through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +115,7 @@ pub fn send(db: &Db, payer: &Account, key: &PayKey, amount: Cents) -> Result<Rec
     });
     db.journal
         .commit(&mut [&mut wallets, &mut ledger])
-        .map_err(internal)?;
+        .map_err(Refusal::internal)?;
     Ok(Receipt {
         id,
         to: payee,
@@ -155,7 +155,7 @@ pub fn deposit(db: &Db, admin: &str, user: &str, amount: Cents) -> Result<Receip
     wallets.stage_put(wallet);
     db.journal
         .commit(&mut [&mut wallets, &mut ledger])
-        .map_err(internal)?;
+        .map_err(Refusal::internal)?;
     Ok(Receipt {
         id,
         to: user.to_string(),
