@@ -16,7 +16,7 @@
 //! | [`server`] | the accept loop, one thread per connection, sessions, timeouts, shutdown |
 //! | [`store`] | the store's rules: accounts and passwords, products, the ORDER critical section |
 //! | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
-//! | [`db`] | every table of a data directory, and **the lock order** |
+//! | [`db`] | every table of a data directory, **the lock order**, and the schema (one row type per table) |
 //! | [`wallet`] | the wallets of seed 001: balances, rotating pay keys, transfers, the ledger and its check |
 //! | [`directory`] | the file-sharing directory of seed 002: who is connected, published files, the audit thread |
 //! | [`bench`] | `feira-bench`: a thread-per-connection load generator, HDR latencies, invariant checks |
@@ -37,7 +37,7 @@
 //! - *Durability and group commit*: [`storage::Journal`].
 //! - *One process per data directory*: [`storage::DirLock`].
 //! - *Slow work outside locks*: [`store::accounts`], [`store::password`].
-//! - *An identity that is never reused*: [`store::identity`] (a name can be taken again;
+//! - *An identity that is never reused*: [`db::identity`] (a name can be taken again;
 //!   an account id cannot).
 //! - *Fairness under abuse*: [`store::throttle`] (refuse before the slow work),
 //!   [`store::fair_queue`] (serve the slow work in order, a share per client).

@@ -5,13 +5,13 @@
 //! argon2 PHC strings contain commas; a row that does not come back exactly is data
 //! lost at the next restart.
 
+use feira::db::schema::AccountId;
+use feira::db::schema::Order;
+use feira::db::schema::Product;
+use feira::db::schema::{Role, User};
 use feira::protocol::Cents;
 use feira::protocol::money::MAX_AMOUNT;
 use feira::storage::{Record, Table, snapshot};
-use feira::store::accounts::{Role, User};
-use feira::store::catalog::Product;
-use feira::store::identity::AccountId;
-use feira::store::orders::Order;
 use proptest::prelude::*;
 
 /// Any text at all, weighted towards what breaks CSV.

@@ -152,7 +152,7 @@ fn check_books(server: &Process, dir: &Path, acknowledged: &HashMap<u64, (String
 /// (The server on `dir` may be running: nothing writes to it while this copies.) Each
 /// file is copied up to its first zero byte: the journals' zero padding (up to 64 MiB)
 /// holds no lines, and a line never holds a zero.
-fn recovered_orders(dir: &Path) -> HashMap<u64, feira::store::orders::Order> {
+fn recovered_orders(dir: &Path) -> HashMap<u64, feira::db::schema::Order> {
     let copy = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

@@ -19,11 +19,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use feira::client::Client;
-use feira::directory::SharedFile;
+use feira::db::schema::Order;
+use feira::db::schema::SharedFile;
+use feira::db::schema::User;
 use feira::protocol::{Cents, Reply};
 use feira::storage::{Record, Table, snapshot};
-use feira::store::accounts::User;
-use feira::store::orders::Order;
 use support::server_process::ServerProcess;
 use support::*;
 

@@ -17,9 +17,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use feira::client::Client;
+use feira::db::schema::Kind;
 use feira::protocol::{Cents, Reply};
 use feira::server::SharedRef;
-use feira::wallet::ledger::Kind;
 use support::*;
 
 /// How many accounts the bank holds, and how many clients hammer it.

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use feira::db::schema::Wallet;
 use feira::protocol::Cents;
 use feira::server::SharedRef;
-use feira::wallet::Wallet;
 use support::*;
 
 /// The caller's balance, from BALANCE.

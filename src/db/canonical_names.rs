@@ -55,16 +55,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use super::{Db, migrate};
-use crate::directory::SharedFile;
+use crate::db::schema::Order;
+use crate::db::schema::Product;
+use crate::db::schema::SharedFile;
+use crate::db::schema::User;
+use crate::db::schema::Wallet;
+use crate::db::schema::{Account, AccountId};
+use crate::db::schema::{Kind, LedgerEntry};
 use crate::error::{Error, Result};
 use crate::protocol::names;
 use crate::storage::{Record, Table, snapshot};
-use crate::store::accounts::User;
-use crate::store::catalog::Product;
-use crate::store::identity::{Account, AccountId};
-use crate::store::orders::Order;
-use crate::wallet::Wallet;
-use crate::wallet::ledger::{Kind, LedgerEntry};
 
 /// Where the tables are kept as they were.
 pub const BACKUP: &str = "before-canonical-names";

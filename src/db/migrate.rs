@@ -1,6 +1,6 @@
 //! Data directories from before account ids: given ids once, at start-up.
 //!
-//! Until accounts had ids (src/store/identity.rs), `users.csv`, `wallets.csv`,
+//! Until accounts had ids (src/db/identity.rs), `users.csv`, `wallets.csv`,
 //! `orders.csv` and the ledger named accounts by name only. A class may have such a
 //! `state/`; rather than make it start again from the demo data, [`Db::open`] migrates
 //! it before loading anything:
@@ -25,12 +25,12 @@ use std::fs;
 use std::io::{self, BufRead};
 use std::path::Path;
 
+use crate::db::schema::LedgerEntry;
+use crate::db::schema::Order;
+use crate::db::schema::User;
+use crate::db::schema::Wallet;
 use crate::error::{Error, Result};
 use crate::storage::{Record, snapshot};
-use crate::store::accounts::User;
-use crate::store::orders::Order;
-use crate::wallet::Wallet;
-use crate::wallet::ledger::LedgerEntry;
 
 /// Where the old files are kept.
 pub const BACKUP: &str = "before-account-ids";

@@ -32,8 +32,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use crate::db::Db;
+use crate::db::identity;
+use crate::db::schema::Account;
 use crate::protocol::{ErrorCode, Refusal};
-use crate::store::identity::{self, Account};
 
 /// Which CONNECT made an entry: unique for the life of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

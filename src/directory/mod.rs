@@ -25,4 +25,3 @@ pub mod names;
 
 pub use audit::{AuditEvent, AuditLog, AuditOptions};
 pub use connected::{Directory, Peer, Token};
-pub use files::{FileKey, SharedFile};

@@ -14,11 +14,12 @@ use std::thread;
 use std::time::Instant;
 
 use super::Shared;
+use crate::db::identity;
+use crate::db::schema::{Account, AccountId, Role};
 use crate::protocol::listing::{self, DEFAULT_ORDERS_LISTED, DEFAULT_TRANSFERS_LISTED};
 use crate::protocol::request::{Access, VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request};
-use crate::store::accounts::{self, Role};
-use crate::store::identity::{self, Account, AccountId};
+use crate::store::accounts;
 use crate::store::{catalog, orders, throttle};
 use crate::wallet::{self, ledger, transfer};
 
@@ -35,7 +36,7 @@ pub struct LoggedIn {
     pub name: String,
     pub role: Role,
     /// The account's identity: the session lives only as long as the account with
-    /// this id, whatever account takes the name later (src/store/identity.rs).
+    /// this id, whatever account takes the name later (src/db/identity.rs).
     pub id: AccountId,
 }
 

@@ -7,8 +7,6 @@
 //! - [`password`]: argon2id hashing and the gate that bounds its memory;
 //! - [`fair_queue`]: the gate's queue: in order, and fair between client addresses;
 //! - [`accounts`]: users, registration, login;
-//! - [`identity`]: the id every account gets, never reused, and the check that a
-//!   session's account still exists;
 //! - [`look_alikes`]: one script per user name, and no look-alike of an existing one;
 //! - [`throttle`]: who may try a password or register now, and who is refused at once;
 //! - [`token_bucket`]: how the throttle counts: a burst, then one more per interval;
@@ -18,7 +16,6 @@
 pub mod accounts;
 pub mod catalog;
 pub mod fair_queue;
-pub mod identity;
 pub mod look_alikes;
 pub mod orders;
 pub mod password;

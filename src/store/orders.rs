@@ -15,75 +15,16 @@
 //! An order belongs to the buyer's account *identity* (the `account` column), not to the
 //! name: ORDERS lists by id, so an account that takes the name of a deleted one starts
 //! with no orders, and the wallet an order is paid from must be the buyer's own under
-//! the `wallets` lock ([`crate::store::identity`]).
+//! the `wallets` lock ([`crate::db::identity`]).
 
 use super::catalog::not_found;
-use super::identity::{Account, AccountId};
 use crate::db::Db;
+use crate::db::schema::{Account, AccountId, Kind, LedgerEntry, Order, Wallet};
 use crate::protocol::listing::Page;
-use crate::protocol::{Cents, ErrorCode, Refusal};
-use crate::storage::{Field, Fields, Record, RowError, Ticket};
-use crate::wallet::ledger::{self, Kind, LedgerEntry};
-use crate::wallet::{Wallet, debit, own_wallet};
-
-/// A row of `orders.csv`. The unit price is copied in: later price changes do not
-/// rewrite history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Order {
-    pub id: u64,
-    /// The buyer's name when the order was placed, for people.
-    pub user: String,
-    /// The buyer's account: whose order it is.
-    pub account: AccountId,
-    pub product: String,
-    pub quantity: u64,
-    pub unit_price: Cents,
-    pub total: Cents,
-    pub created_at: String,
-}
-
-impl Record for Order {
-    const TABLE: &'static str = "orders";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "user",
-        "account",
-        "product",
-        "quantity",
-        "unit_price",
-        "total",
-        "created_at",
-    ];
-    type Key = u64;
-
-    fn key(&self) -> u64 {
-        self.id
-    }
-
-    fn write_fields(&self, out: &mut dyn Fields) {
-        out.display(&self.id);
-        out.text(&self.user);
-        out.display(&self.account);
-        out.text(&self.product);
-        out.display(&self.quantity);
-        out.display(&self.unit_price);
-        out.display(&self.total);
-        out.text(&self.created_at);
-    }
-
-    fn from_fields(fields: &[&str]) -> Result<Order, RowError> {
-        Ok(Order {
-            id: Field::parse(fields, Self::COLUMNS, 0)?,
-            user: fields[1].to_string(),
-            account: Field::parse(fields, Self::COLUMNS, 2)?,
-            product: fields[3].to_string(),
-            quantity: Field::parse(fields, Self::COLUMNS, 4)?,
-            unit_price: Field::parse(fields, Self::COLUMNS, 5)?,
-            total: Field::parse(fields, Self::COLUMNS, 6)?,
-            created_at: fields[7].to_string(),
-        })
-    }
-}
+use crate::protocol::{ErrorCode, Refusal};
+use crate::storage::Ticket;
+use crate::wallet::ledger;
+use crate::wallet::{debit, own_wallet};
 
 impl Order {
     /// The order as a data line: id, product, quantity, unit price, total, time.
@@ -199,8 +140,8 @@ pub fn latest(db: &Db, keep: impl Fn(&Order) -> bool, count: usize) -> Page<Orde
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::catalog::Product;
-    use crate::store::identity::Account;
+    use crate::db::schema::Product;
+    use crate::protocol::Cents;
     use crate::wallet::testing::{account_of, db_with};
     use crate::wallet::{balance, check};
 

@@ -24,13 +24,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::Wallet;
-use super::ledger::LedgerEntry;
 use super::replay::Replay;
 use crate::db::Db;
-use crate::store::accounts::User;
-use crate::store::identity::AccountId;
-use crate::store::orders::Order;
+use crate::db::schema::{AccountId, LedgerEntry, Order, User, Wallet};
 
 /// The first thing that disagrees, for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,7 +251,7 @@ mod tests {
         transfer::send(&db, &ana, &key_of(&db, "bia"), Cents(2500)).unwrap();
         transfer::deposit(&db, "root", "ana", Cents(100)).unwrap();
         let mut products = db.products.write();
-        products.stage_put(crate::store::catalog::Product {
+        products.stage_put(crate::db::schema::Product {
             name: "Caju".into(),
             price: Cents(120),
             stock: 10,

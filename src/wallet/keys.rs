@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Wallet;
+use crate::db::schema::Wallet;
 use crate::error::{Error, Result};
 use crate::protocol::PayKey;
 use crate::protocol::pay_key::PAY_KEY_BYTES;
@@ -76,7 +76,7 @@ mod tests {
                 name.to_string(),
                 Wallet {
                     user: name.into(),
-                    account: crate::store::identity::AccountId(id),
+                    account: crate::db::schema::AccountId(id),
                     balance: Cents(0),
                     pay_key: random_key().unwrap(),
                     key_expires_at: UNIX_EPOCH,

@@ -13,9 +13,11 @@
 //! | money in `int`s and floats | integer cents, overflow refused ([`Cents`]) |
 //!
 //! The pieces:
-//! - this file: the [`Wallet`] row (`wallets.csv`), the [`WalletPolicy`], opening and
-//!   closing wallets with their accounts, BALANCE and PAYKEY;
-//! - [`ledger`]: the append-only ledger (`transfers.csv`) and TRANSFERS;
+//! - this file: the [`WalletPolicy`], opening and closing wallets with their accounts,
+//!   BALANCE and PAYKEY (the [`Wallet`] row of `wallets.csv` is in the database's
+//!   schema, src/db/schema/wallets.rs);
+//! - [`ledger`]: what the ledger's lines mean (`transfers.csv`; its row is
+//!   src/db/schema/transfers.rs) and TRANSFERS;
 //! - [`keys`]: making a fresh, unique pay key;
 //! - [`transfer`]: the TRANSFER and DEPOSIT critical sections;
 //! - [`rotation`]: the background thread that replaces expired keys;
@@ -41,65 +43,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::clock::now_rfc3339;
 use crate::db::Db;
+use crate::db::identity;
+use crate::db::schema::{Account, Kind, LedgerEntry, Wallet};
 use crate::protocol::money::MAX_AMOUNT;
 use crate::protocol::{Cents, ErrorCode, PayKey, Refusal};
-use crate::storage::{Field, Fields, Record, RowError, TableWrite};
-use crate::store::identity::{self, Account, AccountId};
-use ledger::{Kind, LedgerEntry};
+use crate::storage::TableWrite;
 
 /// The largest balance a wallet may hold: the largest amount the protocol can write.
 /// A credit past it is refused, never wrapped or clamped.
 pub const MAX_BALANCE: Cents = MAX_AMOUNT;
-
-/// A row of `wallets.csv`: one per account.
-///
-/// The key is the user name (DEPOSIT and the ledger's readers name users), and the row
-/// records its account's id: a session acts on a wallet only if the id is its own
-/// (`own_wallet`), so a wallet opened for a new account under an old name is never
-/// spent by a session of the old one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wallet {
-    pub user: String,
-    pub account: AccountId,
-    pub balance: Cents,
-    /// The key others use to pay this wallet; unique among live wallets.
-    pub pay_key: PayKey,
-    /// When the rotation thread replaces the key (to the second, rounded up).
-    pub key_expires_at: SystemTime,
-}
-
-impl Record for Wallet {
-    const TABLE: &'static str = "wallets";
-    const COLUMNS: &'static [&'static str] =
-        &["user", "account", "balance", "pay_key", "key_expires_at"];
-    type Key = String;
-
-    fn key(&self) -> String {
-        self.user.clone()
-    }
-
-    fn write_fields(&self, out: &mut dyn Fields) {
-        out.text(&self.user);
-        out.display(&self.account);
-        out.display(&self.balance);
-        out.display(&self.pay_key);
-        out.display(&humantime::format_rfc3339_seconds(self.key_expires_at));
-    }
-
-    fn from_fields(fields: &[&str]) -> Result<Wallet, RowError> {
-        let expires = fields[4];
-        Ok(Wallet {
-            user: fields[0].to_string(),
-            account: Field::parse(fields, Self::COLUMNS, 1)?,
-            // Cents refuses negatives and amounts past MAX_AMOUNT: a damaged balance
-            // stops the server with the file and line instead of being believed.
-            balance: Field::parse(fields, Self::COLUMNS, 2)?,
-            pay_key: Field::parse(fields, Self::COLUMNS, 3)?,
-            key_expires_at: humantime::parse_rfc3339(expires)
-                .map_err(|_| RowError(format!("column key_expires_at: cannot read {expires:?}")))?,
-        })
-    }
-}
 
 /// The longest a key may live (a year): longer makes rotation pointless, and keeps
 /// time arithmetic far from overflow.
@@ -163,13 +115,6 @@ pub(crate) fn debit(balance: Cents, amount: Cents) -> Result<Cents, Refusal> {
                 format!("your wallet holds {balance}, less than {amount}"),
             )
         })
-}
-
-impl Wallet {
-    /// The account that owns this wallet.
-    pub fn owner(&self) -> Account {
-        Account::new(self.account, &self.user)
-    }
 }
 
 /// The wallet of `account` (this identity, not just this name), looked up under the
@@ -326,6 +271,7 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::schema::AccountId;
     use crate::wallet::testing::{account_of, db_with};
 
     #[test]
@@ -340,43 +286,6 @@ mod tests {
             expiry(later, Duration::from_secs(180)),
             UNIX_EPOCH + Duration::from_secs(1181)
         );
-    }
-
-    #[test]
-    fn a_wallet_row_round_trips_and_refuses_damage() {
-        let wallet = Wallet {
-            user: "joão".into(),
-            account: AccountId(7),
-            balance: Cents(1250),
-            pay_key: "7KQ2-M9XD-4TRW-8BNP".parse().unwrap(),
-            key_expires_at: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        };
-        let fields = wallet.to_fields();
-        assert_eq!(
-            fields,
-            [
-                "joão",
-                "7",
-                "12.50",
-                "7KQ2-M9XD-4TRW-8BNP",
-                "2027-01-15T08:00:00Z"
-            ]
-        );
-        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-        assert_eq!(Wallet::from_fields(&fields), Ok(wallet));
-        for (column, bad) in [
-            (1, ""),
-            (1, "0"),
-            (2, "-1.00"),
-            (2, "1.234"),
-            (3, "nope"),
-            (4, "tomorrow"),
-        ] {
-            let mut damaged = fields.clone();
-            damaged[column] = bad;
-            let error = Wallet::from_fields(&damaged).unwrap_err().to_string();
-            assert!(error.contains(Wallet::COLUMNS[column]), "{error}");
-        }
     }
 
     #[test]

@@ -6,10 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::MAX_BALANCE;
-use super::ledger::{Kind, LedgerEntry};
+use crate::db::schema::{Account, AccountId, Kind, LedgerEntry, Order};
 use crate::protocol::Cents;
-use crate::store::identity::{Account, AccountId};
-use crate::store::orders::Order;
 
 /// The state of the replay after the lines applied so far.
 #[derive(Default)]

@@ -26,8 +26,9 @@ use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::{Wallet, expiry, keys};
+use super::{expiry, keys};
 use crate::db::Db;
+use crate::db::schema::Wallet;
 use crate::error::{Error, Result};
 
 /// After a failed pass (the disk refused a write), wait this long before trying again.

@@ -1,7 +1,7 @@
 //! A database in a temporary directory with some accounts, for unit tests.
 
 use super::*;
-use crate::store::accounts::{Role, User};
+use crate::db::schema::{Role, User};
 
 /// Accounts with these names, each with a wallet of `initial`.
 pub fn db_with(names: &[&str], initial: Cents) -> (tempfile::TempDir, Db) {

@@ -20,12 +20,12 @@
 //! fsync (shared with every other request written meanwhile, group commit) before it
 //! answers, and holds no lock while it waits.
 
-use super::ledger::{self, Kind, LedgerEntry};
+use super::ledger;
 use super::{credit, debit, keys, own_wallet};
 use crate::clock::now_rfc3339;
 use crate::db::Db;
+use crate::db::schema::{Account, Kind, LedgerEntry, Wallet};
 use crate::protocol::{Cents, ErrorCode, PayKey, Refusal};
-use crate::store::identity::Account;
 
 /// What the payer (or the admin) is told about a movement that went through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,11 +105,11 @@ pub fn send(db: &Db, payer: &Account, key: &PayKey, amount: Cents) -> Result<Rec
         reference: None,
     });
     let payee = to.user.clone();
-    wallets.stage_put(super::Wallet {
+    wallets.stage_put(Wallet {
         balance: from_balance,
         ..from
     });
-    wallets.stage_put(super::Wallet {
+    wallets.stage_put(Wallet {
         balance: to_balance,
         ..to
     });
@@ -167,12 +167,12 @@ pub fn deposit(db: &Db, admin: &str, user: &str, amount: Cents) -> Result<Receip
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::identity::{Account, AccountId};
+    use crate::db::schema::{Account, AccountId};
     use crate::wallet::testing::{account_of, db_with, key_of};
     use crate::wallet::{MAX_BALANCE, balance, check};
 
     /// Everything a refusal must leave alone.
-    fn state(db: &Db) -> (Vec<super::super::Wallet>, usize) {
+    fn state(db: &Db) -> (Vec<Wallet>, usize) {
         let wallets = db.wallets.read().values().cloned().collect();
         (wallets, db.transfers.read().len())
     }

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::*;
+use crate::db::schema::AccountId;
 use crate::protocol::Cents;
-use crate::store::identity::AccountId;
 use crate::wallet::check;
 
 const T: &str = "2026-11-27T12:00:00Z";
