@@ -19,7 +19,7 @@
 //! 7. the journal's writer lock (taken inside `Journal::commit`, never by callers)
 //! 8. the group commit's queue lock (inside `storage::group_commit`, never by callers)
 //!
-//! The file-sharing directory's set of connected users (`directory::Directory`) has a
+//! The set of users connected for file sharing (`sharing::ConnectedPeers`) has a
 //! mutex of its own that is a leaf: it is never held while any other lock is taken.
 //! (CONNECT and DISCONNECT take it last, while they hold the `users` read lock.)
 //!

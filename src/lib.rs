@@ -18,7 +18,7 @@
 //! | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
 //! | [`db`] | every table of a data directory, **the lock order**, and the schema (one row type per table) |
 //! | [`wallet`] | the wallets of seed 001: balances, rotating pay keys, transfers, the ledger and its check |
-//! | [`directory`] | the file-sharing directory of seed 002: who is connected, published files, the audit thread |
+//! | [`sharing`] | file sharing (seed 002): who is connected, published files, the audit thread |
 //! | [`bench`] | `feira-bench`: a thread-per-connection load generator, HDR latencies, invariant checks |
 //! | [`chord`] | the Chord ring of seed 000: a node server, its maintenance thread, lookups (`feira-chord`) |
 //! | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
@@ -54,11 +54,11 @@ pub mod client;
 pub mod clock;
 pub mod db;
 pub mod demo;
-pub mod directory;
 pub mod error;
 pub mod p2p;
 pub mod protocol;
 pub mod server;
+pub mod sharing;
 pub mod storage;
 pub mod store;
 pub mod wallet;

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use feira::directory::audit_limit::{MAX_ARGUMENT_CHARS, RowLimit};
+use feira::sharing::audit_limit::{MAX_ARGUMENT_CHARS, RowLimit};
 use support::*;
 
 /// Flooding connections, and lines each one pipelines.

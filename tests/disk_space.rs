@@ -95,7 +95,7 @@ fn an_audit_file_whose_header_cannot_be_written_is_not_left_behind() {
     // write with ENOSPC. (Removing the audit file removes this link, not the device.)
     let audit = dir.path().join("audit.csv");
     std::os::unix::fs::symlink("/dev/full", &audit).unwrap();
-    let error = feira::directory::AuditLog::open(dir.path(), Default::default())
+    let error = feira::sharing::AuditLog::open(dir.path(), Default::default())
         .err()
         .expect("no room for the header");
     assert!(error.to_string().contains("audit.csv"), "{error}");

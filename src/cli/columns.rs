@@ -66,7 +66,7 @@ const HELP: &[Column] = &[
     text("what it does"),
 ];
 
-/// A connected peer, as CONNECT, LIST_USERS and PEER send it (`src/directory/`).
+/// A connected peer, as CONNECT, LIST_USERS and PEER send it (`src/sharing/`).
 const PEER: &[Column] = &[text("user"), text("address"), number("port")];
 
 /// A movement of money, as TRANSFER and DEPOSIT send it (`src/wallet/transfer.rs`).

@@ -217,7 +217,7 @@ pub const VERBS: &[VerbSpec] = &[
     ),
 ];
 
-/// The file-sharing verbs: each one is written to the audit log (see `directory::audit`).
+/// The file-sharing verbs: each one is written to the audit log (see `sharing::audit`).
 pub const FILE_SHARING_VERBS: &[&str] = &[
     "CONNECT",
     "DISCONNECT",

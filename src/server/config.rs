@@ -34,7 +34,7 @@ pub struct Config {
     /// Stack size of each connection thread. Small, so that thousands fit.
     pub thread_stack: usize,
     /// The audit log's channel size, send timeout and fsync cadence.
-    pub audit: crate::directory::AuditOptions,
+    pub audit: crate::sharing::AuditOptions,
     /// A new wallet's balance and how long a pay key lives.
     pub wallet: WalletPolicy,
     /// Failed logins and registrations allowed per name and per client address
@@ -55,7 +55,7 @@ impl Default for Config {
             checkpoint_bytes: crate::db::DEFAULT_CHECKPOINT_BYTES,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             thread_stack: 128 * 1024,
-            audit: crate::directory::AuditOptions::default(),
+            audit: crate::sharing::AuditOptions::default(),
             wallet: WalletPolicy::default(),
             throttle: Limits::default(),
         }

@@ -32,9 +32,9 @@ use parking_lot::Mutex;
 
 use super::{Config, Counters, Shared, SharedRef, connection};
 use crate::db::Db;
-use crate::directory::{AuditLog, Directory};
 use crate::error::{Error, Result};
 use crate::protocol::{ErrorCode, Reply};
+use crate::sharing::{AuditLog, ConnectedPeers};
 use crate::storage::DirLock;
 use crate::store::password::HashGate;
 use crate::store::throttle::Throttle;
@@ -120,7 +120,7 @@ impl Server {
             hash_gate: HashGate::new(config.hash_concurrency),
             throttle: Throttle::new(config.throttle),
             counters: Counters::default(),
-            directory: Directory::default(),
+            peers: ConnectedPeers::default(),
             audit,
             started: Instant::now(),
             db,

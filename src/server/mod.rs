@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::db::Db;
-use crate::directory::{AuditLog, Directory};
+use crate::sharing::{AuditLog, ConnectedPeers};
 use crate::store::password::HashGate;
 use crate::store::throttle::Throttle;
 
@@ -42,7 +42,7 @@ pub struct Shared {
     /// Counters for STATS and the logs.
     pub counters: Counters,
     /// The users connected for file sharing (in memory only).
-    pub directory: Directory,
+    pub peers: ConnectedPeers,
     /// The sending side of the audit log of file-sharing operations.
     pub audit: AuditLog,
     pub started: Instant,

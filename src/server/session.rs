@@ -52,11 +52,11 @@ pub struct Session {
     peer: String,
     user: Option<LoggedIn>,
     requests: u64,
-    /// The file-sharing directory entry this session made with CONNECT, removed when
-    /// the session ends or changes user (see `directory::connected`).
+    /// The entry among the connected peers that this session made with CONNECT, removed when
+    /// the session ends or changes user (see `sharing::connected`).
     announced: Option<file_sharing::Announced>,
     /// How many more audit rows this connection may write (made at its first row).
-    audit_budget: Option<crate::directory::audit_limit::RowBudget>,
+    audit_budget: Option<crate::sharing::audit_limit::RowBudget>,
     /// After a `THROTTLED` reply, the next request waits until then (see
     /// [`throttle::PAUSE_AFTER_REFUSAL`]).
     held_until: Option<Instant>,

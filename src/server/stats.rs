@@ -45,8 +45,8 @@ pub fn reply(shared: &Shared) -> Reply {
     server("journal_bytes", shared.db.journal.len_bytes());
     server("journal_fsyncs", shared.db.journal.fsync_count());
     // The audit thread's side of the channel: rows written, events dropped because the
-    // channel stayed full, writes that failed (see directory::audit); and rows withheld
-    // because their connection was over its row budget (directory::audit_limit).
+    // channel stayed full, writes that failed (see sharing::audit); and rows withheld
+    // because their connection was over its row budget (sharing::audit_limit).
     server("audit_written", shared.audit.written());
     server("audit_dropped", shared.audit.dropped());
     server("audit_failures", shared.audit.failures());

@@ -16,8 +16,8 @@ use crate::clock::now_rfc3339;
 use crate::db::Db;
 use crate::db::identity;
 use crate::db::schema::{Account, Role, User};
-use crate::directory::files;
 use crate::protocol::{ErrorCode, Refusal, names};
+use crate::sharing::files;
 use crate::storage::Ticket;
 use crate::wallet::{self, WalletPolicy};
 

@@ -1,12 +1,12 @@
 //! A session's file-sharing verbs (seed 002): CONNECT, DISCONNECT, PUBLISH,
 //! DELETE, LIST_USERS, LIST_CONTENT and PEER, and the audit of each one made by a
-//! logged-in user, within the connection's row budget (`directory::audit_limit`).
+//! logged-in user, within the connection's row budget (`sharing::audit_limit`).
 //!
-//! Why here and not in `crate::directory`: two facts belong to the connection, not to
-//! the directory: the address the client connects from (which CONNECT records, so
-//! a client cannot send others to a third party's machine), and which session made a
-//! directory entry (so that the entry goes when *that* connection ends). The rules
-//! themselves are in `crate::directory`; this file translates requests and replies.
+//! Why here and not in `crate::sharing`: two facts belong to the connection, not to
+//! the sharing service: the address the client connects from (which CONNECT records, so
+//! a client cannot send others to a third party's machine), and which session made an
+//! entry among the connected peers (so that the entry goes when *that* connection ends). The rules
+//! themselves are in `crate::sharing`; this file translates requests and replies.
 //!
 //! Which verbs need CONNECT first (seed 002, section 1.4): PUBLISH, DELETE,
 //! LIST_USERS, LIST_CONTENT and PEER answer `NOT_CONNECTED` until the user has
@@ -16,14 +16,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::Session;
-use crate::directory::audit_limit::{Admit, RowBudget, shorten, withheld_message};
-use crate::directory::{AuditEvent, Token, files};
 use crate::protocol::listing::{self, DEFAULT_FILES_LISTED};
 use crate::protocol::request::{FILE_SHARING_VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request, token};
 use crate::server::Shared;
+use crate::sharing::audit_limit::{Admit, RowBudget, shorten, withheld_message};
+use crate::sharing::{AuditEvent, Token, files};
 
-/// The directory entry a session made with CONNECT.
+/// The entry among the connected peers that a session made with CONNECT.
 pub(super) struct Announced {
     user: String,
     token: Token,
@@ -37,12 +37,12 @@ impl Session {
         request: Request,
     ) -> Result<Reply, Refusal> {
         let db = &shared.db;
-        let directory = &shared.directory;
+        let peers = &shared.peers;
         let user = self.name().to_string();
         Ok(match request {
             Request::Connect { port } => {
                 let ip = self.peer_ip()?;
-                let token = directory.connect(db, &self.account()?, ip, port)?;
+                let token = peers.connect(db, &self.account()?, ip, port)?;
                 // An older entry of this session, if any, was already removed by a
                 // DISCONNECT from another session: this one replaces it.
                 self.announced = Some(Announced {
@@ -50,7 +50,7 @@ impl Session {
                     token,
                 });
                 log::info!("{}: {user} connected; files at {ip} port {port}", self.peer);
-                let row = directory
+                let row = peers
                     .peer(&user)
                     .map(|peer| peer.to_row(&user))
                     .into_iter()
@@ -61,7 +61,7 @@ impl Session {
                 )
             }
             Request::Disconnect => {
-                directory.disconnect(db, &self.account()?)?;
+                peers.disconnect(db, &self.account()?)?;
                 // Disconnected from any session: this one no longer owns an entry.
                 if self.announced.as_ref().is_some_and(|a| a.user == user) {
                     self.announced = None;
@@ -73,18 +73,18 @@ impl Session {
                 file_name,
                 description,
             } => {
-                directory.require_connected(&user)?;
+                peers.require_connected(&user)?;
                 let file = files::publish(db, &self.account()?, &file_name, &description)?;
                 Reply::rows(vec![file.to_row()], format!("published {file_name}"))
             }
             Request::Delete { file_name } => {
-                directory.require_connected(&user)?;
+                peers.require_connected(&user)?;
                 files::delete(db, &self.account()?, &file_name)?;
                 Reply::ok(format!("deleted {file_name}"))
             }
             Request::ListUsers => {
-                directory.require_connected(&user)?;
-                let peers = directory.list();
+                peers.require_connected(&user)?;
+                let peers = peers.list();
                 let count = peers.len();
                 Reply::rows(
                     peers.iter().map(|(name, peer)| peer.to_row(name)).collect(),
@@ -92,7 +92,7 @@ impl Session {
                 )
             }
             Request::ListContent { user: owner, count } => {
-                directory.require_connected(&user)?;
+                peers.require_connected(&user)?;
                 let count = listing::count_or(count, DEFAULT_FILES_LISTED);
                 let page = files::page_of(db, &owner, count)?;
                 Reply::rows(
@@ -101,8 +101,8 @@ impl Session {
                 )
             }
             Request::Peer { user: owner } => {
-                directory.require_connected(&user)?;
-                let Some(peer) = directory.peer(&owner) else {
+                peers.require_connected(&user)?;
+                let Some(peer) = peers.peer(&owner) else {
                     let message = if db.users.read().contains_key(&owner) {
                         format!("{owner} is not connected: their files cannot be fetched now")
                     } else {
@@ -139,7 +139,7 @@ impl Session {
         let Some(announced) = self.announced.take() else {
             return;
         };
-        if shared.directory.release(&announced.user, announced.token) {
+        if shared.peers.release(&announced.user, announced.token) {
             log::info!("{}: {} disconnected ({reason})", self.peer, announced.user);
             shared.audit.record(AuditEvent::now(
                 &announced.user,
@@ -155,7 +155,7 @@ impl Session {
     /// the audit log records it with the number of files withdrawn. The files themselves
     /// were withdrawn in the same journal line as the account (`accounts::unregister`).
     pub(super) fn forget_account(&mut self, shared: &Shared, name: &str, withdrawn: usize) {
-        let connected = shared.directory.forget(name);
+        let connected = shared.peers.forget(name);
         if connected || withdrawn > 0 {
             shared.audit.record(AuditEvent::now(
                 name,

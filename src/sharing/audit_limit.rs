@@ -32,7 +32,7 @@ pub const MAX_ARGUMENT_CHARS: usize = 64;
 /// [`MAX_ARGUMENT_CHARS`] characters, else the first ones, `…`, and the full length.
 ///
 /// ```
-/// use feira::directory::audit_limit::shorten;
+/// use feira::sharing::audit_limit::shorten;
 /// assert_eq!(shorten("notas.txt x".into()), "notas.txt x");
 /// let long = "ç".repeat(100);
 /// assert_eq!(shorten(long), format!("{}…[100 chars]", "ç".repeat(64)));

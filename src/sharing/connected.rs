@@ -15,7 +15,7 @@
 //!
 //! # The rules (seed 002, section 1.4)
 //!
-//! - The directory is keyed by user name: a user is connected or not, whatever the
+//! - The set is keyed by user name: a user is connected or not, whatever the
 //!   number of sessions they have open.
 //! - CONNECT by a user who is already connected is `ALREADY_CONNECTED`, from the same
 //!   session or another one (seed 002's USER ALREADY CONNECTED).
@@ -62,7 +62,7 @@ impl Peer {
 
 /// The set of connected users. Lives in `server::Shared`; empty at start-up.
 #[derive(Default)]
-pub struct Directory {
+pub struct ConnectedPeers {
     /// User name to peer. A leaf lock (see the module documentation).
     peers: Mutex<HashMap<String, Peer>>,
     /// The last token handed out.
@@ -73,7 +73,7 @@ fn not_connected(message: String) -> Refusal {
     Refusal::new(ErrorCode::NotConnected, message)
 }
 
-impl Directory {
+impl ConnectedPeers {
     /// Records `account` as connected at `ip:port`, if it is still the account of its
     /// name (AUTH_REQUIRED if it was deleted: a session of a deleted account must not
     /// send others to its machine for the files of the next account of that name). The
@@ -118,7 +118,7 @@ impl Directory {
     }
 
     /// DISCONNECT: removes the entry of `account`, whichever of its sessions made it,
-    /// if it is still the account of its name (as [`Directory::connect`]).
+    /// if it is still the account of its name (as [`ConnectedPeers::connect`]).
     pub fn disconnect(&self, db: &Db, account: &Account) -> Result<(), Refusal> {
         let user = account.name.as_str();
         let users = db.users.read();
@@ -198,13 +198,13 @@ mod tests {
     fn connect_twice_is_already_connected() {
         let (_dir, db) = db_with(&["alice", "bob"], Cents(0));
         let (alice, bob) = (account_of(&db, "alice"), account_of(&db, "bob"));
-        let directory = Directory::default();
-        directory.connect(&db, &alice, LOOPBACK, 4000).unwrap();
-        let again = directory.connect(&db, &alice, LOOPBACK, 4001).unwrap_err();
+        let peers = ConnectedPeers::default();
+        peers.connect(&db, &alice, LOOPBACK, 4000).unwrap();
+        let again = peers.connect(&db, &alice, LOOPBACK, 4001).unwrap_err();
         assert_eq!(again.code, ErrorCode::AlreadyConnected);
-        assert_eq!(directory.peer("alice").unwrap().port, 4000, "unchanged");
-        directory.connect(&db, &bob, LOOPBACK, 4000).unwrap();
-        let names: Vec<String> = directory.list().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(peers.peer("alice").unwrap().port, 4000, "unchanged");
+        peers.connect(&db, &bob, LOOPBACK, 4000).unwrap();
+        let names: Vec<String> = peers.list().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["alice", "bob"]);
     }
 
@@ -212,35 +212,35 @@ mod tests {
     fn only_the_connecting_session_releases_its_entry() {
         let (_dir, db) = db_with(&["alice"], Cents(0));
         let alice = account_of(&db, "alice");
-        let directory = Directory::default();
-        let first = directory.connect(&db, &alice, LOOPBACK, 4000).unwrap();
-        directory.disconnect(&db, &alice).unwrap();
+        let peers = ConnectedPeers::default();
+        let first = peers.connect(&db, &alice, LOOPBACK, 4000).unwrap();
+        peers.disconnect(&db, &alice).unwrap();
         assert_eq!(
-            directory.disconnect(&db, &alice).unwrap_err().code,
+            peers.disconnect(&db, &alice).unwrap_err().code,
             ErrorCode::NotConnected
         );
-        let second = directory.connect(&db, &alice, LOOPBACK, 4001).unwrap();
+        let second = peers.connect(&db, &alice, LOOPBACK, 4001).unwrap();
         // The first session ends after another one connected again: nothing happens.
-        assert!(!directory.release("alice", first));
-        assert!(directory.require_connected("alice").is_ok());
-        assert!(directory.release("alice", second));
+        assert!(!peers.release("alice", first));
+        assert!(peers.require_connected("alice").is_ok());
+        assert!(peers.release("alice", second));
         assert_eq!(
-            directory.require_connected("alice").unwrap_err().code,
+            peers.require_connected("alice").unwrap_err().code,
             ErrorCode::NotConnected
         );
-        assert!(directory.is_empty());
+        assert!(peers.is_empty());
     }
 
     #[test]
     fn ipv4_mapped_addresses_are_shown_as_ipv4() {
         let (_dir, db) = db_with(&["alice"], Cents(0));
-        let directory = Directory::default();
+        let peers = ConnectedPeers::default();
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        directory
+        peers
             .connect(&db, &account_of(&db, "alice"), mapped, 4000)
             .unwrap();
         assert_eq!(
-            directory.peer("alice").unwrap().to_row("alice"),
+            peers.peer("alice").unwrap().to_row("alice"),
             ["alice", "192.0.2.7", "4000"]
         );
     }

@@ -253,32 +253,32 @@ mod tests {
     /// and change nothing of the new account's.
     #[test]
     fn a_deleted_accounts_session_cannot_touch_the_new_account_of_its_name() {
-        use crate::directory::Directory;
         use crate::protocol::Cents;
+        use crate::sharing::ConnectedPeers;
         use crate::wallet::WalletPolicy;
         use crate::wallet::testing::{add_account, db_with, remove_account};
         let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
         let (_dir, db) = db_with(&["ana"], Cents(0));
-        let directory = Directory::default();
+        let peers = ConnectedPeers::default();
         let old = account_of(&db, "ana");
         remove_account(&db, "ana");
         let new = add_account(&db, "ana", &WalletPolicy::default());
         let gone = |refusal: Refusal| assert_eq!(refusal.code, ErrorCode::AuthRequired);
         // The old session cannot announce itself as the new account's peer...
-        gone(directory.connect(&db, &old, loopback, 4000).unwrap_err());
-        assert!(directory.is_empty());
+        gone(peers.connect(&db, &old, loopback, 4000).unwrap_err());
+        assert!(peers.is_empty());
         // ...nor touch what the new account publishes, nor its place among the peers.
-        directory.connect(&db, &new, loopback, 5000).unwrap();
+        peers.connect(&db, &new, loopback, 5000).unwrap();
         publish(&db, &new, "new.txt", "").unwrap();
         let before = of_user(&db, "ana").unwrap();
         gone(publish(&db, &old, "old.txt", "").unwrap_err());
         gone(delete(&db, &old, "new.txt").unwrap_err());
-        gone(directory.disconnect(&db, &old).unwrap_err());
+        gone(peers.disconnect(&db, &old).unwrap_err());
         assert_eq!(of_user(&db, "ana").unwrap(), before);
-        assert_eq!(directory.peer("ana").map(|peer| peer.port), Some(5000));
+        assert_eq!(peers.peer("ana").map(|peer| peer.port), Some(5000));
         // The new account, of course, can.
         delete(&db, &new, "new.txt").unwrap();
-        directory.disconnect(&db, &new).unwrap();
+        peers.disconnect(&db, &new).unwrap();
     }
 
     #[test]
