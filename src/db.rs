@@ -216,7 +216,7 @@ impl AsRef<Db> for Db {
 mod tests {
     use super::*;
     use crate::protocol::Cents;
-    use crate::store::{catalog, orders};
+    use crate::shop::{catalog, orders};
     use crate::wallet::testing::account_of;
     use crate::wallet::transfer;
     use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! At start-up the server checks whether these passwords still open these accounts,
 //! and says so loudly in the log if they do.
 
+use crate::accounts::password;
 use crate::db::Db;
-use crate::store::password;
 
 /// The demo users and their passwords, as the README states them.
 pub const DEMO_USERS: &[(&str, &str)] = &[

@@ -14,7 +14,8 @@
 //! | [`p2p`] | peer-to-peer file transfer (seed 002): a serving peer, all-or-nothing downloads with SHA-256 |
 //! | [`protocol`] | the wire format: tokens, bounded lines, exact money, `Request` and `Reply`. Pure, no sockets |
 //! | [`server`] | the accept loop, one thread per connection, sessions, timeouts, shutdown |
-//! | [`store`] | the store's rules: accounts and passwords, products, the ORDER critical section |
+//! | [`shop`] | the shop's rules: products, the ORDER critical section |
+//! | [`accounts`] | accounts and passwords: REGISTER, LOGIN, UNREGISTER, the login throttle |
 //! | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
 //! | [`db`] | every table of a data directory, **the lock order**, and the schema (one row type per table) |
 //! | [`wallet`] | the wallets of seed 001: balances, rotating pay keys, transfers, the ledger and its check |
@@ -33,20 +34,21 @@
 //! - *Thread per connection*: [`server::listener`].
 //! - *Framing a request and a reply*: [`protocol::frame`], [`protocol::reply`].
 //! - *One lock per table, one global lock order*: [`storage::Table`], [`db`].
-//! - *A critical section*: [`store::orders::place`].
+//! - *A critical section*: [`shop::orders::place`].
 //! - *Durability and group commit*: [`storage::Journal`].
 //! - *One process per data directory*: [`storage::DirLock`].
-//! - *Slow work outside locks*: [`store::accounts`], [`store::password`].
+//! - *Slow work outside locks*: [`accounts`], [`accounts::password`].
 //! - *An identity that is never reused*: [`db::identity`] (a name can be taken again;
 //!   an account id cannot).
-//! - *Fairness under abuse*: [`store::throttle`] (refuse before the slow work),
-//!   [`store::fair_queue`] (serve the slow work in order, a share per client).
+//! - *Fairness under abuse*: [`accounts::throttle`] (refuse before the slow work),
+//!   [`accounts::fair_queue`] (serve the slow work in order, a share per client).
 //! - *Bounded memory per connection*: long lists in pages ([`protocol::listing`]), a
 //!   deadline for every reply ([`server::timed_writer`]).
 //! - *Graceful shutdown*: [`server::listener`].
 //! - *One canonical form per name, and text made harmless on its way out*:
-//!   [`protocol::names`], [`store::look_alikes`], [`protocol::escape`].
+//!   [`protocol::names`], [`accounts::look_alikes`], [`protocol::escape`].
 
+pub mod accounts;
 pub mod bench;
 pub mod chord;
 pub mod cli;
@@ -59,8 +61,8 @@ pub mod p2p;
 pub mod protocol;
 pub mod server;
 pub mod sharing;
+pub mod shop;
 pub mod storage;
-pub mod store;
 pub mod wallet;
 
 pub use error::{Error, Result};

@@ -97,7 +97,7 @@ fn a_real_phc_string_survives_a_snapshot() {
         id: AccountId(1),
         name: "maçã".into(),
         role: Role::Customer,
-        password_hash: feira::store::password::hash("a password").unwrap(),
+        password_hash: feira::accounts::password::hash("a password").unwrap(),
         created_at: "2026-11-27T15:00:00Z".into(),
     };
     assert!(user.password_hash.contains(','));

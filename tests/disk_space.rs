@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use feira::db::Db;
 use feira::protocol::{Cents, ErrorCode};
-use feira::store::{catalog, orders};
+use feira::shop::{catalog, orders};
 use support::server_process::ServerProcess;
 use support::*;
 

@@ -349,7 +349,7 @@ fn journal_with_three_orders() -> tempfile::TempDir {
     let db = feira::db::Db::open(dir.path(), 1 << 20).unwrap();
     let alice = db.users.read()["alice"].account();
     for quantity in 1..=3 {
-        feira::store::orders::place(&db, &alice, "Banana", quantity).unwrap();
+        feira::shop::orders::place(&db, &alice, "Banana", quantity).unwrap();
     }
     drop(db);
     assert_eq!(

@@ -2,7 +2,7 @@
 //! characters never get in (and never come out raw), and nothing a spreadsheet would
 //! run as a formula reaches the CSV files people open.
 //!
-//! The rules are in src/protocol/names.rs (the door), src/store/look_alikes.rs and
+//! The rules are in src/protocol/names.rs (the door), src/accounts/look_alikes.rs and
 //! src/protocol/escape.rs; docs/PROTOCOL.md ("Names") is the contract.
 
 mod support;

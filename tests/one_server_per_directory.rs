@@ -146,7 +146,7 @@ fn a_port_in_use_stops_the_start_before_the_data_is_read() {
     let dir = demo_data_dir();
     let db = feira::db::Db::open(dir.path(), 1 << 20).unwrap();
     let alice = db.users.read()["alice"].account();
-    feira::store::orders::place(&db, &alice, "Pera", 2).unwrap();
+    feira::shop::orders::place(&db, &alice, "Pera", 2).unwrap();
     drop(db);
     let before = fingerprint(dir.path());
 

@@ -54,7 +54,7 @@ fn the_journal_is_replayed_after_a_crash() {
     {
         let db = feira::db::Db::open(dir.path(), 1 << 20).unwrap();
         let alice = db.users.read()["alice"].account();
-        let order = feira::store::orders::place(&db, &alice, "Caju", 5).unwrap();
+        let order = feira::shop::orders::place(&db, &alice, "Caju", 5).unwrap();
         assert_eq!(order.id, 1);
         // Dropped without a checkpoint: as if the process had been killed.
     }

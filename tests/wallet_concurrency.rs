@@ -217,7 +217,7 @@ fn account(i: usize) -> String {
 /// as it does for any account that has none.
 fn bank_server() -> TestServer {
     let dir = demo_data_dir();
-    let hash = feira::store::password::hash("bank-pass").unwrap();
+    let hash = feira::accounts::password::hash("bank-pass").unwrap();
     let path = dir.path().join("users.csv");
     let mut users = std::fs::read_to_string(&path).unwrap();
     // Account ids after the demo accounts' 1, 2 and 3.

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use feira::accounts::throttle::{DEFAULT_REGISTRATIONS_PER_HOUR, Limits};
+use feira::accounts::token_bucket::Rate;
 use feira::protocol::Cents;
 use feira::server::{Config, Server};
-use feira::store::throttle::{DEFAULT_REGISTRATIONS_PER_HOUR, Limits};
-use feira::store::token_bucket::Rate;
 use feira::wallet::WalletPolicy;
 
 /// The feira server: a store, wallets and a file-sharing directory over one line protocol.
@@ -170,6 +170,6 @@ fn hash_password() -> Result<(), String> {
         .read_line(&mut password)
         .map_err(|e| format!("cannot read the password: {e}"))?;
     let password = password.trim_end_matches(['\n', '\r']);
-    println!("{}", feira::store::password::hash(password)?);
+    println!("{}", feira::accounts::password::hash(password)?);
     Ok(())
 }

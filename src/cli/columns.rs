@@ -45,10 +45,10 @@ const fn money(title: &'static str) -> Column {
     }
 }
 
-/// A product, as PRODUCTS and PRODUCT send it (`src/store/catalog.rs`).
+/// A product, as PRODUCTS and PRODUCT send it (`src/shop/catalog.rs`).
 const PRODUCT: &[Column] = &[text("name"), money("price"), number("stock")];
 
-/// An order, as ORDER and ORDERS send it (`src/store/orders.rs`).
+/// An order, as ORDER and ORDERS send it (`src/shop/orders.rs`).
 const ORDER: &[Column] = &[
     number("id"),
     text("product"),

@@ -26,7 +26,7 @@
 //!
 //! A rename that would need a guess. If two accounts get one name (`Alice` and `alice`),
 //! a renamed account would look like another one (the look-alike rule of REGISTER,
-//! [`crate::store::look_alikes`]), two products or two files of one user get one name,
+//! [`crate::accounts::look_alikes`]), two products or two files of one user get one name,
 //! or a published file's owner is no account of that exact name, the server does not
 //! start. Its message names each case (names are written with Rust's escapes, so that
 //! `"Mac\u{327}a\u{303}"` and `"Maçã"` can be told apart), the file, and how to fix it
@@ -266,7 +266,7 @@ impl Plan {
     }
 
     /// A renamed account that would look like another account is a conflict: REGISTER
-    /// refuses such a name ([`crate::store::look_alikes`]), and renaming must not let in
+    /// refuses such a name ([`crate::accounts::look_alikes`]), and renaming must not let in
     /// what registering keeps out.
     fn look_alikes(&mut self, db: &Db) {
         let users = db.users.read();

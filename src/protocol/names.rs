@@ -35,7 +35,7 @@
 //!   made from the bytes as typed.
 //!
 //! What this file does not decide: whether a new user name looks like an existing one
-//! (that needs the users table: `store::look_alikes`, with [`skeleton`] and
+//! (that needs the users table: `accounts::look_alikes`, with [`skeleton`] and
 //! [`is_single_script`] from here), and which names may not look like a spreadsheet
 //! formula (the tables that store names decide: [`looks_like_formula`]).
 

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::accounts::throttle::Limits;
 use crate::protocol::DEFAULT_MAX_LINE;
-use crate::store::throttle::Limits;
 use crate::wallet::WalletPolicy;
 
 /// Everything the server can be told at start-up.

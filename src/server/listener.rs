@@ -31,13 +31,13 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::{Config, Counters, Shared, SharedRef, connection};
+use crate::accounts::password::HashGate;
+use crate::accounts::throttle::Throttle;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::protocol::{ErrorCode, Reply};
 use crate::sharing::{AuditLog, ConnectedPeers};
 use crate::storage::DirLock;
-use crate::store::password::HashGate;
-use crate::store::throttle::Throttle;
 use crate::wallet::{self, rotation};
 
 /// A bound server, ready to [`run`](Server::run).

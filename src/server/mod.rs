@@ -25,10 +25,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::accounts::password::HashGate;
+use crate::accounts::throttle::Throttle;
 use crate::db::Db;
 use crate::sharing::{AuditLog, ConnectedPeers};
-use crate::store::password::HashGate;
-use crate::store::throttle::Throttle;
 
 /// What every connection thread shares. Each part has its own synchronisation; there
 /// is no big lock around the whole.

@@ -14,13 +14,14 @@ use std::thread;
 use std::time::Instant;
 
 use super::Shared;
+use crate::accounts;
+use crate::accounts::throttle;
 use crate::db::identity;
 use crate::db::schema::{Account, AccountId, Role};
 use crate::protocol::listing::{self, DEFAULT_ORDERS_LISTED, DEFAULT_TRANSFERS_LISTED};
 use crate::protocol::request::{Access, VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request};
-use crate::store::accounts;
-use crate::store::{catalog, orders, throttle};
+use crate::shop::{catalog, orders};
 use crate::wallet::{self, ledger, transfer};
 
 /// Should the connection go on after this reply?
@@ -338,7 +339,7 @@ impl Session {
     }
 
     fn login(&mut self, shared: &Shared, name: &str, password: &str) -> Result<Reply, Refusal> {
-        // Over a limit: refused at once, before any hashing (store/throttle.rs). The
+        // Over a limit: refused at once, before any hashing (src/accounts/throttle.rs). The
         // same for every name, whether an account has it or not.
         let attempt = shared
             .throttle

@@ -1,6 +1,6 @@
 //! Published files: the `files` table, and PUBLISH, DELETE and LIST_CONTENT.
 //!
-//! Why a table of its own (with its own lock): publishing is independent of the store,
+//! Why a table of its own (with its own lock): publishing is independent of the shop,
 //! so a user publishing a file never waits for someone placing an order. And unlike the
 //! set of connected peers, a user's published files outlive the connection and the
 //! server: they are in `files.csv` and the journal, like every other table.
@@ -146,7 +146,7 @@ pub fn page_of(db: &Db, user: &str, count: usize) -> Result<Page<SharedFile>, Re
 }
 
 /// Stages the deletion of every file of `user` (the account is being deleted, in the
-/// same transaction: see `store::accounts::unregister`). Returns how many.
+/// same transaction: see `accounts::unregister`). Returns how many.
 pub fn stage_delete_all_of(files: &mut TableWrite<'_, SharedFile>, user: &str) -> usize {
     let keys: Vec<FileKey> = of_user_in(files, user).map(SharedFile::key).collect();
     for key in &keys {

@@ -258,7 +258,7 @@ mod tests {
         });
         db.journal.commit(&mut [&mut products]).unwrap();
         drop(products);
-        crate::store::orders::place(&db, &account_of(&db, "bia"), "Caju", 3).unwrap();
+        crate::shop::orders::place(&db, &account_of(&db, "bia"), "Caju", 3).unwrap();
         (dir, db)
     }
 

@@ -80,7 +80,7 @@ impl LedgerEntry {
 /// the same name are not its own.
 ///
 /// Only the page is copied; the account's other lines are counted. The count walks the
-/// whole ledger, as [`orders::latest`](crate::store::orders::latest) walks the orders,
+/// whole ledger, as [`orders::latest`](crate::shop::orders::latest) walks the orders,
 /// and the same way: the `transfers` read lock is taken a chunk of lines at a time
 /// ([`Table::walk_back`](crate::storage::Table::walk_back)), so a TRANSFER waits for
 /// one chunk, never for the whole walk.

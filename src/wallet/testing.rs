@@ -28,7 +28,7 @@ pub fn add_account(db: &Db, name: &str, policy: &WalletPolicy) -> Account {
         id: account.id,
         name: name.to_string(),
         role: Role::Customer,
-        password_hash: crate::store::password::DUMMY_HASH.to_string(),
+        password_hash: crate::accounts::password::DUMMY_HASH.to_string(),
         created_at: now_rfc3339(),
     });
     db.journal

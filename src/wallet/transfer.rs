@@ -241,7 +241,7 @@ mod tests {
     /// function, given the old account, refuses under the lock and changes nothing.
     #[test]
     fn a_deleted_accounts_session_cannot_touch_the_new_account_of_its_name() {
-        use crate::store::{catalog, orders};
+        use crate::shop::{catalog, orders};
         use crate::wallet::testing::{add_account, remove_account};
         let (_dir, db) = db_with(&["ana", "bia"], Cents(0));
         catalog::add(&db, "Caju", Cents(100), 10).unwrap();

@@ -17,7 +17,7 @@ pub enum Kind {
     Deposit,
     /// One wallet paid another.
     Transfer,
-    /// A wallet paid for an order (money leaves the wallets for the store).
+    /// A wallet paid for an order (money leaves the wallets for the shop).
     Order,
     /// An empty wallet was closed with its account.
     Close,

@@ -1,5 +1,5 @@
-//! Accounts: registration, login, deletion. (Who may try a password, and how often, is
-//! the [`throttle`](super::throttle)'s business.)
+//! Accounts (seeds 003 and 004): registration, login, deletion, and how the server
+//! keeps a flood of password guesses from starving everyone else.
 //!
 //! Why the slow work happens outside the lock: hashing a password takes ~25 ms. Doing it
 //! while holding the `users` lock would make every other login wait in line. So
@@ -9,9 +9,25 @@
 //! An account and its wallet are born and die together: REGISTER writes the
 //! user row, the wallet and its `initial` ledger line in one journal transaction, and
 //! UNREGISTER deletes the user and closes the (empty) wallet in one. REGISTER also gives
-//! the account its id, which is never given again ([`crate::db::identity`]).
+//! the account its id, which is never given again ([`crate::db::identity`]). Since an
+//! account opens a wallet and withdraws its published files when it goes, accounts sit
+//! above the wallets (`crate::wallet`) and the sharing service (`crate::sharing`).
+//!
+//! - this file: user names, REGISTER, LOGIN ([`authenticate`]), UNREGISTER;
+//! - [`password`]: argon2id hashing and the gate that bounds its memory;
+//! - [`fair_queue`]: the gate's queue: in order, and fair between client addresses;
+//! - [`look_alikes`]: one script per user name, and no look-alike of an existing one;
+//! - [`throttle`]: who may try a password or register now, and who is refused at once;
+//! - [`token_bucket`]: how the throttle counts: a burst, then one more per interval.
+//!
+//! The row (`User`) is in the database's schema (src/db/schema/users.rs).
 
-use super::{look_alikes, password};
+pub mod fair_queue;
+pub mod look_alikes;
+pub mod password;
+pub mod throttle;
+pub mod token_bucket;
+
 use crate::clock::now_rfc3339;
 use crate::db::Db;
 use crate::db::identity;
