@@ -5,7 +5,7 @@
 //! requests in the client ([`Request::to_line`]), so the two sides cannot drift apart.
 //!
 //! Adding a verb: a row in [`VERBS`], a variant, an arm in `parse` and in `to_tokens`,
-//! a handler in `server::session`, and an entry in docs/PROTOCOL.md.
+//! a handler in `server::dispatch`, and an entry in docs/PROTOCOL.md.
 
 use std::fmt;
 

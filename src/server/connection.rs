@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Shared;
+use super::dispatch::Flow;
 use super::durable_reply::Replies;
-use super::session::{Flow, Session};
+use super::session::Session;
 use super::timed_reader::TimedReader;
 use crate::protocol::frame::{Line, read_line};
 use crate::protocol::{ErrorCode, Reply};

@@ -6,11 +6,14 @@
 //! - [`durable_reply`]: replies in order, each sent once the disk has what it says;
 //! - [`timed_reader`]: the idle and line timeouts;
 //! - [`timed_writer`]: the write deadline: a client takes each reply in time, or is cut off;
-//! - [`session`]: one logged-in (or not) user, and the dispatch of each request;
+//! - [`session`]: one connection's [`Session`](session::Session): who is logged in, and
+//!   what the connection remembers between requests;
+//! - [`dispatch`]: what each request does, from the parsed request to the reply;
 //! - [`stats`]: the STATS reply: connections, requests by verb, lock contention.
 
 pub mod config;
 pub mod connection;
+pub mod dispatch;
 pub mod durable_reply;
 pub mod listener;
 pub mod session;

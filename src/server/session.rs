@@ -1,35 +1,19 @@
-//! A session: who is logged in on one connection, and what each request does.
+//! A session: who is logged in on one connection, and what the connection remembers
+//! between two requests.
 //!
-//! Why it is separate from the connection: this is the part with all the rules, and it
-//! needs no socket. A test can build a `Session`, feed it lines and check the replies.
-//!
-//! Each handler is a thin translation: parsed request in, domain function called,
-//! [`Reply`] out. Domain refusals (no such product, not enough stock) come back as
-//! `Err(Refusal)` and become `ERR` replies; the connection carries on.
-
-mod file_sharing;
+//! Why a type of its own: the rules of each request need no socket. The dispatcher
+//! (src/server/dispatch.rs) takes a `Session` and a request and gives a reply; the
+//! connection thread (src/server/connection.rs) owns one `Session` for its life.
 
 use std::net::IpAddr;
-use std::thread;
 use std::time::Instant;
 
-use super::Shared;
-use crate::accounts;
 use crate::accounts::throttle;
 use crate::db::identity;
 use crate::db::schema::{Account, AccountId, Role};
-use crate::protocol::listing::{self, DEFAULT_ORDERS_LISTED, DEFAULT_TRANSFERS_LISTED};
-use crate::protocol::request::{Access, VERBS, verb_spec};
-use crate::protocol::{ErrorCode, Refusal, Reply, Request};
-use crate::shop::{catalog, orders};
-use crate::wallet::{self, ledger, transfer};
-
-/// Should the connection go on after this reply?
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    Close,
-}
+use crate::protocol::Refusal;
+use crate::sharing::Token;
+use crate::sharing::audit_limit::RowBudget;
 
 /// The logged-in user of a session.
 #[derive(Debug, Clone)]
@@ -48,19 +32,29 @@ impl LoggedIn {
     }
 }
 
+/// The entry among the connected peers that a session made with CONNECT: removed when
+/// that session ends, and only then (src/server/dispatch/sharing.rs).
+pub(super) struct Announced {
+    pub(super) user: String,
+    pub(super) token: Token,
+}
+
 /// The state of one connection.
 pub struct Session {
-    peer: String,
-    user: Option<LoggedIn>,
-    requests: u64,
-    /// The entry among the connected peers that this session made with CONNECT, removed when
-    /// the session ends or changes user (see `sharing::connected`).
-    announced: Option<file_sharing::Announced>,
+    /// The client's address and port, as seen on the socket.
+    pub(super) peer: String,
+    /// Who is logged in, if anyone.
+    pub(super) user: Option<LoggedIn>,
+    /// How many requests this connection has sent.
+    pub(super) requests: u64,
+    /// The entry among the connected peers that this session made with CONNECT,
+    /// removed when the session ends or changes user (see `sharing::connected`).
+    pub(super) announced: Option<Announced>,
     /// How many more audit rows this connection may write (made at its first row).
-    audit_budget: Option<crate::sharing::audit_limit::RowBudget>,
+    pub(super) audit_budget: Option<RowBudget>,
     /// After a `THROTTLED` reply, the next request waits until then (see
     /// [`throttle::PAUSE_AFTER_REFUSAL`]).
-    held_until: Option<Instant>,
+    pub(super) held_until: Option<Instant>,
 }
 
 impl Session {
@@ -90,320 +84,22 @@ impl Session {
         self.requests
     }
 
-    /// Called once when the connection ends, however it ends.
-    pub fn close(&mut self, shared: &Shared) {
-        // A peer whose server connection is gone is no longer listed (seed 002).
-        self.end_announcement(shared, "connection closed");
-        self.report_withheld_audit_rows(shared);
-        self.user = None;
-    }
-
-    /// Parses and handles one request line.
-    pub fn handle_line(&mut self, shared: &Shared, line: &str) -> (Reply, Flow) {
-        self.requests += 1;
-        if let Some(until) = self.held_until.take() {
-            thread::sleep(until.saturating_duration_since(Instant::now()));
-        }
-        match Request::parse(line) {
-            Ok(request) => self.handle(shared, request),
-            Err(refusal) => {
-                self.audit_unparsed(shared, line, &refusal);
-                (refusal.into(), Flow::Continue)
-            }
-        }
-    }
-
-    /// Handles one parsed request.
-    pub fn handle(&mut self, shared: &Shared, request: Request) -> (Reply, Flow) {
-        shared.counters.count_verb(request.verb());
-        // File-sharing requests of a logged-in user are audited, whatever their outcome.
-        let audit = (request.is_file_sharing() && self.user.is_some())
-            .then(|| (self.name().to_string(), request.verb(), request.to_tokens()));
-        let (reply, flow) = self.handle_checked(shared, request);
-        if reply.code() == Some(ErrorCode::Throttled) {
-            self.held_until = Some(Instant::now() + throttle::PAUSE_AFTER_REFUSAL);
-        }
-        if let Some((user, verb, tokens)) = audit {
-            self.audit(shared, &user, verb, &tokens[1..], &reply);
-        }
-        (reply, flow)
-    }
-
-    fn handle_checked(&mut self, shared: &Shared, request: Request) -> (Reply, Flow) {
-        if let Err(refusal) = self.check_access(shared, request.spec().access) {
-            return (refusal.into(), Flow::Continue);
-        }
-        let flow = if request == Request::Quit {
-            Flow::Close
-        } else {
-            Flow::Continue
-        };
-        let reply = self.dispatch(shared, request).unwrap_or_else(|refusal| {
-            // A money verb found, under its lock, that the account is gone.
-            if refusal.code == ErrorCode::AuthRequired {
-                self.user = None;
-            }
-            Reply::from(refusal)
-        });
-        (reply, flow)
-    }
-
-    /// May this session use a verb with this access level?
-    fn check_access(&mut self, shared: &Shared, access: Access) -> Result<(), Refusal> {
-        if access == Access::Anyone {
-            return Ok(());
-        }
-        let Some(user) = &self.user else {
-            return Err(Refusal::new(
-                ErrorCode::AuthRequired,
-                "log in first: LOGIN <user> <password>",
-            ));
-        };
-        // The account may have been deleted from another connection, and its name
-        // even taken by a new account since: the id tells them apart.
-        if !identity::is_live(&shared.db, &user.account()) {
-            self.user = None;
-            return Err(identity::gone());
-        }
-        if access == Access::Admin && user.role != Role::Admin {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "only an admin may do that",
-            ));
-        }
-        Ok(())
-    }
-
-    /// The logged-in user's name. Only called after `check_access`.
-    fn name(&self) -> &str {
+    /// The logged-in user's name. Only called after the dispatcher's `check_access`.
+    pub(super) fn name(&self) -> &str {
         self.user.as_ref().map_or("", |u| u.name.as_str())
     }
 
-    /// The logged-in account, or AUTH_REQUIRED. Only called after `check_access`.
-    fn account(&self) -> Result<Account, Refusal> {
+    /// The logged-in account, or AUTH_REQUIRED. Only called after the dispatcher's
+    /// `check_access`.
+    pub(super) fn account(&self) -> Result<Account, Refusal> {
         self.user
             .as_ref()
             .map(LoggedIn::account)
             .ok_or_else(identity::gone)
     }
 
-    fn dispatch(&mut self, shared: &Shared, request: Request) -> Result<Reply, Refusal> {
-        let db = &shared.db;
-        let gate = &shared.hash_gate;
-        Ok(match request {
-            Request::Ping => Reply::ok("PONG"),
-            Request::Help { verb } => help(verb.as_deref())?,
-            Request::Quit => Reply::ok("bye"),
-            Request::Register { user, password } => {
-                let permit = shared.throttle.admit_registration(gate, self.address())?;
-                accounts::register(db, gate, &user, &password.0, &shared.config.wallet)?;
-                permit.created();
-                log::info!("{}: registered {user}", self.peer);
-                Reply::ok(format!("registered {user}; now LOGIN"))
-            }
-            Request::Login { user, password } => self.login(shared, &user, &password.0)?,
-            Request::Logout => {
-                self.end_announcement(shared, "logged out");
-                self.user = None;
-                Reply::ok("logged out")
-            }
-            Request::Whoami => {
-                let user = self
-                    .user
-                    .clone()
-                    .map(|u| vec![u.name, u.role.to_string(), u.id.to_string()]);
-                Reply::rows(user.into_iter().collect(), "")
-            }
-            Request::Unregister { password } => {
-                let name = self.name().to_string();
-                let account = self.account()?;
-                // The password is checked again: a guess like any LOGIN's.
-                let attempt = shared.throttle.admit_login(gate, &name, self.address())?;
-                let result = accounts::unregister(db, gate, &account, &password.0);
-                if !matches!(&result, Err(r) if r.code == ErrorCode::AuthFailed) {
-                    attempt.succeeded();
-                }
-                let withdrawn = result?;
-                self.forget_account(shared, &name, withdrawn);
-                self.user = None;
-                log::info!("{}: unregistered {name}", self.peer);
-                Reply::ok(format!("account {name} deleted"))
-            }
-            Request::Stats => super::stats::reply(shared),
-            Request::Products { max_price } => {
-                let products = catalog::list(db, max_price);
-                let count = products.len();
-                Reply::rows(
-                    products.iter().map(|p| p.to_row()).collect(),
-                    format!("{count} products"),
-                )
-            }
-            Request::Product { name } => {
-                let product = catalog::get(db, &name)?;
-                Reply::rows(vec![product.to_row()], "")
-            }
-            Request::Order { product, quantity } => {
-                let order = orders::place(db, &self.account()?, &product, quantity)?;
-                Reply::rows(
-                    vec![order.to_row()],
-                    format!(
-                        "order {}: {} x {} = {}",
-                        order.id, order.quantity, order.product, order.total
-                    ),
-                )
-            }
-            Request::Orders { count } => {
-                let count = listing::count_or(count, DEFAULT_ORDERS_LISTED);
-                let page = orders::latest_of(db, self.account()?.id, count);
-                Reply::rows(
-                    page.rows.iter().map(|o| o.to_row()).collect(),
-                    page.summary("orders, newest first"),
-                )
-            }
-            Request::Restock { product, delta } => {
-                let (stock, _) = catalog::restock(db, &product, delta)?;
-                Reply::ok(format!("stock of {product} is now {stock}"))
-            }
-            Request::AddProduct { name, price, stock } => {
-                catalog::add(db, &name, price, stock)?;
-                Reply::ok(format!("added {name} at {price}, stock {stock}"))
-            }
-            // File sharing: see session/file_sharing.rs.
-            request @ (Request::Connect { .. }
-            | Request::Disconnect
-            | Request::Publish { .. }
-            | Request::Delete { .. }
-            | Request::ListUsers
-            | Request::ListContent { .. }
-            | Request::Peer { .. }) => self.file_sharing(shared, request)?,
-            // Wallets.
-            Request::Balance => {
-                let balance = wallet::balance(db, &self.account()?)?;
-                Reply::rows(vec![vec![self.name().to_string(), balance.to_string()]], "")
-            }
-            Request::Paykey => {
-                let (key, expires) = wallet::pay_key(db, &self.account()?)?;
-                let left = expires
-                    .duration_since(std::time::SystemTime::now())
-                    .map_or(0, |d| d.as_secs());
-                Reply::rows(
-                    vec![vec![
-                        key.to_string(),
-                        crate::clock::rfc3339(expires),
-                        left.to_string(),
-                    ]],
-                    format!("others pay you with this key for the next {left} s"),
-                )
-            }
-            Request::Transfer { key, amount } => {
-                let receipt = transfer::send(db, &self.account()?, &key, amount)?;
-                log::debug!(
-                    "{}: {} sent {amount} to {}",
-                    self.peer,
-                    self.name(),
-                    receipt.to
-                );
-                Reply::rows(
-                    vec![receipt.to_row()],
-                    format!(
-                        "sent {amount} to {}; your balance is {}",
-                        receipt.to, receipt.balance_after
-                    ),
-                )
-            }
-            Request::Transfers { count } => {
-                let count = listing::count_or(count, DEFAULT_TRANSFERS_LISTED);
-                let id = self.account()?.id;
-                let page = ledger::statement(db, id, count);
-                Reply::rows(
-                    page.rows.iter().map(|entry| entry.row_for(id)).collect(),
-                    page.summary("movements, newest first"),
-                )
-            }
-            Request::Deposit { user, amount } => {
-                let receipt = transfer::deposit(db, self.name(), &user, amount)?;
-                log::info!(
-                    "{}: {} deposited {amount} to {user}",
-                    self.peer,
-                    self.name()
-                );
-                Reply::rows(
-                    vec![receipt.to_row()],
-                    format!(
-                        "deposited {amount} to {user}; balance {}",
-                        receipt.balance_after
-                    ),
-                )
-            }
-        })
-    }
-
-    fn login(&mut self, shared: &Shared, name: &str, password: &str) -> Result<Reply, Refusal> {
-        // Over a limit: refused at once, before any hashing (src/accounts/throttle.rs). The
-        // same for every name, whether an account has it or not.
-        let attempt = shared
-            .throttle
-            .admit_login(&shared.hash_gate, name, self.address())
-            .inspect_err(|refusal| log::debug!("{}: login for {name}: {refusal}", self.peer))?;
-        match accounts::authenticate(&shared.db, &shared.hash_gate, name, password) {
-            Ok(user) => {
-                attempt.succeeded();
-                log::info!("{}: {name} logged in", self.peer);
-                // This connection announced another user's files: that user is
-                // disconnected (seed 002: connecting as someone else replaces them).
-                if self.name() != user.name {
-                    self.end_announcement(shared, "logged in as another user");
-                }
-                self.user = Some(LoggedIn {
-                    name: user.name,
-                    role: user.role,
-                    id: user.id,
-                });
-                Ok(Reply::ok(format!("welcome, {name} ({})", user.role)))
-            }
-            Err(refusal) => {
-                // Dropping the attempt counts the failure.
-                drop(attempt);
-                log::warn!("{}: failed login for {name}", self.peer);
-                Err(refusal)
-            }
-        }
-    }
-
     /// The client's address as the throttle counts it (the IP, without the port).
-    fn address(&self) -> IpAddr {
+    pub(super) fn address(&self) -> IpAddr {
         throttle::client_address(&self.peer)
-    }
-}
-
-/// HELP, or HELP <verb>: one data line per verb (name, arguments, who, summary).
-fn help(verb: Option<&str>) -> Result<Reply, Refusal> {
-    let row = |spec: &crate::protocol::request::VerbSpec| {
-        let who = match spec.access {
-            Access::Anyone => "anyone",
-            Access::User => "user",
-            Access::Admin => "admin",
-        };
-        vec![
-            spec.name.to_string(),
-            spec.args.to_string(),
-            who.to_string(),
-            spec.summary.to_string(),
-        ]
-    };
-    match verb {
-        None => Ok(Reply::rows(
-            VERBS.iter().map(row).collect(),
-            format!("{} verbs; HELP <verb> for one", VERBS.len()),
-        )),
-        Some(name) => {
-            let spec = verb_spec(name).ok_or_else(|| {
-                Refusal::new(
-                    ErrorCode::NotFound,
-                    format!("no verb named {name:?}: try HELP"),
-                )
-            })?;
-            Ok(Reply::rows(vec![row(spec)], ""))
-        }
     }
 }

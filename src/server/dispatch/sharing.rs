@@ -15,19 +15,13 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use super::Session;
 use crate::protocol::listing::{self, DEFAULT_FILES_LISTED};
 use crate::protocol::request::{FILE_SHARING_VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request, token};
 use crate::server::Shared;
+use crate::server::session::{Announced, Session};
 use crate::sharing::audit_limit::{Admit, RowBudget, shorten, withheld_message};
-use crate::sharing::{AuditEvent, Token, files};
-
-/// The entry among the connected peers that a session made with CONNECT.
-pub(super) struct Announced {
-    user: String,
-    token: Token,
-}
+use crate::sharing::{AuditEvent, files};
 
 impl Session {
     /// Handles a file-sharing request of a logged-in session.
