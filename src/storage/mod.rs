@@ -21,7 +21,8 @@
 //! The pieces:
 //! - [`Record`]: how a row type maps to CSV fields;
 //! - [`Table`]: the rows of one table behind their own instrumented lock;
-//! - [`Journal`]: the append-only log;
+//! - [`Journal`]: the append-only log (writing a line, reading it back at start-up,
+//!   setting it aside for a checkpoint);
 //! - `padding`: the zeros a journal file keeps ahead of its lines, and how much;
 //! - [`DirLock`]: one process per data directory (`feira-server.pid`);
 //! - [`LineEncoder`]: one journal line, written as CSV with its checksum;

@@ -1,0 +1,149 @@
+//! Setting the journal aside for a checkpoint, and making its next file ahead.
+//!
+//! Why a checkpoint rotates the journal instead of emptying it: the tables' snapshots
+//! are written while writers go on, so the lines written meanwhile must survive the
+//! checkpoint. They go to a new file; the old one is deleted once every snapshot is
+//! durable ([`Journal::rotate`] tells why that is safe).
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
+
+use super::{HEADER, Journal, NEXT_JOURNAL, OLD_JOURNAL};
+use crate::error::{Error, Result};
+use crate::storage::padding::{self, Padding, Standing, Upkeep};
+use crate::storage::snapshot;
+
+impl Journal {
+    /// Sets the journal's lines aside for a checkpoint: they are fsynced, the file is
+    /// renamed `journal.old.csv`, and new lines go to a new, empty `journal.csv`. Takes
+    /// only the writer lock, for a few milliseconds: writers carry on right after.
+    ///
+    /// Why a checkpoint needs this: it writes each table's snapshot while writers go on
+    /// changing the tables, so a snapshot holds every change up to the rotation and
+    /// perhaps some after it. Every change after it is in the new journal, and a change
+    /// is a whole row put or deleted, so replaying the new journal over such a snapshot
+    /// gives exactly the tables' state (replaying a change the snapshot already holds
+    /// writes the same row again). Once every snapshot is durable, [`Journal::drop_old`]
+    /// deletes the old journal; until then a restart replays the old journal, then the
+    /// new one, over whatever snapshots it finds, with the same result.
+    ///
+    /// If a journal set aside by an earlier checkpoint is still there (that checkpoint
+    /// failed), it is kept and the current journal is not rotated: this checkpoint's
+    /// snapshots will cover the old lines, and the current ones stay in the journal.
+    pub fn rotate(&self) -> Result<()> {
+        let dir = self.dir();
+        let old = dir.join(OLD_JOURNAL);
+        let mut writer = self.lock_writer();
+        if old.exists() {
+            log::warn!(
+                "{}: set aside by an unfinished checkpoint; keeping it",
+                old.display()
+            );
+            return Ok(());
+        }
+        let io_err = |e| Error::io(&self.path, e);
+        // Everything written so far becomes durable, and every waiter hears so.
+        if let Err(e) = writer.file.sync_data() {
+            self.durability.poison();
+            return Err(io_err(e));
+        }
+        self.durability.mark_all_synced();
+        fs::rename(&self.path, &old).map_err(io_err)?;
+        // The next file, zeroed ahead by `prepare_next` while nobody waited, becomes the
+        // journal; without one, a new file is made here.
+        let next = dir.join(NEXT_JOURNAL);
+        let file = fs::rename(&next, &self.path)
+            .and_then(|()| OpenOptions::new().write(true).open(&self.path))
+            .or_else(|_| {
+                let file = OpenOptions::new()
+                    .create_new(true)
+                    .write(true)
+                    .open(&self.path)?;
+                file.write_all_at(HEADER.as_bytes(), 0)?;
+                file.sync_all()?;
+                Ok(file)
+            })
+            .and_then(|file| {
+                snapshot::sync_dir(dir)?;
+                let size = file.metadata()?.len();
+                Ok((file, size))
+            });
+        let (file, size) = match file {
+            Ok(file) => file,
+            Err(e) => {
+                // Without a journal file to write to, nothing can be made durable.
+                self.durability.poison();
+                return Err(io_err(e));
+            }
+        };
+        self.durability
+            .switch_file(file.try_clone().map_err(io_err)?);
+        writer.file = file;
+        writer.padding = Padding::new(size.max(HEADER.len() as u64));
+        self.len.store(HEADER.len() as u64, Ordering::Release);
+        self.rotations.fetch_add(1, Ordering::AcqRel);
+        // The journal's small room, if no next file was made ahead.
+        let end = HEADER.len() as u64 + writer.room;
+        writer.make_room_or_warn(end);
+        self.capacity
+            .store(writer.padding.capacity(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes the file the next [`Journal::rotate`] will switch to: the header, then
+    /// `room` bytes of zeros, fsynced. It takes no lock while it writes (about 50 ms for
+    /// 64 MiB), so the rotation itself is two renames, not a pause while the zeros are
+    /// written with every writer waiting. The file is renamed into place only once
+    /// whole; if the disk cannot hold it, nothing is left behind (see [`padding`]).
+    pub fn prepare_next(&self, room: u64) -> Result<()> {
+        let dir = self.dir();
+        let file = self.rotations();
+        self.next_tried_for.store(file, Ordering::Release);
+        padding::zeroed_file(dir, NEXT_JOURNAL, HEADER.as_bytes(), room)
+            .map_err(|e| Error::io(dir.join(NEXT_JOURNAL), e))?;
+        self.next_ready_for.store(file, Ordering::Release);
+        Ok(())
+    }
+
+    /// What the journal needs now that a write is done: nothing, its next file made
+    /// ahead, or a checkpoint (see [`padding`]). `due` is the length at which a
+    /// checkpoint is due; a file is made ahead with at most `max_room` bytes of room.
+    /// Reads a few atomics: cheap enough to ask after every write.
+    pub fn upkeep(&self, due: u64, max_room: u64) -> Upkeep {
+        let file = self.rotations();
+        padding::plan(&Standing {
+            len: self.len_bytes(),
+            size: self.capacity(),
+            due,
+            max_room,
+            next_tried: self.next_tried_for.load(Ordering::Acquire) == file,
+            next_ready: self.next_ready_for.load(Ordering::Acquire) == file,
+        })
+    }
+
+    /// Stops [`Journal::upkeep`] from asking for an early checkpoint on this journal
+    /// file (the last one failed: asking again at every write would not help).
+    pub fn no_early_checkpoint(&self) {
+        self.next_ready_for.store(u64::MAX, Ordering::Release);
+    }
+
+    /// How many times [`Journal::rotate`] has switched to a new file since the journal
+    /// was opened.
+    pub fn rotations(&self) -> u64 {
+        self.rotations.load(Ordering::Acquire)
+    }
+
+    /// Deletes the journal set aside by [`Journal::rotate`]: every snapshot written
+    /// since is durable, so its lines are no longer needed.
+    pub fn drop_old(&self) -> Result<()> {
+        let dir = self.dir();
+        let old = dir.join(OLD_JOURNAL);
+        match fs::remove_file(&old) {
+            Ok(()) => snapshot::sync_dir(dir).map_err(|e| Error::io(&old, e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&old, e)),
+        }
+    }
+}
