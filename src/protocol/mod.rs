@@ -12,6 +12,7 @@
 //! - [`pay_key`]: how a wallet's pay key is written and read back;
 //! - [`names`]: the canonical form of names, and the characters no name may hold;
 //! - [`escape`]: text made harmless for a terminal or a spreadsheet on its way out;
+//! - [`verbs`]: the table of verbs: name, arguments, who may use it, what it does;
 //! - [`request`]: the [`Request`] enum, one variant per verb;
 //! - [`reply`]: the [`Reply`] (data lines, then `OK` or `ERR CODE message`).
 
@@ -25,6 +26,7 @@ pub mod pay_key;
 pub mod reply;
 pub mod request;
 pub mod token;
+pub mod verbs;
 
 pub use money::Cents;
 pub use pay_key::PayKey;

@@ -23,7 +23,7 @@ use crate::accounts::throttle;
 use crate::db::identity;
 use crate::db::schema::Role;
 use crate::protocol::listing::{self, DEFAULT_ORDERS_LISTED, DEFAULT_TRANSFERS_LISTED};
-use crate::protocol::request::{Access, VERBS, verb_spec};
+use crate::protocol::verbs::{Access, VERBS, VerbSpec, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request};
 use crate::shop::{catalog, orders};
 use crate::wallet::{self, ledger, transfer};
@@ -306,7 +306,7 @@ impl Session {
 
 /// HELP, or HELP <verb>: one data line per verb (name, arguments, who, summary).
 fn help(verb: Option<&str>) -> Result<Reply, Refusal> {
-    let row = |spec: &crate::protocol::request::VerbSpec| {
+    let row = |spec: &VerbSpec| {
         let who = match spec.access {
             Access::Anyone => "anyone",
             Access::User => "user",

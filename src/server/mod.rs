@@ -61,7 +61,7 @@ pub struct Counters {
     pub refused: AtomicU64,
     /// Requests handled.
     pub requests: AtomicU64,
-    /// Requests handled, by verb: one counter per row of `protocol::request::VERBS`.
+    /// Requests handled, by verb: one counter per row of `protocol::verbs::VERBS`.
     pub by_verb: Vec<AtomicU64>,
 }
 
@@ -72,7 +72,7 @@ impl Default for Counters {
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             requests: AtomicU64::new(0),
-            by_verb: crate::protocol::request::VERBS
+            by_verb: crate::protocol::verbs::VERBS
                 .iter()
                 .map(|_| AtomicU64::new(0))
                 .collect(),
@@ -83,7 +83,7 @@ impl Default for Counters {
 impl Counters {
     /// Counts one request for this verb.
     pub fn count_verb(&self, verb: &str) {
-        let index = crate::protocol::request::VERBS
+        let index = crate::protocol::verbs::VERBS
             .iter()
             .position(|v| v.name == verb);
         if let Some(counter) = index.and_then(|i| self.by_verb.get(i)) {

@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use crate::protocol::Reply;
-use crate::protocol::request::VERBS;
+use crate::protocol::verbs::VERBS;
 
 /// Builds the STATS reply.
 pub fn reply(shared: &Shared) -> Reply {

@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::protocol::listing::{self, DEFAULT_FILES_LISTED};
-use crate::protocol::request::{FILE_SHARING_VERBS, verb_spec};
+use crate::protocol::verbs::{FILE_SHARING_VERBS, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request, token};
 use crate::server::Shared;
 use crate::server::session::{Announced, Session};
