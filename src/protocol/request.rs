@@ -203,7 +203,7 @@ impl Request {
         Ok(request)
     }
 
-    /// The verb's name as it appears in [`VERBS`].
+    /// The verb's name as it appears in [`VERBS`](super::verbs::VERBS).
     pub fn verb(&self) -> &'static str {
         match self {
             Request::Ping => "PING",

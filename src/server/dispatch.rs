@@ -9,7 +9,7 @@
 //! [`Reply`] out. Domain refusals (no such product, not enough stock) come back as
 //! `Err(Refusal)` and become `ERR` replies; the connection carries on. The file-sharing
 //! verbs, which also keep the session's entry among the connected peers and its audit
-//! rows, are in [`sharing`].
+//! rows, are in `dispatch/sharing.rs`.
 
 mod sharing;
 

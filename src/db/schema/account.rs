@@ -48,7 +48,7 @@ impl Account {
     }
 }
 
-/// Hands out ids, each one more than the last (held by [`Db`]).
+/// Hands out ids, each one more than the last (held by [`Db`](crate::db::Db)).
 #[derive(Debug)]
 pub struct AccountIds {
     last: AtomicU64,

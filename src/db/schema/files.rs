@@ -47,7 +47,7 @@ impl FromStr for FileKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedFile {
     pub user: String,
-    /// The file's path inside its owner's share directory (see [`names`]).
+    /// The file's path inside its owner's share directory (see `sharing::names`).
     pub file_name: String,
     pub description: String,
     /// When it was published, by the server's clock (RFC 3339 UTC).

@@ -96,7 +96,7 @@ impl Journal {
     /// `room` bytes of zeros, fsynced. It takes no lock while it writes (about 50 ms for
     /// 64 MiB), so the rotation itself is two renames, not a pause while the zeros are
     /// written with every writer waiting. The file is renamed into place only once
-    /// whole; if the disk cannot hold it, nothing is left behind (see [`padding`]).
+    /// whole; if the disk cannot hold it, nothing is left behind (see src/storage/padding.rs).
     pub fn prepare_next(&self, room: u64) -> Result<()> {
         let dir = self.dir();
         let file = self.rotations();
@@ -108,7 +108,7 @@ impl Journal {
     }
 
     /// What the journal needs now that a write is done: nothing, its next file made
-    /// ahead, or a checkpoint (see [`padding`]). `due` is the length at which a
+    /// ahead, or a checkpoint (see src/storage/padding.rs). `due` is the length at which a
     /// checkpoint is due; a file is made ahead with at most `max_room` bytes of room.
     /// Reads a few atomics: cheap enough to ask after every write.
     pub fn upkeep(&self, due: u64, max_room: u64) -> Upkeep {
