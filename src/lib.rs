@@ -7,25 +7,29 @@
 //!
 //! # Layout
 //!
-//! Read it in this order:
+//! The modules form layers, listed here from the bottom up: a module imports only
+//! modules of its own layer or of the layers above it in this table, never one below
+//! (docs/ARCHITECTURE.md, "Layers"; `tests/layers.rs` fails on an import that runs the
+//! other way, and on any two files that import each other).
 //!
-//! | module | what it is |
-//! |---|---|
-//! | [`p2p`] | peer-to-peer file transfer (seed 002): a serving peer, all-or-nothing downloads with SHA-256 |
-//! | [`protocol`] | the wire format: tokens, bounded lines, exact money, `Request` and `Reply`. Pure, no sockets |
-//! | [`server`] | the accept loop, one thread per connection, sessions, timeouts, shutdown |
-//! | [`shop`] | the shop's rules: products, the ORDER critical section |
-//! | [`accounts`] | accounts and passwords: REGISTER, LOGIN, UNREGISTER, the login throttle |
-//! | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
-//! | [`db`] | every table of a data directory, **the lock order**, and the schema (one row type per table) |
-//! | [`wallet`] | the wallets of seed 001: balances, rotating pay keys, transfers, the ledger and its check |
-//! | [`sharing`] | file sharing (seed 002): who is connected, published files, the audit thread |
-//! | [`bench`] | `feira-bench`: a thread-per-connection load generator, HDR latencies, invariant checks |
-//! | [`chord`] | the Chord ring of seed 000: a node server, its maintenance thread, lookups (`feira-chord`) |
-//! | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
-//! | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
-//! | [`error`] | the crate's error type, with file and line for damaged data |
-//! | [`clock`] | times as the tables and replies write them (RFC 3339, UTC, to the second) |
+//! | layer | module | what it is |
+//! |---|---|---|
+//! | 0. general helpers | [`error`] | the crate's error type, with file and line for damaged data |
+//! | | [`clock`] | times as the tables and replies write them (RFC 3339, UTC, to the second) |
+//! | 1. wire and disk | [`protocol`] | the wire format: tokens, bounded lines, exact money, the verbs, `Request` and `Reply`. Pure, no sockets |
+//! | | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
+//! | 2. the database | [`db`] | every table of a data directory, **the lock order**, the schema (one row type per table), account identity |
+//! | 3. the domains | [`sharing`] | file sharing (seed 002): who is connected, published files, the audit thread |
+//! | | [`wallet`] | the wallets of seed 001: balances, rotating pay keys, transfers, the ledger and its check |
+//! | | [`shop`] | the shop of seeds 003 and 004: products, the ORDER critical section |
+//! | | [`accounts`] | REGISTER, LOGIN, UNREGISTER; passwords, the hash gate, the login throttle |
+//! | | [`p2p`] | peer-to-peer file transfer (seed 002): a serving peer, all-or-nothing downloads with SHA-256 |
+//! | | [`chord`] | the Chord ring of seed 000: a node server, its maintenance thread, lookups (`feira-chord`) |
+//! | 4. the server and the client | [`server`] | the accept loop, one thread per connection, sessions, the dispatcher, timeouts, shutdown |
+//! | | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
+//! | 5. the programs | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
+//! | | [`bench`] | `feira-bench`: a thread-per-connection load generator, HDR latencies, invariant checks |
+//! | | [`demo`] | the demo accounts shipped in `data/`, and the start-up warning while their passwords work |
 //!
 //! The binaries in `src/bin/` only parse arguments and call into this library.
 //!
