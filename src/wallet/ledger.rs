@@ -97,28 +97,14 @@ pub fn statement(db: &Db, id: AccountId, count: usize) -> Page<LedgerEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Cents;
+    use crate::db::schema::transfers::example;
 
     const ALICE: AccountId = AccountId(2);
     const BOB: AccountId = AccountId(3);
 
-    fn transfer() -> LedgerEntry {
-        LedgerEntry {
-            id: 7,
-            time: "2026-11-27T15:00:00Z".into(),
-            kind: Kind::Transfer,
-            from: Some(Account::new(ALICE, "alice")),
-            to: Some(Account::new(BOB, "bob")),
-            amount: Cents(1250),
-            from_balance: Some(Cents(8750)),
-            to_balance: Some(Cents(11250)),
-            reference: None,
-        }
-    }
-
     #[test]
     fn each_side_sees_its_own_direction_and_balance() {
-        let entry = transfer();
+        let entry = example();
         assert_eq!(
             entry.row_for(ALICE)[2..],
             ["transfer", "out", "bob", "12.50", "87.50"]
@@ -132,7 +118,7 @@ mod tests {
             to: None,
             to_balance: None,
             reference: Some("12".into()),
-            ..transfer()
+            ..example()
         };
         assert_eq!(
             order.row_for(ALICE)[2..],

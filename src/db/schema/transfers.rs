@@ -153,37 +153,36 @@ impl Record for LedgerEntry {
     }
 }
 
+/// A transfer of 12.50 from alice (account 2) to bob (account 3), for tests.
+#[cfg(test)]
+pub(crate) fn example() -> LedgerEntry {
+    use super::AccountId;
+    LedgerEntry {
+        id: 7,
+        time: "2026-11-27T15:00:00Z".into(),
+        kind: Kind::Transfer,
+        from: Some(Account::new(AccountId(2), "alice")),
+        to: Some(Account::new(AccountId(3), "bob")),
+        amount: Cents(1250),
+        from_balance: Some(Cents(8750)),
+        to_balance: Some(Cents(11250)),
+        reference: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::schema::AccountId;
-
-    const ALICE: AccountId = AccountId(2);
-    const BOB: AccountId = AccountId(3);
-
-    fn transfer() -> LedgerEntry {
-        LedgerEntry {
-            id: 7,
-            time: "2026-11-27T15:00:00Z".into(),
-            kind: Kind::Transfer,
-            from: Some(Account::new(ALICE, "alice")),
-            to: Some(Account::new(BOB, "bob")),
-            amount: Cents(1250),
-            from_balance: Some(Cents(8750)),
-            to_balance: Some(Cents(11250)),
-            reference: None,
-        }
-    }
 
     #[test]
     fn a_line_round_trips_with_its_empty_columns() {
         for entry in [
-            transfer(),
+            example(),
             LedgerEntry {
                 kind: Kind::Initial,
                 from: None,
                 from_balance: None,
-                ..transfer()
+                ..example()
             },
         ] {
             let fields = entry.to_fields();
@@ -191,11 +190,11 @@ mod tests {
             assert_eq!(LedgerEntry::from_fields(&fields), Ok(entry));
         }
         assert_eq!(
-            transfer().to_fields()[3..7],
+            example().to_fields()[3..7],
             ["alice", "2", "bob", "3"],
             "each side is a name and an account id"
         );
-        let fields = transfer().to_fields();
+        let fields = example().to_fields();
         for (column, bad) in [(2, "gift"), (4, ""), (4, "x"), (3, "")] {
             let mut damaged: Vec<&str> = fields.iter().map(String::as_str).collect();
             damaged[column] = bad;
