@@ -16,6 +16,7 @@
 //! |---|---|---|
 //! | 0. general helpers | [`error`] | the crate's error type, with file and line for damaged data |
 //! | | [`clock`] | times as the tables and replies write them (RFC 3339, UTC, to the second) |
+//! | | [`net`] | the accept loop every server runs: a thread per connection, `ERR BUSY` past a limit, a clean stop |
 //! | 1. wire and disk | [`protocol`] | the wire format: tokens, bounded lines, exact money, the verbs, `Request` and `Reply`. Pure, no sockets |
 //! | | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
 //! | 2. the database | [`db`] | every table of a data directory, **the lock order**, the schema (one row type per table), account identity |
@@ -25,7 +26,7 @@
 //! | | [`accounts`] | REGISTER, LOGIN, UNREGISTER; passwords, the hash gate, the login throttle |
 //! | | [`p2p`] | peer-to-peer file transfer (seed 002): a serving peer, all-or-nothing downloads with SHA-256 |
 //! | | [`chord`] | the Chord ring of seed 000: a node server, its maintenance thread, lookups (`feira-chord`) |
-//! | 4. the server and the client | [`server`] | the accept loop, one thread per connection, sessions, the dispatcher, timeouts, shutdown |
+//! | 4. the server and the client | [`server`] | the store server: its listener, one thread per connection, sessions, the dispatcher, timeouts, shutdown |
 //! | | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
 //! | 5. the programs | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
 //! | | [`bench`] | `feira-bench`: a thread-per-connection load generator, HDR latencies, invariant checks |
@@ -35,7 +36,7 @@
 //!
 //! # Concepts, and where to see them
 //!
-//! - *Thread per connection*: [`server::listener`].
+//! - *Thread per connection*: [`net::accept`], and its use in [`server::listener`].
 //! - *Framing a request and a reply*: [`protocol::frame`], [`protocol::reply`].
 //! - *One lock per table, one global lock order*: [`storage::Table`], [`db`].
 //! - *A critical section*: [`shop::orders::place`].
@@ -48,7 +49,7 @@
 //!   [`accounts::fair_queue`] (serve the slow work in order, a share per client).
 //! - *Bounded memory per connection*: long lists in pages ([`protocol::listing`]), a
 //!   deadline for every reply ([`server::timed_writer`]).
-//! - *Graceful shutdown*: [`server::listener`].
+//! - *Graceful shutdown*: [`net::accept`] (wake a blocked `accept`), [`server::listener`].
 //! - *One canonical form per name, and text made harmless on its way out*:
 //!   [`protocol::names`], [`accounts::look_alikes`], [`protocol::escape`].
 
@@ -61,6 +62,7 @@ pub mod clock;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod net;
 pub mod p2p;
 pub mod protocol;
 pub mod server;

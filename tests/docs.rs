@@ -239,7 +239,7 @@ fn every_make_target_in_the_walkthrough_exists() {
 #[test]
 fn the_checker_finds_broken_references() {
     let root = root();
-    let good = "**Read:** `src/server/listener.rs`: `Server::run`, `refuse`;\n`src/db.rs`: `Db::checkpoint`.\n";
+    let good = "**Read:** `src/net/accept.rs`: `AcceptLoop::run`, `turn_away`;\n`src/db.rs`: `Db::checkpoint`.\n";
     assert_eq!(check_read_paragraphs(good, &root), Vec::<String>::new());
     let bad = "**Read:** `src/server/listener.rs`: `Server::runn`, `Listener::run`;\n\
                `src/nowhere.rs`: `main`; `src/db.rs`: `Database`.\n\n\

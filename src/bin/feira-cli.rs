@@ -116,7 +116,7 @@ fn main() -> ExitCode {
         timeout: Duration::from_secs(args.timeout.max(1)),
         raw: args.raw,
         sharing: SharingOptions {
-            share_dir: args.share_dir,
+            shared_folder: args.share_dir,
             download_dir: args.download_dir,
             listen_port: args.listen_port,
             min_rate: args.min_rate,

@@ -6,9 +6,8 @@
 //! Leave stops the maintenance thread first (so that nothing it sends undoes the
 //! leave), hands the keys over, tells both neighbours, then stops the node.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -23,7 +22,8 @@ use super::maintenance;
 use super::message::MAX_SUCCESSORS;
 use super::node::{Node, NodeRef, Routing};
 use super::rpc::Peer;
-use super::server::{self, Connections};
+use super::server;
+use crate::net::{LiveConnections, StopSwitch};
 
 /// How a node is started.
 #[derive(Debug, Clone)]
@@ -76,31 +76,19 @@ impl Config {
 /// What starts and stops a node's threads. Shared by the accept thread, the
 /// connection threads (LEAVE stops the node), and the [`NodeHandle`].
 pub struct Control {
-    stopping: AtomicBool,
-    /// Our own listener, connected to once to wake the blocked `accept`.
-    wake_addr: SocketAddr,
+    /// Stops the accept loop, and wakes it (src/net/accept.rs).
+    accept: Arc<StopSwitch>,
     /// Dropping this sender ends the maintenance thread's wait at once.
     maintenance_stop: Mutex<Option<Sender<()>>>,
     maintenance: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Control {
-    pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
     /// Asks every thread of the node to stop; returns at once. Safe to call twice.
     pub fn stop(&self) {
-        if self.stopping.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        self.maintenance_stop.lock().take();
-        // The accept thread sees the flag as soon as accept returns: make it return.
-        if let Err(e) = TcpStream::connect_timeout(&self.wake_addr, Duration::from_secs(1)) {
-            warn!(
-                "could not wake the accept thread at {}: {e}",
-                self.wake_addr
-            );
+        // The switch sets the accept loop's flag and connects to make `accept` return.
+        if self.accept.stop() {
+            self.maintenance_stop.lock().take();
         }
     }
 
@@ -121,8 +109,10 @@ pub struct NodeHandle {
     node: Arc<Node>,
     control: Arc<Control>,
     rpc_timeout: Duration,
-    accept: Option<JoinHandle<()>>,
-    connections: Arc<Connections>,
+    /// The accept thread; it hands back the connections still open when it ends.
+    accept: Option<JoinHandle<LiveConnections>>,
+    /// Those connections, once the accept thread has ended.
+    open: Option<LiveConnections>,
 }
 
 /// Something that can stop a running node from another thread (a signal handler).
@@ -195,27 +185,25 @@ impl Node {
             info!("{me}: started a new ring of 2^{} ids", ring.bits());
         }
 
+        let accept_loop = server::accept_loop(listener, me).map_err(Error::Listen)?;
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let control = Arc::new(Control {
-            stopping: AtomicBool::new(false),
-            wake_addr: addr,
+            accept: accept_loop.stop_switch(),
             maintenance_stop: Mutex::new(Some(stop_tx)),
             maintenance: Mutex::new(None),
         });
-        let connections = Arc::new(Connections::default());
         let ctx = Arc::new(Context {
             node: Arc::clone(&node),
             control: Arc::clone(&control),
             rpc_timeout: config.rpc_timeout,
         });
-        let accept =
-            server::spawn_accept(listener, ctx, Arc::clone(&connections)).map_err(Error::Listen)?;
+        let accept = server::spawn_accept(accept_loop, ctx).map_err(Error::Listen)?;
         let mut handle = NodeHandle {
             node: Arc::clone(&node),
             control: Arc::clone(&control),
             rpc_timeout: config.rpc_timeout,
             accept: Some(accept),
-            connections,
+            open: None,
         };
         match maintenance::spawn(node, config.stabilize_every, config.rpc_timeout, stop_rx) {
             Ok(thread) => *control.maintenance.lock() = Some(thread),
@@ -256,9 +244,7 @@ impl NodeHandle {
 
     /// Waits until the node stops (LEAVE, or a [`Stopper`]), then cleans up.
     pub fn wait(mut self) {
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
+        self.join_accept();
         self.stop_and_join();
     }
 
@@ -275,20 +261,30 @@ impl NodeHandle {
         self.stop_and_join();
     }
 
+    /// Waits for the accept thread to end, and keeps the connections it left open.
+    fn join_accept(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            match accept.join() {
+                Ok(open) => self.open = Some(open),
+                Err(_) => warn!("{}: the accept thread panicked", self.node.me()),
+            }
+        }
+    }
+
     fn stop_and_join(&mut self) {
         self.control.stop();
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
+        self.join_accept();
         self.control.stop_maintenance();
-        self.connections.close_all();
+        if let Some(open) = self.open.take() {
+            open.close(Shutdown::Both);
+        }
         info!("{}: stopped", self.node.me());
     }
 }
 
 impl Drop for NodeHandle {
     fn drop(&mut self) {
-        if self.accept.is_some() {
+        if self.accept.is_some() || self.open.is_some() {
             self.stop_and_join();
         }
     }

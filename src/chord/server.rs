@@ -5,24 +5,24 @@
 //! per conversation is the simplest model that lets a slow peer block only itself.
 //! A node calling another node is just another connection to that node's listener.
 //!
-//! Shutdown: the accept thread checks a stop flag after each `accept`; to wake it, the
-//! stopper connects to the listener once (std retries `accept` on EINTR, so a signal
-//! alone would not). Then every open connection is shut down, so that its thread,
-//! blocked reading, returns, and is joined: a stopped node answers nothing more.
+//! The accept loop is the crate's one (src/net/accept.rs): a stop switch that wakes a
+//! blocked `accept` by connecting to it, `ERR BUSY` past [`MAX_CONNECTIONS`], a named
+//! thread per connection. When the node stops, every open connection is shut down, so
+//! that its thread, blocked reading, returns, and is joined: a stopped node answers
+//! nothing more.
 
-use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, ErrorKind, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use log::{debug, info, warn};
-use parking_lot::Mutex;
+use log::{debug, info};
 
 use super::handler::{self, After, Context};
 use super::message::Message;
+use super::node::NodeRef;
+use crate::net::{AcceptLoop, AcceptOptions, Accepted, Handler, LiveConnections};
 use crate::protocol::frame::{Line, read_line};
 use crate::protocol::{DEFAULT_MAX_LINE, ErrorCode, Reply};
 
@@ -37,116 +37,63 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Writing one reply may take at most this long (a peer that stops reading).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One open connection: a handle on its socket, and its thread once spawned.
-type Open = (TcpStream, Option<JoinHandle<()>>);
-
-/// The open connections, so that shutdown can close them and wait for their threads.
-#[derive(Default)]
-pub struct Connections {
-    next_id: AtomicU64,
-    /// The lock is held only to add, remove or take entries, never across I/O.
-    open: Mutex<HashMap<u64, Open>>,
+/// The node's accept loop on a bound listener (src/net/accept.rs); nothing is accepted
+/// until [`spawn_accept`].
+pub fn accept_loop(listener: TcpListener, me: NodeRef) -> io::Result<AcceptLoop> {
+    let mut options = AcceptOptions::new("chord-conn");
+    options.log_prefix = format!("{me}: ");
+    AcceptLoop::new(listener, options)
 }
 
-impl Connections {
-    /// Shuts every open connection down and waits for their threads to finish.
-    pub fn close_all(&self) {
-        let open: Vec<_> = self.open.lock().drain().collect();
-        for (_, (stream, thread)) in open {
-            // Wakes a thread blocked in read; errors mean it is already closed.
-            let _ = stream.shutdown(Shutdown::Both);
-            if let Some(thread) = thread {
-                let _ = thread.join();
-            }
-        }
-    }
-}
-
-/// Starts the accept thread.
+/// Starts the accept thread. It hands back the connections still open when it ends.
 pub fn spawn_accept(
-    listener: TcpListener,
+    accept: AcceptLoop,
     ctx: Arc<Context>,
-    connections: Arc<Connections>,
-) -> io::Result<JoinHandle<()>> {
-    let port = listener.local_addr()?.port();
+) -> io::Result<JoinHandle<LiveConnections>> {
+    let port = accept.local_addr().port();
     thread::Builder::new()
         .name(format!("chord-accept-{port}"))
-        .spawn(move || accept_loop(listener, ctx, connections))
+        .spawn(move || {
+            let me = ctx.node.me();
+            let open = accept.run(ctx);
+            info!("{me}: stopped accepting connections");
+            open
+        })
 }
 
-fn accept_loop(listener: TcpListener, ctx: Arc<Context>, connections: Arc<Connections>) {
-    let me = ctx.node.me();
-    for stream in listener.incoming() {
-        if ctx.control.is_stopping() {
-            break;
-        }
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(e) => {
-                // Out of file descriptors, a connection reset before accept: log it
-                // and keep serving the others.
-                warn!("{me}: accept failed: {e}");
-                continue;
-            }
-        };
-        if let Err(e) = start_connection(stream, &ctx, &connections) {
-            warn!("{me}: cannot start a connection thread: {e}");
-        }
-    }
-    info!("{me}: stopped accepting connections");
-}
+/// What the accept loop asks of a node: its connection limit, its BUSY line, and the
+/// conversation.
+impl Handler for Context {
+    type Place = ();
 
-fn start_connection(
-    stream: TcpStream,
-    ctx: &Arc<Context>,
-    connections: &Arc<Connections>,
-) -> io::Result<()> {
-    let peer = stream.peer_addr()?;
-    if connections.open.lock().len() >= MAX_CONNECTIONS {
-        let mut stream = stream;
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let reply = Reply::err(ErrorCode::Busy, "too many connections: try again later");
-        let _ = reply.write_to(&mut stream);
-        return Ok(());
+    fn admit(&self, _conn: &Accepted, open: usize) -> Result<(), String> {
+        if open >= MAX_CONNECTIONS {
+            return Err("too many connections: try again later".into());
+        }
+        Ok(())
     }
-    let id = connections.next_id.fetch_add(1, Ordering::Relaxed);
-    // Registered before the thread starts, so that it can always remove itself.
-    connections
-        .open
-        .lock()
-        .insert(id, (stream.try_clone()?, None));
-    let thread = {
-        let ctx = Arc::clone(ctx);
-        let connections = Arc::clone(connections);
-        thread::Builder::new()
-            .name(format!("chord-conn-{peer}"))
-            .spawn(move || {
-                if let Err(e) = serve(stream, &ctx) {
-                    debug!("{}: connection from {peer} ended: {e}", ctx.node.me());
-                }
-                connections.open.lock().remove(&id);
-            })
-    };
-    match thread {
-        Ok(thread) => {
-            if let Some(entry) = connections.open.lock().get_mut(&id) {
-                entry.1 = Some(thread);
-            }
-            Ok(())
+
+    fn serve(&self, conn: &Accepted, _place: &mut ()) {
+        if let Err(e) = serve(&conn.stream, self) {
+            debug!(
+                "{}: connection from {} ended: {e}",
+                self.node.me(),
+                conn.peer
+            );
         }
-        Err(e) => {
-            connections.open.lock().remove(&id);
-            Err(e)
-        }
+    }
+
+    fn busy_line(&self, message: &str) -> String {
+        Reply::err(ErrorCode::Busy, message).encode()
     }
 }
 
 /// One connection: read a line, answer it, until the peer leaves or goes quiet.
-fn serve(stream: TcpStream, ctx: &Context) -> io::Result<()> {
+fn serve(stream: &TcpStream, ctx: &Context) -> io::Result<()> {
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut reader = BufReader::new(stream);
     let mut writer = BufWriter::new(stream);
     let mut buf = Vec::new();
     let ring = ctx.node.ring();

@@ -137,11 +137,11 @@ pub const ENTRIES: &[Entry] = &[
         "TRANSFER",
         &[ask("their pay key"), ask("amount (e.g. 12.50)")],
     ),
-    // File sharing (seed 002): this client serves its share directory after 14.
+    // File sharing (seed 002): this client serves its shared folder after 14.
     entry("14", "share my files (connect)", "CONNECT", &[]),
     entry(
         "15",
-        "publish a file of my share directory",
+        "publish a file of my shared folder",
         "PUBLISH",
         &[ask("file name"), ask("description")],
     ),

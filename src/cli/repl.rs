@@ -327,7 +327,10 @@ impl<'a> Repl<'a> {
         let Some(sharing) = &self.sharing else {
             return Flow::Continue;
         };
-        let (listening, dir) = (sharing.port(), sharing.share_dir().display().to_string());
+        let (listening, dir) = (
+            sharing.port(),
+            sharing.shared_folder().display().to_string(),
+        );
         match self.exchange(&["CONNECT".to_string(), listening.to_string()]) {
             Ok(reply) if reply.is_ok() => {
                 self.say(&format!(

@@ -3,7 +3,7 @@
 //! Why the client runs a server: in seed 002's architecture the directory server only
 //! knows *who* has *what* and *where*; the bytes travel straight from one peer to the
 //! other. So after `connect`, this client listens on a port of its own and serves the
-//! files of its share directory ([`crate::p2p::PeerServer`]); `get_file` asks the
+//! files of its shared folder ([`crate::p2p::PeerServer`]); `get_file` asks the
 //! directory where a peer listens (`PEER <user>`) and downloads from it directly
 //! ([`crate::p2p::fetch`]), all or nothing.
 //!
@@ -24,8 +24,9 @@ pub const MAX_UPLOADS: usize = 4;
 /// Where the files come from and go to, and the port to listen on.
 #[derive(Debug, Clone)]
 pub struct SharingOptions {
-    /// The files this peer serves after `connect` (created if missing).
-    pub share_dir: PathBuf,
+    /// The shared folder: the files this peer serves after `connect` (created if
+    /// missing; `--share-dir`).
+    pub shared_folder: PathBuf,
     /// Where `get_file` saves files when no local path is given (created if missing).
     pub download_dir: PathBuf,
     /// The port to listen on; 0 lets the operating system choose a free one.
@@ -37,7 +38,7 @@ pub struct SharingOptions {
 impl Default for SharingOptions {
     fn default() -> SharingOptions {
         SharingOptions {
-            share_dir: PathBuf::from("share"),
+            shared_folder: PathBuf::from("share"),
             download_dir: PathBuf::from("downloads"),
             listen_port: 0,
             min_rate: DEFAULT_MIN_RATE,
@@ -51,11 +52,11 @@ pub struct Sharing {
 }
 
 impl Sharing {
-    /// Starts serving the share directory on `port` (or `options.listen_port`).
+    /// Starts serving the shared folder on `port` (or `options.listen_port`).
     pub fn start(options: &SharingOptions, port: Option<u16>) -> Result<Sharing, String> {
-        let dir = &options.share_dir;
+        let dir = &options.shared_folder;
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create the share directory {}: {e}", dir.display()))?;
+            .map_err(|e| format!("cannot create the shared folder {}: {e}", dir.display()))?;
         // Every interface: other machines must be able to reach this peer, and the
         // directory server tells them the address it saw this client connect from.
         let port = port.unwrap_or(options.listen_port);
@@ -69,9 +70,9 @@ impl Sharing {
         self.server.local_addr().port()
     }
 
-    /// The directory being served.
-    pub fn share_dir(&self) -> &Path {
-        self.server.share_dir()
+    /// The folder being served.
+    pub fn shared_folder(&self) -> &Path {
+        self.server.shared_folder()
     }
 
     /// Stops the listener; downloads in progress are cut off.

@@ -22,48 +22,44 @@
 //! A connection over the total is closed at once by the accept thread, without a
 //! thread of its own.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
 
 /// Connections beyond the waiting ones and the downloads, for requests being refused.
 pub const EXTRA_CONNECTIONS: usize = 8;
 
-/// The limits and the live connections of one serving peer.
+/// The limits of one serving peer, and the places taken.
 pub struct Admission {
     max_waiting: usize,
     max_downloads: usize,
     /// Downloads holding a slot (see [`Slot`]). An atomic rather than a lock: taking a
     /// slot is one compare-and-swap, and nothing else needs to change with it.
     transfers: AtomicUsize,
-    /// The live connections. A `parking_lot` mutex, held for a map insert or remove (or
-    /// a `shutdown`, which never waits) and never across I/O.
-    connections: Mutex<Connections>,
+    /// The places taken. A `parking_lot` mutex, held for a set insert or remove (or a
+    /// `shutdown`, which never waits) and never across I/O.
+    places: Mutex<Places>,
 }
 
+/// The connections that hold a place, and those among them still waiting.
 #[derive(Default)]
-struct Connections {
-    next_id: u64,
-    /// A clone of each live connection's socket, so that shutdown can cut it. A
-    /// connection removes its own entry when it ends ([`Admitted`]'s `Drop`): a clone
-    /// left here would keep the socket open, and the downloader would never see it close.
-    streams: HashMap<u64, TcpStream>,
-    /// The ids of the connections whose request line has not been read yet, oldest
-    /// first (ids are handed out in arrival order). At most `max_waiting`.
-    waiting: VecDeque<u64>,
-    /// Every connection thread, joined at shutdown; finished ones are dropped as new
-    /// ones start.
-    threads: Vec<JoinHandle<()>>,
+struct Places {
+    /// The ids of the connections that hold a place (ids come from the accept loop,
+    /// in arrival order). A connection gives its own back when it ends ([`Admitted`]'s
+    /// `Drop`), or loses it when it is closed to make room.
+    taken: HashSet<u64>,
+    /// The connections whose request line has not been read yet, oldest first, with a
+    /// handle on each socket to close it to make room. At most `max_waiting`.
+    waiting: VecDeque<(u64, Arc<TcpStream>)>,
 }
 
-impl Connections {
+impl Places {
     /// Stops counting connection `id` as waiting. Returns whether it was waiting.
     fn stop_waiting(&mut self, id: u64) -> bool {
-        let Some(at) = self.waiting.iter().position(|&waiting| waiting == id) else {
+        let Some(at) = self.waiting.iter().position(|(waiting, _)| *waiting == id) else {
             return false;
         };
         self.waiting.remove(at);
@@ -72,15 +68,15 @@ impl Connections {
 
     /// Closes the connection that has waited longest for its request line.
     ///
-    /// Its thread is blocked reading the socket, and the socket is the thread's: a
-    /// `shutdown` on our clone closes the connection and makes that read return at
-    /// once; the thread then finds that it no longer counts as waiting
-    /// ([`Admitted::request_read`]) and ends without answering. Its place is free at
-    /// once: a thread with nothing left to do but end does not count against the total
-    /// (if it did, a burst of new connections would find the total full of them).
+    /// Its thread is blocked reading the socket: a `shutdown` on our handle closes the
+    /// connection and makes that read return at once; the thread then finds that it no
+    /// longer counts as waiting ([`Admitted::request_read`]) and ends without
+    /// answering. Its place is free at once: a thread with nothing left to do but end
+    /// does not count against the total (if it did, a burst of new connections would
+    /// find the total full of them).
     fn close_oldest_waiting(&mut self) {
-        let oldest = self.waiting.pop_front();
-        if let Some(stream) = oldest.and_then(|id| self.streams.remove(&id)) {
+        if let Some((id, stream)) = self.waiting.pop_front() {
+            self.taken.remove(&id);
             let _ = stream.shutdown(Shutdown::Both);
         }
     }
@@ -92,7 +88,7 @@ impl Admission {
             max_waiting,
             max_downloads,
             transfers: AtomicUsize::new(0),
-            connections: Mutex::new(Connections::default()),
+            places: Mutex::new(Places::default()),
         }
     }
 
@@ -104,44 +100,34 @@ impl Admission {
     /// send one short line, and a real downloader sends it within milliseconds. So
     /// however many connections dawdle, and however often they reconnect, they only
     /// ever push each other out, and a real download still gets its turn.
-    pub fn admit(self: &Arc<Admission>, stream: &TcpStream) -> Option<Admitted> {
-        let mut connections = self.connections.lock();
-        connections.threads.retain(|t| !t.is_finished());
-        if connections.waiting.len() >= self.max_waiting {
-            connections.close_oldest_waiting();
+    ///
+    /// `id` is the connection's number from the accept loop: they come in arrival order.
+    pub fn admit(self: &Arc<Admission>, id: u64, stream: &Arc<TcpStream>) -> Option<Admitted> {
+        let mut places = self.places.lock();
+        if places.waiting.len() >= self.max_waiting {
+            places.close_oldest_waiting();
         }
         let total = self.max_waiting + self.max_downloads + EXTRA_CONNECTIONS;
-        if connections.streams.len() >= total {
+        if places.taken.len() >= total {
             return None;
         }
-        let clone = stream.try_clone().ok()?;
-        let id = connections.next_id;
-        connections.next_id += 1;
-        connections.streams.insert(id, clone);
-        connections.waiting.push_back(id);
+        places.taken.insert(id);
+        places.waiting.push_back((id, Arc::clone(stream)));
         Some(Admitted {
             admission: Arc::clone(self),
             id,
         })
     }
 
-    /// Keeps a connection's thread, to be joined at shutdown.
-    pub fn keep_thread(&self, thread: JoinHandle<()>) {
-        self.connections.lock().threads.push(thread);
-    }
-
-    /// Takes every live socket and every thread: for shutdown, once no connection can be
-    /// admitted any more.
-    pub fn take_all(&self) -> (Vec<TcpStream>, Vec<JoinHandle<()>>) {
-        let mut connections = self.connections.lock();
-        connections.waiting.clear();
-        let streams = connections.streams.drain().map(|(_, s)| s).collect();
-        (streams, std::mem::take(&mut connections.threads))
+    /// Connections that hold a place (waiting, downloading, or being refused).
+    #[cfg(test)]
+    pub fn places(&self) -> usize {
+        self.places.lock().taken.len()
     }
 
     /// Connections that have not sent a whole request line yet.
     pub fn waiting(&self) -> usize {
-        self.connections.lock().waiting.len()
+        self.places.lock().waiting.len()
     }
 
     /// Downloads holding a slot.
@@ -175,20 +161,15 @@ impl Admitted {
     /// meanwhile to make room for a newer connection (or by shutdown), and there is no
     /// one left to answer.
     pub fn request_read(&mut self) -> bool {
-        self.admission.connections.lock().stop_waiting(self.id)
-    }
-
-    /// A number for this connection, unique in its serving peer (for thread names).
-    pub fn id(&self) -> u64 {
-        self.id
+        self.admission.places.lock().stop_waiting(self.id)
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut connections = self.admission.connections.lock();
-        connections.streams.remove(&self.id);
-        connections.stop_waiting(self.id);
+        let mut places = self.admission.places.lock();
+        places.taken.remove(&self.id);
+        places.stop_waiting(self.id);
     }
 }
 
@@ -208,10 +189,10 @@ mod tests {
     use std::net::TcpListener;
     use std::time::Duration;
 
-    fn socket() -> (TcpStream, TcpStream) {
+    fn socket() -> (Arc<TcpStream>, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        (listener.accept().unwrap().0, client)
+        (Arc::new(listener.accept().unwrap().0), client)
     }
 
     #[test]
@@ -231,8 +212,8 @@ mod tests {
     fn waiting_connections_leave_their_place_once_their_request_is_read() {
         let admission = Arc::new(Admission::new(2, 1));
         let (stream, _client) = socket();
-        let mut first = admission.admit(&stream).unwrap();
-        let second = admission.admit(&stream).unwrap();
+        let mut first = admission.admit(1, &stream).unwrap();
+        let second = admission.admit(2, &stream).unwrap();
         assert_eq!(admission.waiting(), 2);
         // Once a request is read, its place among the waiting is free (once).
         assert!(first.request_read());
@@ -242,16 +223,19 @@ mod tests {
         assert_eq!(admission.waiting(), 0);
         // 2 waiting + 1 download + the extra places: the total is bounded too.
         let mut places: Vec<Admitted> = Vec::new();
-        for _ in 0..(1 + EXTRA_CONNECTIONS + 1) {
-            let mut place = admission.admit(&stream).unwrap();
+        for id in 3..(3 + 1 + EXTRA_CONNECTIONS + 1) as u64 {
+            let mut place = admission.admit(id, &stream).unwrap();
             assert!(place.request_read());
             places.push(place);
         }
-        assert!(admission.admit(&stream).is_none(), "every place is taken");
+        assert!(
+            admission.admit(100, &stream).is_none(),
+            "every place is taken"
+        );
         drop(first);
-        assert!(admission.admit(&stream).is_some());
+        assert!(admission.admit(101, &stream).is_some());
         drop(places);
-        assert_eq!(admission.take_all().0.len(), 0);
+        assert_eq!(admission.places(), 0);
     }
 
     #[test]
@@ -260,9 +244,9 @@ mod tests {
         let (one, mut one_client) = socket();
         let (two, two_client) = socket();
         let (three, _three_client) = socket();
-        let mut first = admission.admit(&one).unwrap();
-        let mut second = admission.admit(&two).unwrap();
-        let mut third = admission.admit(&three).unwrap();
+        let mut first = admission.admit(1, &one).unwrap();
+        let mut second = admission.admit(2, &two).unwrap();
+        let mut third = admission.admit(3, &three).unwrap();
         assert_eq!(admission.waiting(), 2);
         // The first had waited longest: its connection is closed, as both ends see,
         // and its thread learns that it has no one to answer.
@@ -270,7 +254,7 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         assert_eq!(one_client.read(&mut [0u8; 1]).unwrap(), 0);
-        assert_eq!((&one).read(&mut [0u8; 1]).unwrap(), 0);
+        assert_eq!((&*one).read(&mut [0u8; 1]).unwrap(), 0);
         assert!(!first.request_read());
         // The second is still open, and keeps its place.
         two_client.set_nonblocking(true).unwrap();
@@ -279,7 +263,8 @@ mod tests {
         assert!(second.request_read());
         assert!(third.request_read());
         assert_eq!(admission.waiting(), 0);
+        assert_eq!(admission.places(), 2, "the first lost its place at once");
         drop((first, second, third));
-        assert_eq!(admission.take_all().0.len(), 0);
+        assert_eq!(admission.places(), 0);
     }
 }

@@ -136,7 +136,7 @@ pub struct DigestCache {
     /// other download from waiting behind a long hash.
     entries: Mutex<HashMap<PathBuf, (FileVersion, Sha256Digest)>>,
     /// The most entries kept. When full, the cache is emptied: crude, but bounded, and
-    /// a share directory rarely holds that many files being downloaded.
+    /// a shared folder rarely holds that many files being downloaded.
     capacity: usize,
     /// See [`SETTLE_TIME`]; tests set it to zero.
     settle: Duration,

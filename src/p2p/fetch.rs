@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use super::part::PartFile;
 use super::receive::receive;
 use super::share::{NameError, check_name};
-use super::timing::{DeadlineReader, RateFloor};
+use super::timing::{DeadlineReader, RateFloor, is_timeout};
 use super::wire::{self, Header, HeaderError, Sha256Digest};
 use crate::protocol::{ErrorCode, Refusal};
 
@@ -417,13 +417,6 @@ fn split_destination(dest: &Path) -> Result<(&Path, &OsStr), FetchError> {
         return Err(problem("it is a directory"));
     }
     Ok((dir, name))
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 #[cfg(test)]

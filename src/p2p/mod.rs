@@ -25,6 +25,7 @@ pub mod digest;
 pub mod fetch;
 mod part;
 mod receive;
+mod send;
 pub mod server;
 pub mod share;
 mod timing;
@@ -32,7 +33,7 @@ pub mod wire;
 
 pub use fetch::{FetchError, FetchOptions, FetchReport, fetch, fetch_with, local_path_for};
 pub use server::{PeerOptions, PeerServer};
-pub use share::{NameError, ShareDir};
+pub use share::{NameError, SharedFolder};
 pub use wire::{Header, Sha256Digest};
 
 /// The size of the buffers that move file bytes (reading, hashing, writing).

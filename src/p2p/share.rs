@@ -1,7 +1,7 @@
-//! Turning a file name that came off the network into a path inside the share directory.
+//! Turning a file name that came off the network into a path inside the shared folder.
 //!
 //! Why this deserves its own module: the serving peer opens files named by a stranger.
-//! `share_dir.join(name)` alone would hand out `../../home/me/.ssh/id_ed25519` or
+//! `shared_folder.join(name)` alone would hand out `../../home/me/.ssh/id_ed25519` or
 //! `/etc/passwd` (joining an absolute path *replaces* the base). Path traversal is one of
 //! the oldest bugs in file servers, so the rules live in one small file with a test for
 //! each of them.
@@ -12,17 +12,17 @@
 //!    `exe.jpg`), not absolute, no backslash, and made only of ordinary components
 //!    separated by `/`: no `..`, no `.`, no empty component, no component starting with
 //!    a dot (hidden files: `.git`, `.ssh`, and downloads in progress, `.x.part-...`).
-//! 2. **On disk** ([`ShareDir::resolve`]): the path is canonicalised (every symlink
-//!    followed, as `open` would) and must still lie inside the canonical share directory,
+//! 2. **On disk** ([`SharedFolder::resolve`]): the path is canonicalised (every symlink
+//!    followed, as `open` would) and must still lie inside the canonical shared folder,
 //!    so a symlink that points outside is refused even though its name looks harmless.
 //!
 //! A name is matched whatever its Unicode normal form: the directory server lists every
 //! name in NFC (`ç` as one character), while a file copied from another system may be
 //! named in NFD on disk (`c` and a combining cedilla), and Linux compares bytes. So
-//! when the exact bytes name nothing, [`ShareDir::resolve`] looks in each folder for
+//! when the exact bytes name nothing, [`SharedFolder::resolve`] looks in each folder for
 //! an entry whose NFC form is the requested one's.
 //!
-//! What is left: someone who can write into the share directory could swap a file for
+//! What is left: someone who can write into the shared folder could swap a file for
 //! a symlink between the check and the `open`. That person already controls what is
 //! shared, so feira accepts that gap and says so here rather than hiding it.
 
@@ -59,9 +59,9 @@ pub enum NameError {
     OddComponent,
     /// A component starts with a dot: hidden files are never served.
     Hidden,
-    /// The name resolves (through a symlink) to a place outside the share directory.
+    /// The name resolves (through a symlink) to a place outside the shared folder.
     OutsideShare,
-    /// Nothing by that name in the share directory.
+    /// Nothing by that name in the shared folder.
     NotFound,
     /// The name is a directory or a special file, not a regular file.
     NotAFile,
@@ -163,14 +163,14 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
 
 /// A directory whose regular files may be served to other peers.
 #[derive(Debug, Clone)]
-pub struct ShareDir {
+pub struct SharedFolder {
     /// The canonical path (absolute, no symlinks): what every resolved path must start with.
     root: PathBuf,
 }
 
-impl ShareDir {
-    /// Opens a share directory. It must exist and be a directory.
-    pub fn open(dir: impl AsRef<Path>) -> io::Result<ShareDir> {
+impl SharedFolder {
+    /// Opens a shared folder. It must exist and be a directory.
+    pub fn open(dir: impl AsRef<Path>) -> io::Result<SharedFolder> {
         let root = fs::canonicalize(dir.as_ref())?;
         if !root.is_dir() {
             return Err(io::Error::new(
@@ -178,10 +178,10 @@ impl ShareDir {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        Ok(ShareDir { root })
+        Ok(SharedFolder { root })
     }
 
-    /// The canonical path of the share directory.
+    /// The canonical path of the shared folder.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -189,7 +189,7 @@ impl ShareDir {
     /// The path of the regular file that `name` designates, or why it is refused.
     ///
     /// The returned path is canonical: every symlink has been followed, and it lies
-    /// inside [`ShareDir::root`].
+    /// inside [`SharedFolder::root`].
     pub fn resolve(&self, name: &str) -> Result<PathBuf, NameError> {
         check_name(name)?;
         let path = match fs::symlink_metadata(self.root.join(name)) {
@@ -323,10 +323,10 @@ mod tests {
         assert_eq!(NameError::Io(denied).code(), ErrorCode::Forbidden);
     }
 
-    /// A share directory with a file, a subdirectory, and a secret next to it.
+    /// A shared folder with a file, a subdirectory, and a secret next to it.
     struct Fixture {
         _tmp: tempfile::TempDir,
-        share: ShareDir,
+        share: SharedFolder,
         outside: PathBuf,
     }
 
@@ -339,7 +339,7 @@ mod tests {
         fs::write(share_path.join(".hidden"), b"no").unwrap();
         let outside = tmp.path().join("secret.txt");
         fs::write(&outside, b"secret").unwrap();
-        let share = ShareDir::open(&share_path).unwrap();
+        let share = SharedFolder::open(&share_path).unwrap();
         Fixture {
             _tmp: tmp,
             share,
@@ -454,7 +454,7 @@ mod tests {
     #[test]
     fn a_share_must_be_a_directory() {
         let f = fixture();
-        assert!(ShareDir::open(f.share.root().join("file.txt")).is_err());
-        assert!(ShareDir::open(f.share.root().join("missing")).is_err());
+        assert!(SharedFolder::open(f.share.root().join("file.txt")).is_err());
+        assert!(SharedFolder::open(f.share.root().join("missing")).is_err());
     }
 }

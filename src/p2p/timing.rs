@@ -147,6 +147,14 @@ impl RateFloor {
     }
 }
 
+/// Socket timeouts surface as `WouldBlock` on Unix and `TimedOut` on Windows.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

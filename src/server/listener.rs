@@ -5,6 +5,12 @@
 //! interleaves them. Seed 003 had the same shape; what it lacked was a limit, timeouts
 //! and a clean shutdown, which are all here.
 //!
+//! The loop itself (the stop flag and the wake-up, `ERR BUSY` from the accept thread, a
+//! named thread per connection, the drain) is [`crate::net::accept`], shared with the
+//! serving peer and the Chord node. This file says what is the store server's own: the
+//! order of start-up, the `--max-connections` limit and its counters (`Clients`),
+//! and what happens after the last connection.
+//!
 //! Shutdown, step by step (tiny-http's way):
 //! 1. [`ShutdownHandle::shutdown`] sets the stop flag and connects to our own
 //!    listener, because a thread blocked in `accept()` only wakes for a connection.
@@ -20,21 +26,17 @@
 //! started when `run` starts and stopped (woken at once, then joined) as soon as the
 //! accept loop ends, so no key changes while the tables are saved.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use super::{Config, Counters, Shared, SharedRef, connection};
 use crate::accounts::password::HashGate;
 use crate::accounts::throttle::Throttle;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::net::{AcceptLoop, AcceptOptions, Accepted, Handler, StopSwitch};
 use crate::protocol::{ErrorCode, Reply};
 use crate::sharing::{AuditLog, ConnectedPeers};
 use crate::storage::DirLock;
@@ -42,37 +44,22 @@ use crate::wallet::{self, rotation};
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
-    listener: TcpListener,
+    /// The listening socket and its loop (src/net/accept.rs).
+    accept: AcceptLoop,
     shared: SharedRef,
-    control: Arc<Control>,
-}
-
-/// What the listener and the shutdown handle share.
-struct Control {
-    stop: AtomicBool,
-    /// The address to connect to in order to wake `accept()`.
-    wake_addr: SocketAddr,
-    /// Every open connection's socket, shared with its thread, to shut them down.
-    /// Shared (`Arc`), not duplicated (`try_clone`): a duplicate is one more file
-    /// descriptor per connection, and descriptors are what runs out first when ten
-    /// thousand clients connect (the open-files limit counts them).
-    open: Mutex<HashMap<u64, Arc<TcpStream>>>,
 }
 
 /// Stops a running server from another thread (a signal handler, a test).
 #[derive(Clone)]
 pub struct ShutdownHandle {
-    control: Arc<Control>,
+    switch: Arc<StopSwitch>,
 }
 
 impl ShutdownHandle {
     /// Asks the server to stop. Returns at once; [`Server::run`] returns when done.
     pub fn shutdown(&self) {
-        if self.control.stop.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // Wake the accept loop. If this fails, the listener is already gone.
-        let _ = TcpStream::connect_timeout(&self.control.wake_addr, Duration::from_secs(1));
+        // Sets the stop flag, and connects to our own listener to wake `accept()`.
+        self.switch.stop();
     }
 }
 
@@ -103,19 +90,6 @@ impl Server {
             );
         }
         let audit = AuditLog::open(&config.data_dir, config.audit.clone())?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| Error::Other(format!("cannot read the listening address: {e}")))?;
-        // Connecting to 0.0.0.0 does not work everywhere: wake through loopback.
-        let wake_addr = match local {
-            SocketAddr::V4(a) if a.ip().is_unspecified() => {
-                SocketAddr::from(([127, 0, 0, 1], a.port()))
-            }
-            SocketAddr::V6(a) if a.ip().is_unspecified() => {
-                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
-            }
-            other => other,
-        };
         let shared = Arc::new(Shared {
             hash_gate: HashGate::new(config.hash_concurrency),
             throttle: Throttle::new(config.throttle),
@@ -126,26 +100,22 @@ impl Server {
             db,
             config,
         });
-        Ok(Server {
-            listener,
-            shared,
-            control: Arc::new(Control {
-                stop: AtomicBool::new(false),
-                wake_addr,
-                open: Mutex::new(HashMap::new()),
-            }),
-        })
+        let mut options = AcceptOptions::new("conn");
+        options.stack_size = Some(shared.config.thread_stack);
+        let accept = AcceptLoop::new(listener, options)
+            .map_err(|e| Error::Other(format!("cannot read the listening address: {e}")))?;
+        Ok(Server { accept, shared })
     }
 
     /// The address the server listens on (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.control.wake_addr
+        self.accept.local_addr()
     }
 
     /// A handle that stops the server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
-            control: self.control.clone(),
+            switch: self.accept.stop_switch(),
         }
     }
 
@@ -157,44 +127,20 @@ impl Server {
     /// Accepts connections until shutdown, then drains them and saves the tables (if
     /// the disk lets it: the journal already holds every acknowledged change).
     pub fn run(self) -> Result<()> {
-        log::info!("listening on {}", self.control.wake_addr);
+        log::info!("listening on {}", self.accept.local_addr());
         let rotator =
             rotation::Rotator::spawn(self.shared.clone(), self.shared.config.wallet.key_lifetime)?;
-        let next_id = AtomicU64::new(1);
-        let mut threads: Vec<JoinHandle<()>> = Vec::new();
-        for stream in self.listener.incoming() {
-            if self.control.stop.load(Ordering::Acquire) {
-                break;
-            }
-            let stream = match stream {
-                Ok(stream) => stream,
-                Err(e) => {
-                    // Out of file descriptors, a connection reset before accept, ...:
-                    // log it and keep serving. Back off a little so that a persistent
-                    // error does not spin this loop at full speed.
-                    log::warn!("accept failed: {e}");
-                    thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-            };
-            let id = next_id.fetch_add(1, Ordering::Relaxed);
-            if let Some(handle) = self.spawn_connection(id, stream) {
-                threads.push(handle);
-            }
-            // Forget threads that have finished, so the list stays small.
-            if threads.len() > 2 * self.shared.counters.live() + 64 {
-                threads.retain(|t| !t.is_finished());
-            }
-        }
+        // Every connection on a thread of its own, until shutdown (src/net/accept.rs).
+        let clients = Arc::new(Clients {
+            shared: self.shared.clone(),
+        });
+        let open = self.accept.run(clients);
         log::info!("shutting down: no new connections; finishing the open ones");
         // Wakes the rotation thread and waits for it: a few microseconds, never a sleep.
         rotator.stop();
-        for stream in self.control.open.lock().values() {
-            let _ = stream.shutdown(Shutdown::Read);
-        }
-        for thread in threads {
-            let _ = thread.join();
-        }
+        // Shutting down the read side lets each thread finish the request it is on,
+        // write its reply, then read end-of-file and end.
+        open.close(Shutdown::Read);
         // Every connection has ended (and audited its end): write the last rows.
         self.shared.audit.shutdown();
         match self.shared.db.checkpoint() {
@@ -208,83 +154,62 @@ impl Server {
         }
         Ok(())
     }
+}
 
-    /// Starts the thread for one connection, or refuses it with BUSY.
-    fn spawn_connection(&self, id: u64, stream: TcpStream) -> Option<JoinHandle<()>> {
-        let peer = stream
-            .peer_addr()
-            .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
-        let peer_log = peer.clone();
+/// What the accept loop asks of the store server: the connection limit, the BUSY line,
+/// and the conversation (src/server/connection.rs).
+struct Clients {
+    shared: SharedRef,
+}
+
+impl Handler for Clients {
+    /// The connection's place among `--max-connections`.
+    type Place = LivePlace;
+
+    fn admit(&self, conn: &Accepted, _open: usize) -> std::result::Result<LivePlace, String> {
         let counters = &self.shared.counters;
         counters.accepted.fetch_add(1, Ordering::Relaxed);
         if counters.live() >= self.shared.config.max_connections {
             counters.refused.fetch_add(1, Ordering::Relaxed);
             log::warn!(
-                "conn-{id} {peer}: refused, {} connections open",
+                "conn-{} {}: refused, {} connections open",
+                conn.id,
+                conn.peer,
                 counters.live()
             );
-            refuse(
-                &stream,
-                "the server is at its connection limit; try again later",
-            );
-            return None;
+            return Err("the server is at its connection limit; try again later".into());
         }
         // Counted here, before the thread starts, so that a burst of connections
         // cannot overshoot the limit while threads are still starting.
         counters.live.fetch_add(1, Ordering::AcqRel);
-        let stream = Arc::new(stream);
-        self.control.open.lock().insert(id, stream.clone());
-        let shared = self.shared.clone();
-        let control = self.control.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("conn-{id}"))
-            .stack_size(self.shared.config.thread_stack)
-            .spawn(move || {
-                connection::serve(&shared, &stream, &peer);
-                // Both handles go, so the socket is closed before the count drops.
-                drop(stream);
-                control.open.lock().remove(&id);
-                shared.counters.live.fetch_sub(1, Ordering::AcqRel);
-            });
-        match spawned {
-            Ok(handle) => Some(handle),
-            Err(e) => {
-                // The OS refused a thread (too many, or no memory). The closure and its
-                // handle on the stream are gone; answer through the one we kept.
-                log::error!("conn-{id} {peer_log}: cannot start a thread: {e}");
-                counters.live.fetch_sub(1, Ordering::AcqRel);
-                counters.refused.fetch_add(1, Ordering::Relaxed);
-                if let Some(stream) = self.control.open.lock().remove(&id) {
-                    refuse(&stream, "the server cannot take more connections now");
-                }
-                None
-            }
-        }
+        Ok(LivePlace(self.shared.clone()))
+    }
+
+    fn serve(&self, conn: &Accepted, _place: &mut LivePlace) {
+        connection::serve(&self.shared, &conn.stream, &conn.peer);
+    }
+
+    fn busy_line(&self, message: &str) -> String {
+        Reply::err(ErrorCode::Busy, message).encode()
+    }
+
+    fn no_thread(&self) {
+        self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// Writes `ERR BUSY` to a connection we will not serve, and closes it.
-fn refuse(mut stream: &TcpStream, message: &str) {
-    // A fresh socket's buffer takes one short line without blocking, but never wait
-    // long on a peer that does not read.
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
-    let _ = stream.write_all(Reply::err(ErrorCode::Busy, message).encode().as_bytes());
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    // Closing a socket with unread input makes the kernel send a reset, which can
-    // destroy the BUSY line before the client reads it (a client that sent a request
-    // at once, like `echo PING | nc`). Read what has already arrived, without waiting.
-    if stream.set_nonblocking(true).is_ok() {
-        let mut sink = [0u8; 4096];
-        for _ in 0..16 {
-            if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
-                break;
-            }
-        }
+/// One connection counted in `counters.live`; the count drops with it (after the
+/// connection's socket is closed: see src/net/accept.rs).
+struct LivePlace(SharedRef);
+
+impl Drop for LivePlace {
+    fn drop(&mut self) {
+        self.0.counters.live.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.control.stop.store(true, Ordering::Release);
+        self.accept.stop_switch().stop();
     }
 }
