@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::{Message, Peer, Ring};
+use super::id::Ring;
+use super::message::Message;
+use super::rpc::Peer;
 use crate::protocol::{escape, token};
 
 #[derive(Subcommand, Debug)]

@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use log::info;
 
+use super::control::Control;
 use super::error::Error;
 use super::id::Id;
-use super::lifecycle::{self, Control};
+use super::leave;
 use super::lookup::{self, Lookup};
 use super::message::{Audience, Message, VERBS, VerbSpec, verb_spec};
-use super::node::{Node, NodeRef};
+use super::node::Node;
+use super::routing::NodeRef;
 use super::rows::{self, Row};
 use super::rpc::{NetTransport, Peer};
 use crate::protocol::{ErrorCode, Refusal, Reply};
@@ -94,7 +96,7 @@ pub fn handle(ctx: &Context, message: Message) -> (Reply, After) {
         }
         Message::Leave => {
             // The node stops whatever happens: a half-left node is worse than a gone one.
-            let reply = match lifecycle::leave(node, &ctx.control, ctx.rpc_timeout) {
+            let reply = match leave::leave(node, &ctx.control, ctx.rpc_timeout) {
                 Ok(text) => Reply::ok(text),
                 Err(e) => Reply::from(e.to_refusal()),
             };

@@ -3,27 +3,29 @@
 //! Why one file: these are the moments when the threads of a node are created or
 //! ended, and the order matters. Start binds the listener first (the node's address
 //! is its identity), joins through a known node, then starts serving and maintaining.
-//! Leave stops the maintenance thread first (so that nothing it sends undoes the
-//! leave), hands the keys over, tells both neighbours, then stops the node.
+//! A graceful leave (src/chord/leave.rs) runs before the node stops; stopping
+//! (src/chord/control.rs) ends the accept loop, then maintenance, then every open
+//! connection.
 
 use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use log::{info, warn};
-use parking_lot::Mutex;
 
+use super::control::Control;
 use super::error::Error;
 use super::handler::Context;
 use super::id::Ring;
+use super::leave::leave;
 use super::maintenance;
 use super::message::MAX_SUCCESSORS;
-use super::node::{Node, NodeRef, Routing};
+use super::node::Node;
+use super::routing::{NodeRef, Routing};
 use super::rpc::Peer;
 use super::server;
-use crate::net::{LiveConnections, StopSwitch};
+use crate::net::LiveConnections;
 
 /// How a node is started.
 #[derive(Debug, Clone)]
@@ -70,37 +72,6 @@ impl Config {
     /// How long joining may take: a FIND_SUCCESSOR is a whole lookup on the other side.
     fn join_timeout(&self) -> Duration {
         self.rpc_timeout * 10
-    }
-}
-
-/// What starts and stops a node's threads. Shared by the accept thread, the
-/// connection threads (LEAVE stops the node), and the [`NodeHandle`].
-pub struct Control {
-    /// Stops the accept loop, and wakes it (src/net/accept.rs).
-    accept: Arc<StopSwitch>,
-    /// Dropping this sender ends the maintenance thread's wait at once.
-    maintenance_stop: Mutex<Option<Sender<()>>>,
-    maintenance: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Control {
-    /// Asks every thread of the node to stop; returns at once. Safe to call twice.
-    pub fn stop(&self) {
-        // The switch sets the accept loop's flag and connects to make `accept` return.
-        if self.accept.stop() {
-            self.maintenance_stop.lock().take();
-        }
-    }
-
-    /// Stops the maintenance thread and waits for its current round to end.
-    fn stop_maintenance(&self) {
-        self.maintenance_stop.lock().take();
-        let thread = self.maintenance.lock().take();
-        if let Some(thread) = thread
-            && thread.thread().id() != thread::current().id()
-        {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -187,11 +158,7 @@ impl Node {
 
         let accept_loop = server::accept_loop(listener, me).map_err(Error::Listen)?;
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
-        let control = Arc::new(Control {
-            accept: accept_loop.stop_switch(),
-            maintenance_stop: Mutex::new(Some(stop_tx)),
-            maintenance: Mutex::new(None),
-        });
+        let control = Arc::new(Control::new(accept_loop.stop_switch(), stop_tx));
         let ctx = Arc::new(Context {
             node: Arc::clone(&node),
             control: Arc::clone(&control),
@@ -206,7 +173,7 @@ impl Node {
             open: None,
         };
         match maintenance::spawn(node, config.stabilize_every, config.rpc_timeout, stop_rx) {
-            Ok(thread) => *control.maintenance.lock() = Some(thread),
+            Ok(thread) => control.keep_maintenance(thread),
             Err(e) => {
                 handle.stop_and_join();
                 return Err(Error::Listen(e));
@@ -313,68 +280,4 @@ fn join(node: &Node, via: &str, timeout: Duration) -> Result<NodeRef, Error> {
         });
     }
     Ok(found.holder)
-}
-
-/// The graceful leave (the paper's voluntary departure).
-///
-/// 1. Stop maintenance, and refuse new STOREs.
-/// 2. Hand every key to the first successor that answers (STORE), then tell it that
-///    its predecessor is now ours (PREDECESSOR_LEAVES).
-/// 3. Tell our predecessor that its successor list is now ours (SUCCESSOR_LEAVES).
-///
-/// The caller stops the node afterwards, whatever the outcome.
-pub fn leave(node: &Node, control: &Control, timeout: Duration) -> Result<String, Error> {
-    let me = node.me();
-    control.stop_maintenance();
-    let Some(departure) = node.begin_leaving() else {
-        return Ok("already leaving".to_string());
-    };
-    let count = departure.keys.len();
-    let successors: Vec<NodeRef> = departure
-        .successors
-        .iter()
-        .copied()
-        .filter(|s| *s != me)
-        .collect();
-    if successors.is_empty() {
-        info!("{me}: leaving; alone in the ring, {count} keys go with it");
-        return Ok(format!("left; was alone, {count} keys dropped"));
-    }
-    let mut last_error = None;
-    let mut heir = None;
-    for successor in &successors {
-        let handed = Peer::connect(successor.addr, node.ring(), timeout).and_then(|mut peer| {
-            for (key, value) in &departure.keys {
-                peer.store(key, value)?;
-            }
-            peer.predecessor_leaves(me.id, departure.predecessor)
-        });
-        match handed {
-            Ok(()) => {
-                heir = Some(*successor);
-                break;
-            }
-            Err(e) => {
-                warn!("{me}: leaving: successor {successor} failed: {e}");
-                last_error = Some(e);
-            }
-        }
-    }
-    let Some(heir) = heir else {
-        let e = last_error.map_or_else(|| "no successor".to_string(), |e| e.to_string());
-        return Err(Error::NoRoute {
-            target: me.id,
-            detail: format!("left, but could not hand {count} keys to any successor: {e}"),
-        });
-    };
-    if let Some(p) = departure.predecessor.filter(|p| *p != me) {
-        let told = Peer::connect(p.addr, node.ring(), timeout)
-            .and_then(|mut peer| peer.successor_leaves(me.id, &successors));
-        if let Err(e) = told {
-            // Not fatal: p's stabilize will find its successor gone and skip it.
-            warn!("{me}: leaving: could not tell predecessor {p}: {e}");
-        }
-    }
-    info!("{me}: left the ring; {count} keys handed to {heir}");
-    Ok(format!("left the ring: {count} keys handed to {heir}"))
 }

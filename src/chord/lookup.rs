@@ -13,30 +13,12 @@ use log::{debug, warn};
 
 use super::error::Error;
 use super::id::Id;
-use super::node::{Node, NodeRef};
+use super::node::Node;
+use super::routing::{NodeRef, Step};
 
 /// A lookup gives up after this many calls: far more than any healthy ring needs
 /// (about log2 N), so reaching it means the ring is badly broken or someone lies.
 pub const MAX_CALLS: usize = 256;
-
-/// One node's answer to "what do you know about this id?".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// The id is in (that node, its successor]: this successor holds it.
-    Found(NodeRef),
-    /// Nodes known to precede the id, closest to it first.
-    Next(Vec<NodeRef>),
-}
-
-impl Step {
-    /// The candidates of a `Next` step (none for `Found`).
-    pub fn candidates(&self) -> &[NodeRef] {
-        match self {
-            Step::Found(_) => &[],
-            Step::Next(nodes) => nodes,
-        }
-    }
-}
 
 /// How a lookup went: the answer, and the path to draw.
 #[derive(Debug, Clone, PartialEq, Eq)]

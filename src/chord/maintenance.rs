@@ -29,7 +29,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use log::{debug, info, warn};
 
 use super::lookup;
-use super::node::{Node, NodeRef};
+use super::node::Node;
+use super::routing::NodeRef;
 use super::rpc::{NetTransport, Peer};
 
 /// At most this many misplaced keys are moved per round, so that one round stays short

@@ -6,20 +6,29 @@
 //! node shows its finger table, and the maintenance steps log what they change.
 //! docs/CHORD.md draws a lookup step by step and lists the verbs.
 //!
-//! # Layout (read in this order)
+//! # Layout, bottom-up (read in this order)
+//! Each file uses only the files above it, never one below: the imports form a
+//! one-way graph.
 //! - [`id`]: the ring of 2^m identifiers, SHA-1 hashing, and the interval tests
-//!   `(a, b)` and `(a, b]` that every rule below is written in.
+//!   `(a, b)` and `(a, b]` that every rule below is written in. [`error`]: what can
+//!   go wrong, as a refusal on the wire.
+//! - [`routing`]: the values nodes tell each other: [`NodeRef`] (a node's id and
+//!   address), [`Step`] (one node's answer to "what do you know about id?"),
+//!   [`Routing`] (a copy of a node's tables).
 //! - [`node`]: one node's state (successor list, predecessor, finger table, keys)
 //!   behind one lock, and the local rules: the next hop, NOTIFY, the successor list.
 //! - [`lookup`]: the iterative lookup, driven by the node that was asked.
 //! - [`message`]: the verbs, parsed once into a typed [`Message`]; [`rows`]: the data
 //!   rows of the replies, written and read in one place.
 //! - [`rpc`]: calls to another node, each bounded by a timeout; the CLI and the tests
-//!   use the same [`Peer`].
-//! - `handler`: what a node does for each verb. `server`: the accept thread and one
-//!   thread per connection. [`maintenance`]: the one background thread that runs
+//!   use the same [`Peer`]. [`maintenance`]: the one background thread that runs
 //!   stabilize, check_predecessor, fix_fingers, and moves keys to their node.
-//! - [`lifecycle`]: start and join, graceful leave, stop.
+//! - `control`: what stops a node's threads (the accept loop's switch, maintenance);
+//!   `leave`: the graceful leave, which hands the keys over.
+//! - `handler`: what a node does for each verb. `server`: the node's accept loop (the
+//!   crate's one, `net::accept`) and one thread per connection.
+//! - [`lifecycle`]: start and join, stop, and the handle that owns a running node.
+//! - [`cli`]: `feira-chord`'s subcommands, which talk to nodes through [`Peer`].
 //!
 //! # Concepts
 //! - A key with id k lives on its *successor*: the first node whose id is k or
@@ -43,7 +52,9 @@
 //! # Ok::<(), feira::chord::Error>(())
 //! ```
 
+mod control;
 mod handler;
+mod leave;
 mod server;
 
 pub mod cli;
@@ -54,6 +65,7 @@ pub mod lookup;
 pub mod maintenance;
 pub mod message;
 pub mod node;
+pub mod routing;
 pub mod rows;
 pub mod rpc;
 #[cfg(test)]
@@ -62,7 +74,8 @@ mod testing;
 pub use error::Error;
 pub use id::{Id, Ring};
 pub use lifecycle::{Config, NodeHandle, Stopper};
-pub use lookup::{Lookup, Step};
+pub use lookup::Lookup;
 pub use message::Message;
-pub use node::{Node, NodeRef, Routing};
+pub use node::Node;
+pub use routing::{NodeRef, Routing, Step};
 pub use rpc::Peer;

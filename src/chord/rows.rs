@@ -10,8 +10,8 @@
 //! add rows without breaking older clients.
 
 use super::id::{Id, Ring};
-use super::lookup::{Lookup, Step};
-use super::node::{NodeRef, Routing};
+use super::lookup::Lookup;
+use super::routing::{NodeRef, Routing, Step};
 
 /// A row.
 pub type Row = Vec<String>;

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use super::error::Error;
 use super::id::{Id, Ring};
-use super::lookup::{Lookup, Step, Transport};
+use super::lookup::{Lookup, Transport};
 use super::message::Message;
-use super::node::{NodeRef, Routing};
+use super::routing::{NodeRef, Routing, Step};
 use super::rows::{self, Row};
 use crate::protocol::{ErrorCode, Reply};
 

@@ -21,7 +21,7 @@ use log::{debug, info};
 
 use super::handler::{self, After, Context};
 use super::message::Message;
-use super::node::NodeRef;
+use super::routing::NodeRef;
 use crate::net::{AcceptLoop, AcceptOptions, Accepted, Handler, LiveConnections};
 use crate::protocol::frame::{Line, read_line};
 use crate::protocol::{DEFAULT_MAX_LINE, ErrorCode, Reply};

@@ -1,7 +1,7 @@
 //! Helpers shared by the chord module's unit tests: the paper's 6-bit ring and its nodes.
 
 use super::id::Ring;
-use super::node::NodeRef;
+use super::routing::NodeRef;
 
 /// The ring of the paper's figures: m = 6, ids 0 to 63.
 pub fn ring() -> Ring {

@@ -5,7 +5,7 @@
 //! other. So after `connect`, this client listens on a port of its own and serves the
 //! files of its shared folder ([`crate::p2p::PeerServer`]); `get_file` asks the
 //! directory where a peer listens (`PEER <user>`) and downloads from it directly
-//! ([`crate::p2p::fetch`]), all or nothing.
+//! ([`crate::p2p::fetch()`]), all or nothing.
 //!
 //! The listener stops, and the client tells the directory (`DISCONNECT`), on
 //! `disconnect`, `logout`, `quit`, the end of the input, or Ctrl-C at the prompt. If the

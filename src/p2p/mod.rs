@@ -5,24 +5,30 @@
 //! travel directly from one client to another. This module is that direct path, and
 //! nothing here talks to the directory server. docs/P2P.md is its contract.
 //!
-//! - [`share`]: turning a name that came off the network into a path inside the share
-//!   directory, or refusing it (`..`, absolute paths, symlinks that lead outside);
+//! # Layout, bottom-up
+//! Each file uses only the files above it, never one below: the imports form a
+//! one-way graph.
+//! - [`share`]: turning a name that came off the network into a path inside the shared
+//!   folder, or refusing it (`..`, absolute paths, symlinks that lead outside);
+//!   `timing` (private): a deadline for a whole line (request or header) and a minimum
+//!   rate for a body, which a socket's per-read timeout cannot give;
 //! - [`wire`]: the peer protocol, pure: `GET <name>`, then `OK <size> <sha256>` or
 //!   `ERR <CODE> <message>`, then exactly `size` raw bytes;
 //! - [`digest`]: streaming SHA-256 of a file, and the cache that spares re-hashing it;
-//! - [`server`]: [`PeerServer`], the serving peer: one thread per download, a clean
-//!   shutdown; `admission` (private): its two limits, connections still sending their
-//!   request and downloads;
-//! - [`fetch`](mod@fetch): [`fetch()`], the downloading peer: bytes go to a temporary file that
-//!   is renamed into place only when the size and the SHA-256 match;
-//! - `part` and `receive` (private): the temporary file that cleans up after itself,
-//!   and the reader/hasher/writer pipeline that fills it;
-//! - `timing` (private): a deadline for a whole line (request or header) and a minimum
-//!   rate for a body, which a socket's per-read timeout cannot give.
+//! - the serving side: `admission` (private): its two limits, connections still sending
+//!   their request and downloads; `send` (private): one connection's thread, from the
+//!   request to the last byte; [`server`]: [`PeerServer`], the serving peer on the
+//!   crate's accept loop (`net::accept`), with a clean shutdown;
+//! - the downloading side: `fetch_error` (private): [`FetchError`], why a download
+//!   failed; `part` and `receive` (private): the temporary file that cleans up after
+//!   itself, and the reader/hasher/writer pipeline that fills it;
+//!   [`fetch`](mod@fetch): [`fetch()`], the downloading peer: bytes go to a temporary
+//!   file that is renamed into place only when the size and the SHA-256 match.
 
 mod admission;
 pub mod digest;
 pub mod fetch;
+mod fetch_error;
 mod part;
 mod receive;
 mod send;
@@ -31,7 +37,8 @@ pub mod share;
 mod timing;
 pub mod wire;
 
-pub use fetch::{FetchError, FetchOptions, FetchReport, fetch, fetch_with, local_path_for};
+pub use fetch::{FetchOptions, FetchReport, fetch, fetch_with, local_path_for};
+pub use fetch_error::FetchError;
 pub use server::{PeerOptions, PeerServer};
 pub use share::{NameError, SharedFolder};
 pub use wire::{Header, Sha256Digest};

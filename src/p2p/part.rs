@@ -15,7 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::fetch::FetchError;
+use super::fetch_error::FetchError;
 
 /// A temporary file, removed when dropped unless committed.
 pub(crate) struct PartFile {

@@ -36,7 +36,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use sha2::{Digest, Sha256};
 
 use super::CHUNK;
-use super::fetch::FetchError;
+use super::fetch_error::FetchError;
 use super::part::PartFile;
 use super::timing::RateFloor;
 use super::wire::Sha256Digest;
