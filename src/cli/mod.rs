@@ -6,14 +6,18 @@
 //! and the interactive loop ([`repl`]) reads from an [`input::Input`], which is either a
 //! line editor on a terminal or any `BufRead` (a pipe, a file, a test's byte string).
 //!
-//! - [`oneshot`]: `feira-cli --user alice products 5.00`, for scripts;
-//! - [`repl`]: the interactive session, with the numbered menu and raw verbs;
-//! - [`connect`]: connecting, with messages that say what to do when it fails;
-//! - [`render`] and [`columns`]: replies as aligned tables, column headers per verb;
-//! - [`menu`]: the numbered menu for newcomers;
-//! - [`input`]: where lines come from (a terminal with history, or a pipe);
-//! - [`sharing`]: file sharing in a session: this peer's listener, and downloads;
-//! - [`watch`]: `stats --watch`, STATS refreshed every second with rates per second.
+//! # Layout, bottom-up
+//! Each file uses only the files above it; this file, which picks the mode, uses them all.
+//! - [`columns`]: column headers per verb; [`input`]: where lines come from (a terminal
+//!   with history, or a pipe); [`connect`]: connecting, with messages that say what to
+//!   do when it fails; [`sharing`]: file sharing in a session: this peer's listener, and
+//!   downloads;
+//! - [`options`]: what the person asked for ([`Options`]), the password, and the exit
+//!   codes ([`Exit`]);
+//! - [`render`]: replies as aligned tables; [`menu`]: the numbered menu for newcomers;
+//! - [`oneshot`]: `feira-cli --user alice products 5.00`, for scripts; [`watch`]:
+//!   `stats --watch`, STATS refreshed every second with rates per second;
+//! - [`repl`]: the interactive session, with the numbered menu and raw verbs.
 //!
 //! Exit codes are the same in both modes; see [`Exit`].
 
@@ -22,55 +26,13 @@ pub mod connect;
 pub mod input;
 pub mod menu;
 pub mod oneshot;
+pub mod options;
 pub mod render;
 pub mod repl;
 pub mod sharing;
 pub mod watch;
 
-use std::time::Duration;
-
-/// The password variable: `FEIRA_PASSWORD=alice-pass feira-cli --user alice orders`.
-/// There is deliberately no `--password` flag: every user on the machine can read a
-/// process's arguments (`ps`), while its environment is private to its owner.
-pub const PASSWORD_ENV: &str = "FEIRA_PASSWORD";
-
-/// What the user asked for on the command line.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The server's address, `host:port`.
-    pub addr: String,
-    /// Log in as this user first (the password comes from [`PASSWORD_ENV`] or a prompt).
-    pub user: Option<String>,
-    /// The limit on connecting and on waiting for each reply.
-    pub timeout: Duration,
-    /// One-shot mode only: print the reply exactly as it came over the wire.
-    pub raw: bool,
-    /// Interactive mode: where shared files come from and downloads go.
-    pub sharing: sharing::SharingOptions,
-}
-
-/// How the process ends. The numbers are part of the interface: scripts test them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// 0: the command succeeded (or the interactive session ended normally).
-    Success,
-    /// 1: the server answered `ERR` (a refusal: unknown product, wrong password, ...).
-    Refused,
-    /// 2: no answer at all: a usage error, the server cannot be reached, the connection
-    /// was lost, the server turned the connection away (`ERR BUSY`), or no password.
-    Trouble,
-}
-
-impl Exit {
-    /// The process exit code.
-    pub fn code(self) -> u8 {
-        match self {
-            Exit::Success => 0,
-            Exit::Refused => 1,
-            Exit::Trouble => 2,
-        }
-    }
-}
+pub use options::{Exit, Options, PASSWORD_ENV, password_for};
 
 /// Runs the client: one command when `command` is not empty, else an interactive session.
 pub fn run(options: &Options, command: &[String]) -> Exit {
@@ -79,16 +41,4 @@ pub fn run(options: &Options, command: &[String]) -> Exit {
     } else {
         oneshot::run(options, command)
     }
-}
-
-/// The password for `user`: from [`PASSWORD_ENV`] if set, else asked on the terminal
-/// without echo. Fails with a message that says what to do when there is no terminal.
-pub fn password_for(user: &str) -> Result<String, String> {
-    if let Ok(password) = std::env::var(PASSWORD_ENV) {
-        return Ok(password);
-    }
-    // rpassword reads from the terminal itself (/dev/tty), not from stdin, so this
-    // works even when stdin is a pipe, and fails cleanly when there is no terminal.
-    rpassword::prompt_password(format!("password for {user}: "))
-        .map_err(|e| format!("cannot ask for {user}'s password ({e}): set {PASSWORD_ENV} instead"))
 }

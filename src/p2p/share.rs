@@ -161,7 +161,7 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// A directory whose regular files may be served to other peers.
+/// The shared folder: a directory whose regular files may be served to other peers.
 #[derive(Debug, Clone)]
 pub struct SharedFolder {
     /// The canonical path (absolute, no symlinks): what every resolved path must start with.
