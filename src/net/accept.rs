@@ -245,8 +245,8 @@ impl AcceptLoop {
                 return None;
             }
         };
-        // Recorded before the thread starts, so that the thread can always remove it
-        // and a stop that comes meanwhile still finds it.
+        // Recorded before the thread starts, so that the thread always finds its entry
+        // to remove, and the drain at the end never misses a running connection.
         let (id, peer, stream) = (conn.id, conn.peer.clone(), Arc::clone(&conn.stream));
         sockets.lock().insert(id, Arc::clone(&stream));
         let mut builder =
