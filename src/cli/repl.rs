@@ -9,7 +9,7 @@
 //!   sharing, where this client is a peer too (see [`super::sharing`]);
 //! - anything else: a request, sent as typed (`order "Raquete de tênis" 1`).
 //!
-//! Ctrl-C at the prompt ends the session like `quit`: the client leaves the directory
+//! Ctrl-C at the prompt ends the session like `quit`: the client leaves file sharing
 //! and stops its file listener first (seed 002's forced disconnect).
 //!
 //! Why the session remembers the password after a LOGIN: when the connection drops
@@ -156,7 +156,7 @@ impl<'a> Repl<'a> {
             }
         };
         if self.sharing.is_some() {
-            // Leave the directory before the listener goes, so nobody is sent to a
+            // Leave file sharing before the listener goes, so nobody is sent to a
             // peer that no longer answers.
             if let Some(client) = &mut self.client {
                 let _ = client.call_line("DISCONNECT");

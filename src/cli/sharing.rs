@@ -1,13 +1,13 @@
 //! File sharing from the interactive client (seed 002): this peer's listener, and downloads.
 //!
-//! Why the client runs a server: in seed 002's architecture the directory server only
+//! Why the client runs a server: in seed 002's architecture the central server only
 //! knows *who* has *what* and *where*; the bytes travel straight from one peer to the
 //! other. So after `connect`, this client listens on a port of its own and serves the
 //! files of its shared folder ([`crate::p2p::PeerServer`]); `get_file` asks the
-//! directory where a peer listens (`PEER <user>`) and downloads from it directly
+//! server where a peer listens (`PEER <user>`) and downloads from it directly
 //! ([`crate::p2p::fetch()`]), all or nothing.
 //!
-//! The listener stops, and the client tells the directory (`DISCONNECT`), on
+//! The listener stops, and the client tells the server (`DISCONNECT`), on
 //! `disconnect`, `logout`, `quit`, the end of the input, or Ctrl-C at the prompt. If the
 //! client dies instead, the server notices the dropped connection and disconnects it.
 
@@ -58,7 +58,7 @@ impl Sharing {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the shared folder {}: {e}", dir.display()))?;
         // Every interface: other machines must be able to reach this peer, and the
-        // directory server tells them the address it saw this client connect from.
+        // server tells them the address it saw this client connect from.
         let port = port.unwrap_or(options.listen_port);
         let server = PeerServer::start(dir, ("0.0.0.0", port), MAX_UPLOADS)
             .map_err(|e| format!("cannot listen for peers on port {port}: {e}"))?;

@@ -209,7 +209,7 @@ pub fn fetch_with(
 
 /// Where to save `file_name` in `dir` when the user gave no local path.
 ///
-/// Why this exists: the name comes from another user (through the directory's
+/// Why this exists: the name comes from another user (through the server's
 /// `LIST_CONTENT`), so using it as a local path as it is would let a peer publish
 /// `../../.bashrc` and have downloaders overwrite their own files. The name must pass
 /// the same checks a serving peer applies ([`check_name`]), and only its last component

@@ -1,9 +1,9 @@
 //! Peer-to-peer file sharing: the part that happens between two peers.
 //!
-//! Why it is apart from the server: in seed 002 the central server only keeps a
-//! directory (who is connected, at which address, publishing what); the file bytes
-//! travel directly from one client to another. This module is that direct path, and
-//! nothing here talks to the directory server. docs/P2P.md is its contract.
+//! Why it is apart from the server: in seed 002 the central server only keeps track of
+//! who is connected, at which address, publishing what (the assignment calls it a
+//! directory); the file bytes travel directly from one client to another. This module
+//! is that direct path, and nothing here talks to the server. docs/P2P.md is its contract.
 //!
 //! # Layout, bottom-up
 //! Each file uses only the files above it, never one below: the imports form a

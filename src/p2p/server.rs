@@ -156,7 +156,7 @@ impl PeerServer {
         })
     }
 
-    /// The address the peer listens on: what to announce to the directory (`CONNECT`).
+    /// The address the peer listens on: what to announce to the server (`CONNECT`).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }

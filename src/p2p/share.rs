@@ -16,7 +16,7 @@
 //!    followed, as `open` would) and must still lie inside the canonical shared folder,
 //!    so a symlink that points outside is refused even though its name looks harmless.
 //!
-//! A name is matched whatever its Unicode normal form: the directory server lists every
+//! A name is matched whatever its Unicode normal form: the server lists every
 //! name in NFC (`ç` as one character), while a file copied from another system may be
 //! named in NFD on disk (`c` and a combining cedilla), and Linux compares bytes. So
 //! when the exact bytes name nothing, [`SharedFolder::resolve`] looks in each folder for
@@ -358,7 +358,7 @@ mod tests {
     #[test]
     fn a_name_is_found_whatever_its_normal_form_on_disk() {
         let f = fixture();
-        // Stored with combining accents (NFD), asked for as the directory lists it (NFC).
+        // Stored with combining accents (NFD), asked for as the server lists it (NFC).
         fs::create_dir(f.share.root().join("Fe\u{301}rias")).unwrap();
         fs::write(
             f.share.root().join("Fe\u{301}rias/Mac\u{327}a\u{303}.txt"),

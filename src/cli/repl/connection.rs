@@ -145,7 +145,7 @@ impl Repl<'_> {
             }
         }
         if let Some(sharing) = &self.sharing {
-            // The directory forgot this peer with the old connection: announce it again.
+            // The server forgot this peer with the old connection: announce it again.
             let _ = client.call_line(&format!("CONNECT {}", sharing.port()));
         }
         self.client = Some(client);

@@ -10,7 +10,7 @@ use super::{Flow, Repl};
 use crate::cli::sharing::{self, Sharing};
 
 impl Repl<'_> {
-    /// `connect [port]`: starts this peer's file listener, then tells the directory.
+    /// `connect [port]`: starts this peer's file listener, then tells the server.
     pub(super) fn connect_peer(&mut self, port: Option<&String>) -> Flow {
         let port = match port.map(|p| p.parse::<u16>()) {
             None => None,
@@ -55,7 +55,7 @@ impl Repl<'_> {
         }
     }
 
-    /// `get_file <user> <file> [local_path]`: asks the directory where the peer is,
+    /// `get_file <user> <file> [local_path]`: asks the server where the peer is,
     /// then downloads straight from it.
     pub(super) fn get_file(
         &mut self,
@@ -77,7 +77,7 @@ impl Repl<'_> {
                 return Flow::Continue;
             }
             None => {
-                self.say("error: the directory did not say where the peer is");
+                self.say("error: the server did not say where the peer is");
                 return Flow::Continue;
             }
         };
