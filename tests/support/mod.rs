@@ -35,7 +35,21 @@ pub struct TestServer {
 
 /// A fresh temporary directory holding a copy of the demo data.
 pub fn demo_data_dir() -> TempDir {
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    demo_data_dir_in(&std::env::temp_dir())
+}
+
+/// A copy of the demo data on the disk that holds `target/` (the project's own disk),
+/// for a test whose figures need an fsync that costs what it costs on a real disk:
+/// the system's temporary directory is a tmpfs on many machines, where an fsync is
+/// free and group commit has nothing to share.
+pub fn demo_data_dir_on_disk() -> TempDir {
+    demo_data_dir_in(Path::new(env!("CARGO_TARGET_TMPDIR")))
+}
+
+/// A fresh temporary directory under `parent`, holding a copy of the demo data.
+fn demo_data_dir_in(parent: &Path) -> TempDir {
+    std::fs::create_dir_all(parent).expect("a folder for temporary directories");
+    let dir = tempfile::tempdir_in(parent).expect("a temporary directory");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     for entry in std::fs::read_dir(&source).expect("data/ exists") {
         let path = entry.expect("a directory entry").path();

@@ -413,3 +413,35 @@ fn concurrent_commits_are_all_durable_with_at_most_one_fsync_each() {
     let (_, entries) = Journal::open(dir.path()).unwrap();
     assert_eq!(entries.len(), 400);
 }
+
+/// Group commit through the journal: eight threads commit, and wait only once all
+/// eight lines are written (a barrier), so one fsync covers each round of eight
+/// (see `group_commit`'s `lines_written_before_an_fsync_share_it`).
+#[test]
+fn commits_written_before_an_fsync_share_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(dir.path()).unwrap();
+    let journal = std::sync::Arc::new(journal);
+    let all_written = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (journal, all_written) = (journal.clone(), all_written.clone());
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let ticket =
+                        commit(&journal, vec![put("t", &[&format!("{t}-{i}"), "x"])]).unwrap();
+                    all_written.wait();
+                    journal.wait_durable(ticket).unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let fsyncs = journal.fsync_count();
+    assert!(fsyncs <= 50, "{fsyncs} fsyncs for 50 rounds of 8 commits");
+    drop(journal);
+    let (_, entries) = Journal::open(dir.path()).unwrap();
+    assert_eq!(entries.len(), 400);
+}
