@@ -334,9 +334,7 @@ fn hundreds_of_logged_in_connections_held_at_once_are_all_served() {
                 let mut clients = Vec::new();
                 for i in (t..HELD).step_by(HELPERS) {
                     let (user, password) = if i % 2 == 0 { ALICE } else { BOB };
-                    let mut client = Client::connect(addr, Duration::from_secs(60)).unwrap();
-                    client.login(user, password).unwrap();
-                    clients.push(client);
+                    clients.push(login(addr, (user, password)));
                 }
                 // Everyone is connected before anyone asks.
                 barrier.wait();

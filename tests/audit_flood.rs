@@ -10,7 +10,6 @@ mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -60,17 +59,6 @@ fn flood(addr: SocketAddr, login: Option<(&'static str, &'static str)>) -> JoinH
         }
         reader.join().unwrap();
     })
-}
-
-/// Every row of a CSV file, the header first.
-fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_path(path)
-        .unwrap()
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect()
 }
 
 /// While the flood runs, bob connects and publishes on a connection of his own.

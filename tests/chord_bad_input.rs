@@ -2,7 +2,7 @@
 //! malformed ids, peers that answer garbage, trickle or never answer, joins through
 //! addresses that are not chord nodes.
 
-mod chord_support;
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use feira::chord::{Config, Error, Node, NodeHandle, Peer, Ring};
 use feira::protocol::ErrorCode;
+use support::wait_until;
 
 /// A 6-bit node, alone: enough to talk to.
 fn small_node() -> NodeHandle {
@@ -327,16 +328,9 @@ fn a_silent_predecessor_blocks_no_one_and_is_forgotten() {
     assert!(answered > 1);
 
     // Within a couple of timeouts, the silent predecessor is dropped.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if peer.get_predecessor().unwrap().is_none() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the silent predecessor was never dropped"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    let dropped = wait_until(Duration::from_secs(15), || {
+        peer.get_predecessor().unwrap().is_none()
+    });
+    assert!(dropped, "the silent predecessor was never dropped");
     node.shutdown();
 }

@@ -2,13 +2,14 @@
 //! 32 and 4 leave it, every key stored before is still readable, and lives on its
 //! successor, exactly once.
 
-mod chord_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chord_support::*;
 use feira::chord::NodeRef;
+use support::chord::*;
+use support::*;
 
 const NODES: usize = 32;
 const JOINS: usize = 8;
@@ -46,9 +47,10 @@ fn joins_and_graceful_leaves_keep_every_key_on_its_successor() {
     let mut rng = Rng::new(0x5EED);
     let base = config(40);
     let mut nodes = start_ring(NODES, &base, &mut rng);
-    wait_until("the first ring is stable", Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(30), || {
         check_ring(&sorted(&nodes), base.successors)
-    });
+    })
+    .expect("the first ring is stable");
 
     // PUT through random nodes; each PUT reports where it stored the key.
     let mut want = BTreeMap::new();
@@ -70,14 +72,14 @@ fn joins_and_graceful_leaves_keep_every_key_on_its_successor() {
     }
     let after_joins = sorted(&nodes);
     assert_eq!(after_joins.len(), NODES + JOINS);
-    wait_until(
-        "the ring with the joiners is stable",
-        Duration::from_secs(30),
-        || check_ring(&after_joins, base.successors),
-    );
-    wait_until("keys moved to the joiners", Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(30), || {
+        check_ring(&after_joins, base.successors)
+    })
+    .expect("the ring with the joiners is stable");
+    wait_until(Duration::from_secs(30), || {
         check_placement(&after_joins, &want)
-    });
+    })
+    .expect("keys moved to the joiners");
 
     // Four graceful leaves, through the LEAVE verb; each node stops by itself.
     for _ in 0..LEAVES {
@@ -87,16 +89,14 @@ fn joins_and_graceful_leaves_keep_every_key_on_its_successor() {
         node.wait();
     }
     let after_leaves = sorted(&nodes);
-    wait_until(
-        "the ring without the leavers is stable",
-        Duration::from_secs(30),
-        || check_ring(&after_leaves, base.successors),
-    );
-    wait_until(
-        "every key is on its successor",
-        Duration::from_secs(30),
-        || check_placement(&after_leaves, &want),
-    );
+    wait_until(Duration::from_secs(30), || {
+        check_ring(&after_leaves, base.successors)
+    })
+    .expect("the ring without the leavers is stable");
+    wait_until(Duration::from_secs(30), || {
+        check_placement(&after_leaves, &want)
+    })
+    .expect("every key is on its successor");
 
     // And every key reads back, from any node.
     for (key, value) in &want {

@@ -1,9 +1,14 @@
 //! The `feira-chord` binary: nodes as real processes, the client subcommands and their
 //! exit codes, and a graceful leave on SIGTERM that hands the keys over.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use support::process::send_signal;
+use support::wait_until;
 
 const BIN: &str = env!("CARGO_BIN_EXE_feira-chord");
 
@@ -67,17 +72,10 @@ fn stdout(output: &Output) -> String {
 
 /// Waits for the process to exit by itself, and returns whether it succeeded.
 fn wait_exit(process: &mut Process, deadline: Duration) -> bool {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = process.child.try_wait().unwrap() {
-            return status.success();
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "the node did not exit in {deadline:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = wait_until(deadline, || process.child.try_wait().unwrap());
+    status
+        .unwrap_or_else(|| panic!("the node did not exit in {deadline:?}"))
+        .success()
 }
 
 #[test]
@@ -86,19 +84,14 @@ fn nodes_as_processes_answer_the_cli_and_leave_on_sigterm() {
     let mut second = start_node(Some(&first.addr));
 
     // RING from the first node shows both, once stabilisation has run.
-    let start = Instant::now();
-    loop {
+    wait_until(Duration::from_secs(20), || {
         let ring = run(&["ring", "--via", &first.addr]);
-        if ring.status.success() && stdout(&ring).contains("OK 2 nodes") {
-            break;
+        match ring.status.success() && stdout(&ring).contains("OK 2 nodes") {
+            true => Ok(()),
+            false => Err(stdout(&ring)),
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{}",
-            stdout(&ring)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    })
+    .expect("RING shows both nodes");
 
     // PUT through one node, GET through the other; several keys so both hold some.
     for i in 0..20 {
@@ -141,14 +134,7 @@ fn nodes_as_processes_answer_the_cli_and_leave_on_sigterm() {
     assert_eq!(nowhere.status.code(), Some(2));
 
     // SIGTERM: the second node leaves gracefully and exits 0 ...
-    let pid = second.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(second.child.id(), libc::SIGTERM);
     assert!(wait_exit(&mut second, Duration::from_secs(10)));
     // ... and every key is still there, now all on the first node.
     let keys = run(&["keys", "--via", &first.addr]);

@@ -2,13 +2,14 @@
 //! r - 1 adjacent ones: once stabilisation has repaired the successor pointers,
 //! lookups are 100% correct again, even though many fingers still name dead nodes.
 
-mod chord_support;
+mod support;
 
 use std::collections::HashSet;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use chord_support::*;
+use support::chord::*;
+use support::*;
 
 const NODES: usize = 32;
 const LOOKUPS: usize = 1000;
@@ -19,12 +20,11 @@ fn lookups_are_right_again_after_a_quarter_of_the_nodes_crash() {
     let base = config(40);
     let nodes = start_ring(NODES, &base, &mut rng);
     let before = sorted(&nodes);
-    wait_until("the ring is stable", Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(30), || {
         check_ring(&before, base.successors)
-    });
-    wait_until("the fingers are right", Duration::from_secs(30), || {
-        check_fingers(&before)
-    });
+    })
+    .expect("the ring is stable");
+    wait_until(Duration::from_secs(30), || check_fingers(&before)).expect("the fingers are right");
 
     // Kill 8 of 32 in the ring order, in runs of r - 1 = 2 adjacent nodes: positions
     // 0-1, 8-9, 16-17, 24-25. Each dead run leaves live nodes on both sides, so every
@@ -57,11 +57,10 @@ fn lookups_are_right_again_after_a_quarter_of_the_nodes_crash() {
         "the test kills at most r - 1 adjacent nodes"
     );
 
-    wait_until(
-        "the survivors' ring is stable",
-        Duration::from_secs(30),
-        || check_ring(&after, base.successors),
-    );
+    wait_until(Duration::from_secs(30), || {
+        check_ring(&after, base.successors)
+    })
+    .expect("the survivors' ring is stable");
     // Do not wait for the fingers: lookups must be right with stale fingers too.
     let mean_hops = check_lookups(&after, LOOKUPS, &mut rng);
     eprintln!(

@@ -1,11 +1,12 @@
 //! A ring of 32 nodes, started in this process: it stabilises into the ring of the
 //! sorted ids, every lookup finds the right node, and lookups take about ½·log2 N hops.
 
-mod chord_support;
+mod support;
 
 use std::time::Duration;
 
-use chord_support::*;
+use support::chord::*;
+use support::*;
 
 const NODES: usize = 32;
 const LOOKUPS: usize = 1000;
@@ -17,16 +18,12 @@ fn a_ring_of_32_stabilises_and_every_lookup_finds_the_successor() {
     let nodes = start_ring(NODES, &base, &mut rng);
     let sorted = sorted(&nodes);
 
-    wait_until(
-        "successors and predecessors match the sorted ids",
-        Duration::from_secs(30),
-        || check_ring(&sorted, base.successors),
-    );
-    wait_until(
-        "every finger names the successor of its start",
-        Duration::from_secs(30),
-        || check_fingers(&sorted),
-    );
+    wait_until(Duration::from_secs(30), || {
+        check_ring(&sorted, base.successors)
+    })
+    .expect("successors and predecessors match the sorted ids");
+    wait_until(Duration::from_secs(30), || check_fingers(&sorted))
+        .expect("every finger names the successor of its start");
 
     let mean_hops = check_lookups(&sorted, LOOKUPS, &mut rng);
     let bound = 0.5 * (NODES as f64).log2() + 1.0;

@@ -18,44 +18,9 @@ use feira::cli::input::Script;
 use feira::cli::{Exit, Options, repl};
 use feira::protocol::{ErrorCode, Reply};
 
-use support::process::{self, Run};
+use support::feira_cli::{DEADLINE, command as cli, finish, run};
+use support::process::Run;
 use support::*;
-
-/// How long any one run of the client may take before the test gives up on it.
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// The client, with no password in its environment and no history file, so it can
-/// never stop to ask anything on a terminal.
-fn cli(addr: SocketAddr) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_feira-cli"));
-    command
-        .arg("--addr")
-        .arg(addr.to_string())
-        .env_remove("FEIRA_PASSWORD")
-        .env("FEIRA_HISTORY", "")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-/// Runs the client with `stdin` as its input, bounded by [`DEADLINE`].
-fn run(mut command: Command, stdin: &str) -> Run {
-    command.stdin(Stdio::piped());
-    let mut child = command.spawn().expect("the client starts");
-    // Write and close stdin, so the client sees the end of its script.
-    // A client that exits without reading it all (the server is down) closes the pipe
-    // early: that is its business, not a failure of the test.
-    let mut input = child.stdin.take().unwrap();
-    let _ = input.write_all(stdin.as_bytes());
-    drop(input);
-    finish(child)
-}
-
-/// Waits for the client to exit (killing it after [`DEADLINE`]) and collects its output.
-fn finish(child: Child) -> Run {
-    process::finish(child, DEADLINE)
-}
 
 /// A one-shot command as `user`, the password from FEIRA_PASSWORD.
 fn as_user(addr: SocketAddr, (user, password): (&str, &str), args: &[&str]) -> Run {

@@ -7,34 +7,27 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use support::feira_cli;
 use support::*;
 
-/// A `feira-cli` interactive session fed from a pipe that the test keeps open.
-fn session(server: &TestServer, dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_feira-cli"))
-        .args(["--addr", &server.addr.to_string()])
+/// `feira-cli` for a session that shares `dir/share` and downloads into
+/// `dir/downloads`, fed from a pipe that the test keeps open.
+fn session_command(server: &TestServer, dir: &std::path::Path) -> Command {
+    let mut command = feira_cli::command(server.addr);
+    command
         .arg("--share-dir")
         .arg(dir.join("share"))
         .arg("--download-dir")
         .arg(dir.join("downloads"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("feira-cli starts")
+        .stdin(Stdio::piped());
+    command
 }
 
-/// Pseudo-random bytes (xorshift), so the file has no pattern a bug could hide behind.
-fn random_bytes(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
+/// The same, started.
+fn session(server: &TestServer, dir: &std::path::Path) -> Child {
+    session_command(server, dir)
+        .spawn()
+        .expect("feira-cli starts")
 }
 
 #[test]
@@ -43,7 +36,7 @@ fn a_file_travels_from_one_client_to_another_and_quit_leaves_the_directory() {
     let bob_dir = tempfile::tempdir().unwrap();
     let alice_dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(bob_dir.path().join("share")).unwrap();
-    let content = random_bytes(20 * 1024 * 1024 + 7);
+    let content = Rng::new(2026).bytes(20 * 1024 * 1024 + 7);
     std::fs::write(bob_dir.path().join("share/feira 2026.bin"), &content).unwrap();
 
     // Bob connects, shares and publishes, and stays (his input stays open).
@@ -68,16 +61,12 @@ fn a_file_travels_from_one_client_to_another_and_quit_leaves_the_directory() {
     alice_input
         .write_all(b"login alice alice-pass\nconnect\nget_file bob \"feira 2026.bin\"\nquit\n")
         .unwrap();
-    let output = alice.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let run = feira_cli::finish(alice);
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
     assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains("downloaded feira 2026.bin from bob"),
-        "{stdout}"
+        run.stdout.contains("downloaded feira 2026.bin from bob"),
+        "{}",
+        run.stdout
     );
     let downloaded = std::fs::read(alice_dir.path().join("downloads/feira 2026.bin")).unwrap();
     assert!(
@@ -96,8 +85,7 @@ fn a_file_travels_from_one_client_to_another_and_quit_leaves_the_directory() {
     assert!(!users(&mut observer).contains(&"alice".to_string()));
     assert!(users(&mut observer).contains(&"bob".to_string()));
     drop(bob_input);
-    let status = bob.wait().unwrap();
-    assert!(status.success());
+    assert!(feira_cli::finish(bob).status.success());
     assert!(
         !users(&mut observer).contains(&"bob".to_string()),
         "quit disconnects"
@@ -115,12 +103,12 @@ fn get_file_from_a_peer_that_is_not_connected_says_why() {
         .unwrap()
         .write_all(b"login alice alice-pass\nconnect\nget_file bob nothing.txt\nquit\n")
         .unwrap();
-    let output = alice.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let run = feira_cli::finish(alice);
     assert!(
-        format!("{stdout}{stderr}").contains("NOT_FOUND"),
-        "{stdout}\n{stderr}"
+        format!("{}{}", run.stdout, run.stderr).contains("NOT_FOUND"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
     );
     assert!(!dir.path().join("downloads/nothing.txt").exists());
 }
@@ -154,15 +142,8 @@ fn get_file_from_a_peer_that_trickles_its_header_fails_at_the_timeout() {
 
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let alice = Command::new(env!("CARGO_BIN_EXE_feira-cli"))
-        .args(["--addr", &server.addr.to_string(), "--timeout", "2"])
-        .arg("--share-dir")
-        .arg(dir.path().join("share"))
-        .arg("--download-dir")
-        .arg(dir.path().join("downloads"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let alice = session_command(&server, dir.path())
+        .args(["--timeout", "2"])
         .spawn()
         .expect("feira-cli starts");
     alice
@@ -171,16 +152,16 @@ fn get_file_from_a_peer_that_trickles_its_header_fails_at_the_timeout() {
         .unwrap()
         .write_all(b"login alice alice-pass\nconnect\nget_file bob big.bin\nquit\n")
         .unwrap();
-    let output = alice.wait_with_output().unwrap();
+    let run = feira_cli::finish(alice);
     let took = started.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains(&format!(
+        run.stdout.contains(&format!(
             "download failed: peer 127.0.0.1:{port} did not send its header within 2 s; \
              nothing was saved"
         )),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        "{}\n{}",
+        run.stdout,
+        run.stderr
     );
     // About the timeout (plus starting the client and logging in), not the header's 15 s.
     assert!(took < Duration::from_secs(8), "get_file took {took:?}");

@@ -7,11 +7,13 @@
 //! tests, into `target/<profile>/examples/`, next to the `deps/` folder this test runs
 //! from, so the test only has to start them (no nested, slow `cargo run`).
 
-use std::io::Read;
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use support::process::finish;
 
 /// The demos take well under a second in a debug build; this is the bound past which a
 /// demo counts as hung (a deadlock the demo failed to recover from, say).
@@ -71,38 +73,16 @@ fn newest_source(name: &str) -> SystemTime {
         .expect("an example has at least one source file")
 }
 
-/// Runs an example to completion, killing it if it outlives TIME_LIMIT.
-/// Returns its exit status and its standard output.
+/// Runs an example to completion, killing it if it outlives TIME_LIMIT (which fails
+/// the test). Returns its exit status and its standard output.
 fn run_example(name: &str) -> (ExitStatus, String) {
-    let mut child = Command::new(example_path(name))
+    let child = Command::new(example_path(name))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the example starts");
-    // Read stdout on another thread, so that a chatty demo can never block on a full pipe
-    // while we wait for it to exit.
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let reader = thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).map(|_| text)
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for the example") {
-            break status;
-        }
-        if started.elapsed() > TIME_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} did not finish within {TIME_LIMIT:?}: killed");
-        }
-        thread::sleep(Duration::from_millis(20)); // polling interval, not a readiness guess
-    };
-    let output = reader
-        .join()
-        .expect("the reader thread does not panic")
-        .expect("the example writes UTF-8");
-    (status, output)
+    let run = finish(child, TIME_LIMIT);
+    (run.status, run.stdout)
 }
 
 /// The number after `label` on the first line that starts with it (after indentation)

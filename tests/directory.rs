@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use feira::client::Client;
@@ -221,8 +220,7 @@ fn one_name_is_published_once_however_many_sessions_race() {
         let workers: Vec<_> = (0..sessions)
             .map(|_| {
                 scope.spawn(move || {
-                    let mut c = Client::connect(addr, Duration::from_secs(30)).unwrap();
-                    c.login(ALICE.0, ALICE.1).unwrap();
+                    let mut c = login(addr, ALICE);
                     (0..names)
                         .filter(|n| {
                             let reply = call(&mut c, &format!("PUBLISH file-{n}.txt x"));
@@ -285,7 +283,8 @@ fn a_restart_forgets_connections_but_keeps_files() {
 #[test]
 fn the_audit_log_has_every_operation_in_order() {
     let server = start_server();
-    let (mut alice, local) = login_with_addr(&server, ALICE);
+    let (mut alice, local) = login_with_addr(server.addr, ALICE);
+    let local = local.to_string();
     let mut steps: Vec<(&str, &str, &str, &str)> = Vec::new();
     let mut run = |client: &mut Client, line: &str, op: &'static str, args: &'static str| {
         let reply = call(client, line);
@@ -357,28 +356,6 @@ fn the_audit_log_has_every_operation_in_order() {
         assert!(humantime::parse_rfc3339(&row[0]).is_ok(), "{row:?}");
         assert_eq!(row[2], local, "the peer column is the client's address");
     }
-}
-
-/// A logged-in connection, and its address as the server sees it (the audit log's
-/// `peer` column).
-fn login_with_addr(server: &TestServer, (user, password): (&str, &str)) -> (Client, String) {
-    let stream = std::net::TcpStream::connect(server.addr).unwrap();
-    let local = stream.local_addr().unwrap().to_string();
-    let mut client = Client::from_stream(stream, Some(Duration::from_secs(30))).unwrap();
-    client.login(user, password).unwrap();
-    (client, local)
-}
-
-/// Every row of a CSV file, the header first.
-fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_path(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    reader
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect()
 }
 
 #[test]

@@ -8,98 +8,15 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use feira::client::Client;
 use feira::server::Server;
+use support::server_process::{ServerProcess, run_to_end, server_command};
 use support::*;
-
-/// The real `feira-server` binary, running on a data directory.
-struct Process {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Process {
-    /// Starts the binary on port 0 and reads the port from its log
-    /// ("listening on 127.0.0.1:PORT").
-    fn start(dir: &Path) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_feira-server"))
-            .args(["--addr", "127.0.0.1:0", "--data"])
-            .arg(dir)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the feira-server binary starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, rx) = mpsc::channel();
-        // Keep reading the log until the process ends, so it never blocks on a full pipe.
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_string());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr.parse().expect("a socket address in the log"),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("feira-server did not say where it listens within 30 s");
-            }
-        };
-        Process { child, addr }
-    }
-
-    fn login(&self, (user, password): (&str, &str)) -> Client {
-        let mut client = Client::connect(self.addr, Duration::from_secs(10)).expect("connect");
-        client.login(user, password).expect("login");
-        client
-    }
-
-    /// kill -9: no shutdown, no checkpoint, no flush.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A small random generator (xorshift), seeded from the clock and printed, so that a
-/// failing run can be repeated with FEIRA_SEED.
-fn rng() -> impl FnMut() -> u64 {
-    let seed = std::env::var("FEIRA_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
-    eprintln!("random seed: FEIRA_SEED={seed}");
-    let mut state = seed;
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
 
 const CRASH_PRODUCT: &str = "crash-test";
 const CRASH_STOCK: u64 = 1_000_000;
@@ -112,7 +29,7 @@ const CRASH_STOCK: u64 = 1_000_000;
 /// a user and a quick machine acknowledges more than that here. The server's own view
 /// is checked against the copy: the stock, and how many orders each user has in all
 /// (the total that ORDERS names).
-fn check_books(server: &Process, dir: &Path, acknowledged: &HashMap<u64, (String, u64)>) {
+fn check_books(server: &ServerProcess, dir: &Path, acknowledged: &HashMap<u64, (String, u64)>) {
     let mut admin = server.login(ADMIN);
     let stock: u64 = ok(&mut admin, &format!("PRODUCT {CRASH_PRODUCT}"))[0][2]
         .parse()
@@ -190,8 +107,8 @@ fn orders_in_all(client: &mut Client) -> usize {
 #[test]
 fn a_crash_at_a_random_moment_loses_no_acknowledged_order() {
     let dir = demo_data_dir();
-    let mut random = rng();
-    let server = Process::start(dir.path());
+    let mut random = Rng::from_env_or_clock("FEIRA_SEED");
+    let server = ServerProcess::start(dir.path());
     let mut admin = server.login(ADMIN);
     ok(
         &mut admin,
@@ -208,7 +125,9 @@ fn a_crash_at_a_random_moment_loses_no_acknowledged_order() {
     let budget = Instant::now() + Duration::from_secs(30);
     let mut rounds = 0;
     while rounds < 20 && (rounds < 5 || Instant::now() < budget) {
-        let running = server.take().unwrap_or_else(|| Process::start(dir.path()));
+        let running = server
+            .take()
+            .unwrap_or_else(|| ServerProcess::start(dir.path()));
         check_books(&running, dir.path(), &acknowledged.lock().unwrap());
         let addr = running.addr;
         let clients: Vec<_> = (0..4)
@@ -241,14 +160,14 @@ fn a_crash_at_a_random_moment_loses_no_acknowledged_order() {
             })
             .collect();
         // The random moment: somewhere in the first 300 ms of ordering.
-        thread::sleep(Duration::from_millis(30 + random() % 300));
+        thread::sleep(Duration::from_millis(30 + random.below(300) as u64));
         running.kill();
         for client in clients {
             client.join().expect("a client thread panicked");
         }
         rounds += 1;
     }
-    let server = Process::start(dir.path());
+    let server = ServerProcess::start(dir.path());
     check_books(&server, dir.path(), &acknowledged.lock().unwrap());
     // The money too: replaying the ledger from the opening balances gives the wallets.
     server.kill();
@@ -315,31 +234,17 @@ fn a_bad_row_in_products_csv_stops_the_start_naming_file_and_line() {
     assert!(error.contains(&format!("line {lines}")), "{error}");
     assert!(error.contains("price"), "{error}");
 
-    // The binary exits non-zero with the same message.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_feira-server"))
-        .args(["--addr", "127.0.0.1:0", "--data"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("feira-server started on a damaged products.csv");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    assert!(!status.success());
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    // The binary exits non-zero with the same message (a server that started on the
+    // damaged file would not exit: `run_to_end` fails the test after 30 s).
+    let run = run_to_end(
+        server_command(dir.path(), "127.0.0.1:0"),
+        Duration::from_secs(30),
+    );
+    assert!(!run.status.success());
     assert!(
-        stderr.contains(&format!("products.csv line {lines}")),
-        "{stderr}"
+        run.stderr.contains(&format!("products.csv line {lines}")),
+        "{}",
+        run.stderr
     );
 }
 

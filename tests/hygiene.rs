@@ -9,10 +9,9 @@ mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Command, Stdio};
 
 use feira::protocol::{ErrorCode, token};
+use support::feira_cli;
 use support::*;
 
 /// `Maçã` as the demo data writes it (NFC: `ç` and `ã` are one character each) and
@@ -193,19 +192,6 @@ fn control_and_bidi_characters_are_refused_in_names() {
     assert_eq!(server.shared.db.users.read().len(), 3);
 }
 
-/// Every cell of a CSV file (the header too).
-fn cells(path: &Path) -> Vec<Vec<String>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_path(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    reader
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect()
-}
-
 #[test]
 fn formula_like_values_never_reach_files_csv_or_audit_csv() {
     let server = start_server();
@@ -245,9 +231,9 @@ fn formula_like_values_never_reach_files_csv_or_audit_csv() {
     ok(&mut alice, "PUBLISH notas.txt \"1 - 2 = -1, @ a aula\"");
 
     let dir = server.stop();
-    let files = cells(&dir.path().join("files.csv"));
+    let files = read_csv(&dir.path().join("files.csv"));
     assert_eq!(files.len(), 2, "the header and notas.txt: {files:?}");
-    let audit = cells(&dir.path().join("audit.csv"));
+    let audit = read_csv(&dir.path().join("audit.csv"));
     for (file, rows) in [("files.csv", &files), ("audit.csv", &audit)] {
         for cell in rows.iter().flatten() {
             assert!(
@@ -296,17 +282,10 @@ fn hostile_server() -> SocketAddr {
 fn the_client_never_prints_control_characters_from_the_server() {
     let addr = hostile_server();
     for args in [&["products"][..], &["--raw", "products"], &["product", "x"]] {
-        let output = Command::new(env!("CARGO_BIN_EXE_feira-cli"))
-            .arg("--addr")
-            .arg(addr.to_string())
-            .args(args)
-            .env_remove("FEIRA_PASSWORD")
-            .env("FEIRA_HISTORY", "")
-            .stdin(Stdio::null())
-            .output()
-            .expect("the client runs");
-        let shown = String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr);
+        let mut command = feira_cli::command(addr);
+        command.args(args);
+        let run = feira_cli::run(command, "");
+        let shown = run.stdout + &run.stderr;
         assert!(shown.contains(r"\u{1b}"), "{args:?}: {shown:?}");
         assert!(shown.contains(r"\u{202e}"), "{args:?}: {shown:?}");
         assert!(

@@ -13,16 +13,6 @@ use feira::client::Client;
 use feira::protocol::ErrorCode;
 use support::*;
 
-/// The caller's balance, from BALANCE.
-fn balance(c: &mut Client) -> String {
-    ok(c, "BALANCE")[0][1].clone()
-}
-
-/// The caller's pay key, from PAYKEY.
-fn pay_key(c: &mut Client) -> String {
-    ok(c, "PAYKEY")[0][0].clone()
-}
-
 /// The caller's account id, from WHOAMI (`* <user> <role> <id>`).
 fn whoami_id(c: &mut Client) -> Option<String> {
     ok(c, "WHOAMI")[0].get(2).cloned()

@@ -5,6 +5,8 @@
 //! Misbehaving peers (one that vanishes, one that lies about the checksum) are played by
 //! a plain `TcpListener` in the test that speaks just enough of the protocol.
 
+mod support;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use feira::p2p::wire::{Header, Sha256Digest};
 use feira::p2p::{FetchError, FetchOptions, PeerOptions, PeerServer, fetch, fetch_with};
 use feira::protocol::ErrorCode;
+use support::{Rng, wait_until};
 
 /// Generous: only reached when something is broken.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,10 +64,9 @@ impl Peer {
     }
 }
 
+/// `len` random bytes, the same on every run.
 fn random_bytes(len: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; len];
-    getrandom::fill(&mut bytes).unwrap();
-    bytes
+    Rng::new(len as u64).bytes(len)
 }
 
 /// Every name in a directory, hidden ones included (so leftover `.part-` files show).
@@ -77,14 +79,12 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Polls `condition` until it holds, failing the test after a deadline.
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        // A short pause between polls, not a guess at how long to wait.
-        thread::sleep(Duration::from_millis(1));
-    }
+/// Waits until `condition` holds, failing the test after [`TIMEOUT`].
+fn eventually(what: &str, condition: impl FnMut() -> bool) {
+    assert!(
+        wait_until(TIMEOUT, condition),
+        "timed out waiting for {what}"
+    );
 }
 
 /// A fake peer for one connection: reads the request line, then runs `script`.

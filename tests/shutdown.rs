@@ -2,68 +2,24 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use feira::client::Client;
+use support::server_process::{ServerProcess, run_to_end, server_command};
 use support::*;
 
-/// Starts `feira-server` on port 0 and returns it with the address it logged.
-fn spawn_server(data: &std::path::Path) -> (Child, String, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_feira-server"))
-        .args(["--addr", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the server binary starts");
-    let (lines, receive) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let addr = loop {
-        let line = receive
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server logs its address");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    (child, addr, receive)
-}
-
-fn send_signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
-fn graceful_stop_with(signal: &str) {
+fn graceful_stop_with(signal: i32) {
     let dir = demo_data_dir();
-    let (mut child, addr, log) = spawn_server(dir.path());
-    let mut alice = Client::connect(addr.as_str(), Duration::from_secs(10)).unwrap();
-    alice.login("alice", "alice-pass").unwrap();
+    let server = ServerProcess::start(dir.path());
+    let mut alice = server.login(ALICE);
     assert!(alice.call_line("ORDER Pera 2").unwrap().is_ok());
     // An idle client stays connected while the server stops.
-    let mut idle = Client::connect(addr.as_str(), Duration::from_secs(10)).unwrap();
+    let mut idle = server.client();
     assert!(idle.call_line("PING").unwrap().is_ok());
 
-    send_signal(&child, signal);
-    let status = child.wait().expect("the server exits");
+    let (status, logged) = server.stop_with(signal);
     assert!(status.success(), "exit status {status:?}");
     // Open connections were closed, not left hanging.
     assert!(idle.call_line("PING").is_err());
-    // The stderr reader thread ends at end-of-file: collect everything it sends.
-    let logged: Vec<String> = log.iter().collect();
     assert!(
         logged.iter().any(|l| l.contains("shutdown complete")),
         "{logged:#?}"
@@ -76,12 +32,12 @@ fn graceful_stop_with(signal: &str) {
 
 #[test]
 fn sigterm_stops_gracefully() {
-    graceful_stop_with("-TERM");
+    graceful_stop_with(libc::SIGTERM);
 }
 
 #[test]
 fn sigint_stops_gracefully() {
-    graceful_stop_with("-INT");
+    graceful_stop_with(libc::SIGINT);
 }
 
 #[test]
@@ -92,15 +48,14 @@ fn a_bad_data_directory_refuses_to_start_with_file_and_line() {
         "name,price,stock\nCaju,1.20,10\nPera,x,3\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_feira-server"))
-        .args(["--addr", "127.0.0.1:0", "--data"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let run = run_to_end(
+        server_command(dir.path(), "127.0.0.1:0"),
+        Duration::from_secs(30),
+    );
+    assert!(!run.status.success());
     assert!(
-        stderr.contains("products.csv line 3") && stderr.contains("price"),
-        "{stderr}"
+        run.stderr.contains("products.csv line 3") && run.stderr.contains("price"),
+        "{}",
+        run.stderr
     );
 }

@@ -6,15 +6,11 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use support::process::{self, Run};
+use support::feira_cli::{self, DEADLINE, finish};
 use support::*;
-
-/// How long any one run of the client may take before the test gives up on it.
-const DEADLINE: Duration = Duration::from_secs(30);
 
 /// The lock names STATS reports, in lock order (src/db.rs `Db::lock_stats`).
 const LOCKS: [&str; 7] = [
@@ -29,22 +25,12 @@ const LOCKS: [&str; 7] = [
 
 /// `feira-cli --addr ADDR --user USER stats --watch ARGS...`, password in the environment.
 fn watch(addr: SocketAddr, (user, password): (&str, &str), args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_feira-cli"));
+    let mut command = feira_cli::command(addr);
     command
-        .arg("--addr")
-        .arg(addr.to_string())
         .args(["--user", user, "stats", "--watch"])
         .args(args)
-        .env("FEIRA_PASSWORD", password)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("FEIRA_PASSWORD", password);
     command
-}
-
-/// Waits for the client to exit (killing it after [`DEADLINE`]) and collects its output.
-fn finish(child: Child) -> Run {
-    process::finish(child, DEADLINE)
 }
 
 /// The rows of the lock table named `lock`, each split into its columns.

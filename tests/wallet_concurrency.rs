@@ -28,21 +28,6 @@ const CLIENTS: usize = 32;
 /// Every request must be answered within this (a loaded debug build answers in ms).
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-/// A small deterministic generator (xorshift64*): tests need no crate for dice.
-struct Dice(u64);
-
-impl Dice {
-    fn new(seed: u64) -> Dice {
-        Dice(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// What one client saw.
 #[derive(Default)]
 struct Seen {
@@ -245,7 +230,7 @@ fn transfer_client(
     start: &Start,
 ) -> Seen {
     let mut seen = Seen::default();
-    let mut dice = Dice::new(me as u64 + 1);
+    let mut dice = Rng::new(me as u64 + 1);
     let me_name = account(me);
     let mut client = connect(server, &mut seen, (&me_name, "bank-pass"));
     let deadline = start.go();
@@ -260,14 +245,14 @@ fn transfer_client(
         } else {
             CLIENTS
         };
-        let target = account(dice.below(among as u64) as usize);
+        let target = account(dice.below(among));
         let (payee, key, amount, allowed): (String, String, Cents, &[&str]) = if roll < 10 {
             // To myself: CONFLICT (or NOT_FOUND if my key rotated meanwhile).
             let key = keys[&me_name].clone();
             (me_name.clone(), key, Cents(100), &["CONFLICT", "NOT_FOUND"])
         } else if roll < 20 && !old_keys.is_empty() {
             // A key seen a while ago: stale by now, or still live.
-            let (user, key) = old_keys[dice.below(old_keys.len() as u64) as usize].clone();
+            let (user, key) = old_keys[dice.below(old_keys.len())].clone();
             let allowed: &[&str] = &["NOT_FOUND", "INSUFFICIENT_FUNDS"];
             (user, key, Cents(1 + dice.below(500) as i64), allowed)
         } else if roll < 30 {
@@ -314,12 +299,12 @@ fn transfer_client(
 /// An order client: buys cheap things until its wallet runs dry (and some dear ones).
 fn order_client(server: &TestServer, me: usize, start: &Start) -> Seen {
     let mut seen = Seen::default();
-    let mut dice = Dice::new(1000 + me as u64);
+    let mut dice = Rng::new(1000 + me as u64);
     let mut client = connect(server, &mut seen, (&account(me), "bank-pass"));
     let deadline = start.go();
     let products = ["Banana", "Caju", "Maçã", "Pera", "Chuteira"];
     while Instant::now() < deadline && seen.stuck.is_none() {
-        let product = products[dice.below(products.len() as u64) as usize];
+        let product = products[dice.below(products.len())];
         let line = format!("ORDER {product} {}", 1 + dice.below(3));
         let Some(reply) = seen.call(&mut client, &line) else {
             break;
@@ -340,15 +325,12 @@ fn order_client(server: &TestServer, me: usize, start: &Start) -> Seen {
 /// The admin: small deposits into random accounts.
 fn deposit_client(server: &TestServer, start: &Start) -> Seen {
     let mut seen = Seen::default();
-    let mut dice = Dice::new(77);
+    let mut dice = Rng::new(77);
     let mut client = connect(server, &mut seen, ADMIN);
     let deadline = start.go();
     while Instant::now() < deadline && seen.stuck.is_none() {
         let amount = Cents(1 + dice.below(500) as i64);
-        let line = format!(
-            "DEPOSIT {} {amount}",
-            account(dice.below(ACCOUNTS as u64) as usize)
-        );
+        let line = format!("DEPOSIT {} {amount}", account(dice.below(ACCOUNTS)));
         let Some(reply) = seen.call(&mut client, &line) else {
             break;
         };

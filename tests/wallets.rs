@@ -13,17 +13,8 @@ use std::time::{Duration, Instant};
 use feira::db::schema::Wallet;
 use feira::protocol::Cents;
 use feira::server::SharedRef;
+use support::server_process::run_to_end;
 use support::*;
-
-/// The caller's balance, from BALANCE.
-fn balance(c: &mut feira::client::Client) -> String {
-    ok(c, "BALANCE")[0][1].clone()
-}
-
-/// The caller's pay key, from PAYKEY.
-fn pay_key(c: &mut feira::client::Client) -> String {
-    ok(c, "PAYKEY")[0][0].clone()
-}
 
 /// Everything a refused request must leave alone: the wallets and the ledger's length.
 fn money_state(shared: &SharedRef) -> (BTreeMap<String, Wallet>, usize) {
@@ -365,21 +356,22 @@ fn the_check_command_passes_then_names_a_tampered_balance() {
     ok(&mut alice, &format!("TRANSFER {bob_key} 7.25"));
     ok(&mut alice, "ORDER Banana 2");
     let dir = server.stop();
-    let run = || {
-        Command::new(env!("CARGO_BIN_EXE_feira-server"))
+    let check = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_feira-server"));
+        command
             .args(["check", "--data"])
             .arg(dir.path())
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("feira-server runs")
+            .env("RUST_LOG", "warn");
+        run_to_end(command, Duration::from_secs(30))
     };
-    let output = run();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{output:?}");
-    assert!(stdout.contains("the ledger agrees"), "{stdout}");
+    let run = check();
+    assert!(run.status.success(), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("the ledger agrees"), "{}", run.stdout);
     assert!(
-        stdout.contains("balances 298.50 + paid for orders 1.50"),
-        "{stdout}"
+        run.stdout
+            .contains("balances 298.50 + paid for orders 1.50"),
+        "{}",
+        run.stdout
     );
 
     // Give alice 10.00 that the ledger never saw.
@@ -387,11 +379,12 @@ fn the_check_command_passes_then_names_a_tampered_balance() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("alice,2,91.25,"), "{text}");
     std::fs::write(&path, text.replace("alice,2,91.25,", "alice,2,101.25,")).unwrap();
-    let output = run();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let run = check();
+    assert_eq!(run.code(), Some(1), "{}{}", run.stdout, run.stderr);
     assert!(
-        stderr.contains("alice holds 101.25, but the ledger adds up to 91.25"),
-        "{stderr}"
+        run.stderr
+            .contains("alice holds 101.25, but the ledger adds up to 91.25"),
+        "{}",
+        run.stderr
     );
 }

@@ -1,5 +1,9 @@
 //! The real `feira-server` binary as a child process: started on port 0, its log read
-//! as it runs, stopped by a signal.
+//! as it runs, stopped by a signal or killed with -9.
+//!
+//! For the tests that need a process of its own: a crash (`kill -9`), a signal, the
+//! server's memory in /proc, a second server on the same directory. Every other test
+//! runs the server in its own process: [`TestServer`](super::server::TestServer).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -10,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use feira::client::Client;
 
-use super::process::{Run, finish};
+use super::client::{REPLY_TIMEOUT, login};
+use super::process::{Run, finish, send_signal};
+use super::wait::wait_until;
 
 /// A running `feira-server`; killed (SIGKILL) if still running when dropped.
 pub struct ServerProcess {
@@ -94,11 +100,14 @@ impl ServerProcess {
         std::fs::write(&path, "5").unwrap_or_else(|e| panic!("{path}: {e}"));
     }
 
+    /// A new connection, not logged in.
+    pub fn client(&self) -> Client {
+        Client::connect(self.addr, REPLY_TIMEOUT).expect("connect to feira-server")
+    }
+
     /// A connection logged in as `user`.
-    pub fn login(&self, (user, password): (&str, &str)) -> Client {
-        let mut client = Client::connect(self.addr, Duration::from_secs(30)).expect("connect");
-        client.login(user, password).expect("login");
-        client
+    pub fn login(&self, user: (&str, &str)) -> Client {
+        login(self.addr, user)
     }
 
     /// kill -9: no shutdown, no checkpoint.
@@ -109,16 +118,22 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits (30 s at most) for the process to exit; returns how it
     /// ended and the lines it logged after the one that gave its address.
-    pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exited = super::wait_until(Duration::from_secs(30), || {
+    pub fn terminate(self) -> (ExitStatus, Vec<String>) {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `signal` (`libc::SIGTERM`, `libc::SIGINT`) and waits (30 s at most) for the
+    /// process to exit; returns how it ended and the lines it logged after the one that
+    /// gave its address.
+    pub fn stop_with(mut self, signal: i32) -> (ExitStatus, Vec<String>) {
+        send_signal(self.child.id(), signal);
+        let exited = wait_until(Duration::from_secs(30), || {
             matches!(self.child.try_wait(), Ok(Some(_)))
         });
-        assert!(exited, "feira-server did not stop within 30 s of SIGTERM");
+        assert!(
+            exited,
+            "feira-server did not stop within 30 s of signal {signal}"
+        );
         let status = self.child.wait().expect("the server exits");
         // The reader thread ends at end-of-file: this collects the rest of the log.
         let logged = self.log.iter().collect();

@@ -1,41 +1,19 @@
-//! Shared helpers for the chord integration tests: start a ring in this process, ask
-//! its nodes over TCP, compare what they say with the ground truth, and wait (with a
-//! deadline, never a sleep) until they agree.
+//! The chord tests' helpers: start a ring in this process, ask its nodes over TCP, and
+//! compare what they say with the ground truth (wait until they agree with
+//! `wait_until(deadline, || check_ring(..)).expect(..)`).
 //!
 //! The ground truth is simple: sort the live nodes by id; node i's successor is node
 //! i + 1 (wrapping), its predecessor node i - 1, and the holder of id k is the first
 //! node whose id is k or more (wrapping to the first node).
 
-#![allow(dead_code)] // each test file uses a different part of this module
-
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use feira::chord::{Config, Id, Node, NodeHandle, NodeRef, Peer, Ring};
 
+use super::rng::Rng;
+
 /// The ring size used by the big tests: ids of 32 bits make collisions unlikely.
 pub const BITS: u8 = 32;
-
-/// A small, seeded random generator (xorshift64*): reproducible choices without a
-/// dependency. Change the seed in a test to explore other rings.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in 0..n.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// A node config for tests: loopback, port 0, short intervals.
 pub fn config(stabilize_ms: u64) -> Config {
@@ -92,27 +70,6 @@ pub fn successor_of(sorted: &[NodeRef], k: Id) -> NodeRef {
         .unwrap_or(sorted[0])
 }
 
-/// Polls `check` until it returns `Ok`, failing the test with the last reason once
-/// `deadline` has passed. Between polls it yields for a moment, since the state it
-/// waits for is made by other threads.
-pub fn wait_until(what: &str, deadline: Duration, mut check: impl FnMut() -> Result<(), String>) {
-    let start = Instant::now();
-    let mut polls = 0;
-    loop {
-        polls += 1;
-        match check() {
-            Ok(()) => {
-                eprintln!("{what}: after {:?} ({polls} polls)", start.elapsed());
-                return;
-            }
-            Err(why) if start.elapsed() > deadline => {
-                panic!("{what}: not reached within {deadline:?}: {why}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
 /// Does every node's successor and predecessor match the sorted ids, and is its
 /// successor list the next `r` nodes? Asked over TCP (GET_SUCCESSORS,
 /// GET_PREDECESSOR), as another node would.
@@ -165,7 +122,7 @@ pub fn check_lookups(sorted: &[NodeRef], count: usize, rng: &mut Rng) -> f64 {
     let mut peers: Vec<Peer> = sorted.iter().map(peer).collect();
     let mut hops = 0;
     for i in 0..count {
-        let key = format!("key-{i}-{}", rng.next());
+        let key = format!("key-{i}-{}", rng.next_u64());
         let from = rng.below(peers.len());
         let lookup = peers[from].lookup(&key).expect("LOOKUP answers");
         let want = successor_of(sorted, ring().key_id(&key));
