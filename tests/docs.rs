@@ -1,9 +1,11 @@
-//! docs/WALKTHROUGH.md stays true to the code: the files it names exist, the functions
-//! its **Read:** lines name are in the files named before them, and the `make` targets
-//! it runs exist.
+//! The docs stay true to the code. docs/WALKTHROUGH.md: the files it names exist, the
+//! functions its **Read:** lines name are in the files named before them, and the
+//! `make` targets it runs exist. Every doc: the tests it names as proofs
+//! (`tests/faults.rs::a_crash_at_a_random_moment_loses_no_acknowledged_order`) exist.
 //!
 //! Why a test: a walkthrough is read in class, from a fresh clone, with the code open
-//! beside it. A renamed function or a moved file must fail the build, not a lesson.
+//! beside it, and docs/RELIABILITY.md promises what the tests it names check. A renamed
+//! function or a moved file must fail the build, not a lesson or a promise.
 //!
 //! The rules the walkthrough is written to:
 //! - a repository path (`src/...`, `tests/...`, `examples/...`, `scripts/...`, `mk/...`,
@@ -111,7 +113,7 @@ fn check_function(file: &str, source: &str, name: &str) -> Result<(), String> {
         .any(|needle| source.contains(needle.as_str()));
     if !defined {
         return Err(format!(
-            "{file} has no `fn {function}` (the walkthrough names `{name}`)"
+            "{file} has no `fn {function}` (a doc names `{name}`)"
         ));
     }
     if let Some(owner) = owner {
@@ -123,7 +125,7 @@ fn check_function(file: &str, source: &str, name: &str) -> Result<(), String> {
         });
         if !has_impl {
             return Err(format!(
-                "{file} has no `impl` for {owner} (the walkthrough names `{name}`)"
+                "{file} has no `impl` for {owner} (a doc names `{name}`)"
             ));
         }
     }
@@ -235,6 +237,75 @@ fn every_make_target_in_the_walkthrough_exists() {
     assert!(missing.is_empty(), "no such make targets: {missing:?}");
 }
 
+/// Every test named as `path.rs::function` in backticks (as docs/RELIABILITY.md names
+/// its proofs), with its line number. A backticked `::function` later on the same line
+/// names another function of the same file; `path.rs::*` names the whole file.
+fn named_tests(text: &str) -> Vec<(usize, String, String)> {
+    let mut found = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let mut file: Option<&str> = None;
+        for item in backticked(line) {
+            let Some((path, function)) = item.split_once("::") else {
+                continue;
+            };
+            if is_repo_path(path) && path.ends_with(".rs") {
+                file = Some(path);
+            } else if !path.is_empty() {
+                continue;
+            }
+            if let Some(file) = file
+                && (function == "*" || is_function_ref(function))
+            {
+                found.push((number + 1, file.to_string(), function.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// Checks each named test against the file it is said to be in; returns one message
+/// per test that is not there.
+fn check_named_tests(doc: &str, text: &str, root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (line, file, function) in named_tests(text) {
+        let Ok(source) = fs::read_to_string(root.join(&file)) else {
+            problems.push(format!("{doc}:{line}: no file {file}"));
+            continue;
+        };
+        if function != "*"
+            && let Err(problem) = check_function(&file, &source, &function)
+        {
+            problems.push(format!("{doc}:{line}: {problem}"));
+        }
+    }
+    problems
+}
+
+/// The docs name tests as proofs (docs/RELIABILITY.md: "`tests/faults.rs::a_crash_...`
+/// | what it does"). A proof that was renamed or moved away proves nothing: every test
+/// that docs/*.md and the README name must be in the file they name.
+#[test]
+fn every_test_the_docs_name_is_in_the_file_named() {
+    let root = root();
+    let mut docs = vec![root.join("README.md")];
+    for entry in fs::read_dir(root.join("docs")).expect("docs/ exists") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            docs.push(path);
+        }
+    }
+    let mut named = 0;
+    let mut problems = Vec::new();
+    for path in docs {
+        let text = fs::read_to_string(&path).expect("a doc is text");
+        let doc = path.strip_prefix(&root).unwrap().display().to_string();
+        named += named_tests(&text).len();
+        problems.extend(check_named_tests(&doc, &text, &root));
+    }
+    assert!(named > 100, "the docs name their proofs: {named} found");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 /// The checker itself: broken references are reported, good ones pass.
 #[test]
 fn the_checker_finds_broken_references() {
@@ -259,4 +330,13 @@ fn the_checker_finds_broken_references() {
         ["run-ring", "demo-race"]
     );
     assert!(make_targets(&root).contains(&"demo-deadlock".to_string()));
+
+    let table = "| `tests/docs.rs::the_checker_finds_broken_references`, `::named_tests` | x |\n\
+                 | `tests/docs.rs::no_such_test` | `tests/nowhere.rs::*` | `::1` |\n\
+                 `src/db.rs` and `::open` on a line of their own: not a test\n";
+    assert_eq!(named_tests(table).len(), 4, "{:?}", named_tests(table));
+    let problems = check_named_tests("DOC.md", table, &root);
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(problems[0].starts_with("DOC.md:2: tests/docs.rs has no `fn no_such_test`"));
+    assert_eq!(problems[1], "DOC.md:2: no file tests/nowhere.rs");
 }

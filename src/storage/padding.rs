@@ -259,7 +259,7 @@ mod tests {
         assert_eq!(padding.capacity(), CHUNK);
         assert_eq!(fs::metadata(&path).unwrap().len(), CHUNK);
         // A read-only handle makes every step fail, as a full disk would: the file must
-        // stay as it was. (tests/small_disk.rs fills a real disk.)
+        // stay as it was. (tests/disk_space.rs fills a real disk.)
         let read_only = File::open(&path).unwrap();
         assert!(padding.make_room(&read_only, CHUNK + 10).is_err());
         assert!(padding.short_of_space);
