@@ -207,7 +207,7 @@ fn connections_beyond_the_limit_get_busy_and_the_others_are_unaffected() {
 fn awkward_product_names_keep_the_csv_valid_across_a_restart() {
     let server = start_server();
     let mut admin = server.login(ADMIN);
-    // Control characters (a newline, a tab) are refused at the door: see tests/hygiene.rs.
+    // Control characters (a newline, a tab) are refused at the door: see tests/names.rs.
     let names = [
         "Bola, \"oficial\" nova",
         "Maçã, verde",

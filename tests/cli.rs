@@ -392,8 +392,8 @@ fn a_session_idle_past_the_server_timeout_reconnects_and_logs_in_again() {
     assert_eq!(run.code(), Some(0), "stderr: {}", run.stderr);
 }
 
-/// A stand-in for a server that has the wallet's verbs (issue 3), so the menu header
-/// can be tested before that server exists. It answers BALANCE, and UNKNOWN_COMMAND to
+/// A stand-in for a server that has the wallet's verbs, so the menu header can be
+/// tested against answers the test controls. It answers BALANCE, and UNKNOWN_COMMAND to
 /// PAYKEY, and counts how often each was asked.
 fn fake_wallet_server() -> (SocketAddr, Arc<[AtomicUsize; 2]>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

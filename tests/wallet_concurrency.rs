@@ -1,4 +1,4 @@
-//! Wallets under concurrency (issue 3): the Jepsen "bank" workload, and a deadlock hunt.
+//! Wallets under concurrency: the Jepsen "bank" workload, and a deadlock hunt.
 //!
 //! Both tests run many real clients over TCP for a bounded time, with pay keys rotating
 //! every second so that some transfers race a rotation. A request that gets no answer

@@ -1,4 +1,4 @@
-//! Wallets over TCP (issue 3): every wallet verb's success and error paths, orders paid
+//! Wallets over TCP: every wallet verb's success and error paths, orders paid
 //! from the wallet, key rotation, restart, and `feira-server check`.
 //!
 //! The concurrent workloads (the Jepsen bank test and the deadlock test) are in

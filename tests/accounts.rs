@@ -1,11 +1,13 @@
-//! Accounts have an identity that is never reused: a session dies with its account,
-//! and history belongs to the account, not to its name (docs/RELIABILITY.md, "A session
-//! dies with its account" and "History belongs to the account").
+//! Accounts over TCP: REGISTER, LOGIN, LOGOUT and UNREGISTER with their errors,
+//! passwords stored hashed; and an identity that is never reused: a session dies with
+//! its account, and history belongs to the account, not to its name
+//! (docs/RELIABILITY.md, "A session dies with its account" and "History belongs to the
+//! account").
 //!
 //! Every test here talks to a real server over TCP, as a client would: it registers an
 //! account, deletes it, lets someone else register the same name, and checks that
 //! nothing of the old account (its sessions, its orders, its ledger lines, its id)
-//! passes to the new one.
+//! passes to the new one. Logins under floods of guesses are in tests/logins.rs.
 
 mod support;
 
@@ -32,6 +34,55 @@ fn empty_and_unregister(server: &TestServer, c: &mut Client, password: &str) {
     let all = balance(c);
     ok(c, &format!("TRANSFER {alice_key} {all}"));
     ok(c, &format!("UNREGISTER {password}"));
+}
+
+#[test]
+fn accounts_register_login_logout_unregister() {
+    let server = start_server();
+    let mut c = server.client();
+    ok(&mut c, "REGISTER carla carla-pass");
+    err(&mut c, "REGISTER carla other-pass", "CONFLICT");
+    err(&mut c, "REGISTER dora short", "BAD_REQUEST");
+    err(&mut c, "REGISTER \"d ora\" dora-pass", "BAD_REQUEST");
+    err(&mut c, "LOGIN carla wrong-pass", "AUTH_FAILED");
+    err(&mut c, "LOGIN nobody whatever1", "AUTH_FAILED");
+    ok(&mut c, "LOGIN carla carla-pass");
+    assert_eq!(ok(&mut c, "WHOAMI"), [["carla", "customer", "4"]]);
+    ok(&mut c, "LOGOUT");
+    err(&mut c, "WHOAMI", "AUTH_REQUIRED");
+    ok(&mut c, "LOGIN carla carla-pass");
+    err(&mut c, "UNREGISTER wrong-pass", "AUTH_FAILED");
+    // A wallet holding money cannot be deleted: Carla gives hers away first.
+    err(&mut c, "UNREGISTER carla-pass", "CONFLICT");
+    let alice_key = pay_key(&mut server.login(ALICE));
+    ok(&mut c, &format!("TRANSFER {alice_key} 100.00"));
+    ok(&mut c, "UNREGISTER carla-pass");
+    err(&mut c, "WHOAMI", "AUTH_REQUIRED");
+    err(&mut c, "LOGIN carla carla-pass", "AUTH_FAILED");
+}
+
+#[test]
+fn a_deleted_account_loses_its_other_sessions() {
+    // New wallets start empty here, so that the account can be deleted at once.
+    let server = start_server_with(|c| c.wallet.initial_balance = feira::protocol::Cents(0));
+    let mut first = server.client();
+    ok(&mut first, "REGISTER erik erik-pass");
+    ok(&mut first, "LOGIN erik erik-pass");
+    let mut second = server.login(("erik", "erik-pass"));
+    ok(&mut second, "UNREGISTER erik-pass");
+    err(&mut first, "ORDERS", "AUTH_REQUIRED");
+}
+
+#[test]
+fn passwords_are_stored_hashed() {
+    let server = start_server();
+    let mut c = server.client();
+    ok(&mut c, "REGISTER fabio fabio-secret-99");
+    let dir = server.stop();
+    let users = std::fs::read_to_string(dir.path().join("users.csv")).unwrap();
+    assert!(users.contains("fabio,customer,\"$argon2id$"));
+    assert!(!users.contains("fabio-secret-99"));
+    assert!(!journal_text(dir.path()).contains("fabio-secret-99"));
 }
 
 #[test]
