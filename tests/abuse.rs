@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -14,47 +14,8 @@ use std::time::{Duration, Instant};
 
 use feira::client::Client;
 use feira::protocol::DEFAULT_MAX_LINE;
+use support::raw::Raw;
 use support::*;
-
-/// A raw connection: write bytes, read reply lines.
-struct Raw {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Raw {
-    fn connect(server: &TestServer) -> Raw {
-        let stream = TcpStream::connect(server.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Raw {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    /// The next line from the server; empty at end-of-file.
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        line
-    }
-
-    /// Is the connection closed by the server (end-of-file or reset)?
-    fn closed(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        match self.reader.read(&mut byte) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-        }
-    }
-}
 
 fn pong(server: &TestServer) {
     let mut client = server.client();
@@ -64,7 +25,7 @@ fn pong(server: &TestServer) {
 #[test]
 fn a_line_at_the_limit_is_read_and_one_byte_more_is_too_long_then_closed() {
     let server = start_server();
-    let mut raw = Raw::connect(&server);
+    let mut raw = Raw::connect(server.addr);
     // Exactly the limit: read and answered (the verb is nonsense), connection open.
     let mut line = vec![b'A'; DEFAULT_MAX_LINE];
     line.push(b'\n');
@@ -84,7 +45,7 @@ fn a_line_at_the_limit_is_read_and_one_byte_more_is_too_long_then_closed() {
 #[test]
 fn invalid_utf8_is_a_bad_request_and_the_connection_carries_on() {
     let server = start_server();
-    let mut raw = Raw::connect(&server);
+    let mut raw = Raw::connect(server.addr);
     raw.send(b"\xff\xfe\xfd\n");
     assert!(raw.line().starts_with("ERR BAD_REQUEST"));
     raw.send(b"PRODUCT \xc3\x28\r\n");
@@ -131,7 +92,7 @@ fn malformed_requests_get_a_clear_error_and_change_nothing() {
 #[test]
 fn a_silent_client_is_closed_by_the_idle_timeout_and_its_thread_freed() {
     let server = start_server_with(|c| c.idle_timeout = Duration::from_millis(300));
-    let mut raw = Raw::connect(&server);
+    let mut raw = Raw::connect(server.addr);
     assert!(wait_until(Duration::from_secs(5), || server
         .shared
         .counters
@@ -154,7 +115,7 @@ fn a_client_that_leaves_in_the_middle_of_a_line_is_forgotten() {
     let server = start_server();
     let mut alice = server.login(ALICE);
     {
-        let mut raw = Raw::connect(&server);
+        let mut raw = Raw::connect(server.addr);
         raw.send(b"LOGIN alice alice-pass\nORDER Banana 5");
         assert!(raw.line().starts_with("OK"));
         // Gone without the newline: the half request must not be executed.
@@ -176,7 +137,7 @@ fn connections_beyond_the_limit_get_busy_and_the_others_are_unaffected() {
         assert_eq!(call(client, "PING").status, Ok("PONG".into()));
     }
     for _ in 0..5 {
-        let mut raw = Raw::connect(&server);
+        let mut raw = Raw::connect(server.addr);
         assert!(raw.line().starts_with("ERR BUSY"));
         assert!(raw.closed());
     }
@@ -185,7 +146,7 @@ fn connections_beyond_the_limit_get_busy_and_the_others_are_unaffected() {
     // whether the request lands before or after the close depends on timing, so this
     // checks the outcome, not the race itself.)
     for _ in 0..5 {
-        let mut raw = Raw::connect(&server);
+        let mut raw = Raw::connect(server.addr);
         raw.send(b"PING\n");
         assert!(raw.line().starts_with("ERR BUSY"));
     }

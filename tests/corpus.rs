@@ -3,12 +3,10 @@
 
 mod support;
 
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::time::Duration;
 
-use feira::protocol::{ErrorCode, Reply, Request};
+use feira::protocol::{ErrorCode, Request};
+use support::raw::Raw;
 use support::*;
 
 /// Every corpus input as raw bytes (without the line ending), with a name for messages.
@@ -56,45 +54,18 @@ fn the_parser_refuses_or_accepts_every_corpus_input_without_panicking() {
     }
 }
 
-/// A raw session, logged in as alice.
-struct Session {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Session {
-    fn open(server: &TestServer) -> Session {
-        let stream = TcpStream::connect(server.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut session = Session {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        };
-        let reply = session.ask(b"LOGIN alice alice-pass").unwrap();
-        assert!(reply.is_ok(), "{reply:?}");
-        session
-    }
-
-    /// Sends one line, reads one reply; `None` if the server closed instead.
-    fn ask(&mut self, bytes: &[u8]) -> Option<Reply> {
-        let mut line = bytes.to_vec();
-        line.push(b'\n');
-        self.writer.write_all(&line).ok()?;
-        Reply::read_from(&mut self.reader, 1 << 20).unwrap_or_else(|e| {
-            panic!(
-                "a malformed reply to {:?}: {e}",
-                String::from_utf8_lossy(bytes)
-            )
-        })
-    }
+/// A raw connection, logged in as alice.
+fn alice_session(server: &TestServer) -> Raw {
+    let mut raw = Raw::connect(server.addr);
+    let reply = raw.ask(b"LOGIN alice alice-pass").unwrap();
+    assert!(reply.is_ok(), "{reply:?}");
+    raw
 }
 
 #[test]
 fn the_server_answers_every_corpus_input_with_a_well_formed_reply() {
     let server = start_server();
-    let mut session = Session::open(&server);
+    let mut session = alice_session(&server);
     let mut answered = 0;
     for (name, bytes) in corpus() {
         let reply = session
@@ -114,7 +85,7 @@ fn the_server_answers_every_corpus_input_with_a_well_formed_reply() {
             assert_eq!(reply.code(), Some(ErrorCode::LineTooLong), "{name}");
         }
         if closes {
-            session = Session::open(&server);
+            session = alice_session(&server);
         }
     }
     assert!(answered > 100);

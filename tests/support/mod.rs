@@ -15,6 +15,7 @@
 //! - [`wait`]: [`wait_until`], the one way to wait for something: poll with a deadline,
 //!   never a fixed sleep;
 //! - [`rng`]: [`Rng`], the one seeded random generator;
+//! - [`raw`]: a raw connection, for bytes the typed client would refuse to send;
 //! - [`process`] and [`feira_cli`]: a child process bounded in time, a signal, the
 //!   client binary;
 //! - [`tools`]: a tool this machine may lack (`python3`): under CI a failure,
@@ -28,6 +29,7 @@ pub mod client;
 pub mod data;
 pub mod feira_cli;
 pub mod process;
+pub mod raw;
 pub mod rng;
 pub mod server;
 pub mod server_process;
