@@ -18,6 +18,7 @@ use feira::cli::input::Script;
 use feira::cli::{Exit, Options, repl};
 use feira::protocol::{ErrorCode, Reply};
 
+use support::fake_server::{Answer, fake_server};
 use support::feira_cli::{DEADLINE, command as cli, finish, run};
 use support::process::Run;
 use support::*;
@@ -396,33 +397,30 @@ fn a_session_idle_past_the_server_timeout_reconnects_and_logs_in_again() {
 /// tested against answers the test controls. It answers BALANCE, and UNKNOWN_COMMAND to
 /// PAYKEY, and counts how often each was asked.
 fn fake_wallet_server() -> (SocketAddr, Arc<[AtomicUsize; 2]>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let asked = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let counts = Arc::clone(&asked);
-    std::thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let mut writer = stream.try_clone().unwrap();
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
-            let reply = match verb.as_str() {
-                "LOGIN" => Reply::ok("welcome, alice (customer)"),
-                "WHOAMI" => Reply::rows(vec![vec!["alice".into(), "customer".into()]], ""),
-                "BALANCE" => {
-                    counts[0].fetch_add(1, Ordering::Relaxed);
-                    Reply::rows(vec![vec!["alice".into(), "1234.50".into()]], "")
-                }
-                "PAYKEY" => {
-                    counts[1].fetch_add(1, Ordering::Relaxed);
-                    Reply::err(ErrorCode::UnknownCommand, "unknown verb PAYKEY")
-                }
-                _ => Reply::ok("bye"),
-            };
-            if reply.write_to(&mut writer).is_err() || verb == "QUIT" {
-                return;
+    let addr = fake_server(1, move |line| {
+        let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+        let reply = match verb.as_str() {
+            "LOGIN" => Reply::ok("welcome, alice (customer)"),
+            "WHOAMI" => Reply::rows(vec![vec!["alice".into(), "customer".into()]], ""),
+            "BALANCE" => {
+                counts[0].fetch_add(1, Ordering::Relaxed);
+                Reply::rows(vec![vec!["alice".into(), "1234.50".into()]], "")
             }
+            "PAYKEY" => {
+                counts[1].fetch_add(1, Ordering::Relaxed);
+                Reply::err(ErrorCode::UnknownCommand, "unknown verb PAYKEY")
+            }
+            _ => Reply::ok("bye"),
+        };
+        let mut bytes = Vec::new();
+        reply
+            .write_to(&mut bytes)
+            .expect("a reply encodes into memory");
+        match verb.as_str() {
+            "QUIT" => Answer::ReplyAndClose(bytes),
+            _ => Answer::Reply(bytes),
         }
     });
     (addr, asked)
@@ -490,22 +488,12 @@ fn a_throttled_login_says_when_to_retry_and_is_an_answer_not_trouble() {
 /// it answers every line of its first `connections` connections with `answer`, except
 /// QUIT, which closes the connection.
 fn fake_newer_server(connections: usize, answer: &'static str) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for _ in 0..connections {
-            let Ok((stream, _)) = listener.accept() else {
-                return;
-            };
-            let mut writer = stream.try_clone().unwrap();
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if line.eq_ignore_ascii_case("QUIT") || writeln!(writer, "{answer}").is_err() {
-                    break;
-                }
-            }
+    fake_server(connections, move |line| {
+        match line.eq_ignore_ascii_case("QUIT") {
+            true => Answer::Close,
+            false => Answer::Reply(format!("{answer}\n").into_bytes()),
         }
-    });
-    addr
+    })
 }
 
 #[test]

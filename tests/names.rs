@@ -8,9 +8,10 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 
 use feira::protocol::{ErrorCode, token};
+use support::fake_server::{Answer, fake_server};
 use support::feira_cli;
 use support::*;
 
@@ -255,27 +256,16 @@ fn formula_like_values_never_reach_files_csv_or_audit_csv() {
 /// A server that answers every request with text full of terminal escapes and bidi
 /// controls, raw on the wire, as an older or hostile server could.
 fn hostile_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(3) {
-            let Ok(stream) = stream else { return };
-            let mut writer = stream.try_clone().unwrap();
-            for request in BufReader::new(stream).lines().map_while(Result::ok) {
-                let reply: &[u8] = if request.starts_with("QUIT") {
-                    b"OK bye\n"
-                } else if request.starts_with("PRODUCT ") {
-                    b"ERR NOT_FOUND \x1b[2J\x1b]0;owned\x07 no \xe2\x80\xaeproduct\n"
-                } else {
-                    b"* \x1b[31mred \"\xe2\x80\xaegpj.exe\" 1.00\nOK \x1b[2Jdone\x07\n"
-                };
-                if writer.write_all(reply).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    addr
+    fake_server(3, |request| {
+        let reply: &[u8] = if request.starts_with("QUIT") {
+            b"OK bye\n"
+        } else if request.starts_with("PRODUCT ") {
+            b"ERR NOT_FOUND \x1b[2J\x1b]0;owned\x07 no \xe2\x80\xaeproduct\n"
+        } else {
+            b"* \x1b[31mred \"\xe2\x80\xaegpj.exe\" 1.00\nOK \x1b[2Jdone\x07\n"
+        };
+        Answer::Reply(reply.to_vec())
+    })
 }
 
 #[test]

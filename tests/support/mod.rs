@@ -15,6 +15,8 @@
 //! - [`wait`]: [`wait_until`], the one way to wait for something: poll with a deadline,
 //!   never a fixed sleep;
 //! - [`rng`]: [`Rng`], the one seeded random generator;
+//! - [`fake_server`]: a stand-in server that answers as the test says, to see what the
+//!   client does with a newer, older or hostile one;
 //! - [`raw`]: a raw connection, for bytes the typed client would refuse to send;
 //! - [`process`] and [`feira_cli`]: a child process bounded in time, a signal, the
 //!   client binary;
@@ -27,6 +29,7 @@
 pub mod chord;
 pub mod client;
 pub mod data;
+pub mod fake_server;
 pub mod feira_cli;
 pub mod process;
 pub mod raw;
