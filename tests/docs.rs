@@ -340,3 +340,118 @@ fn the_checker_finds_broken_references() {
     assert!(problems[0].starts_with("DOC.md:2: tests/docs.rs has no `fn no_such_test`"));
     assert_eq!(problems[1], "DOC.md:2: no file tests/nowhere.rs");
 }
+
+/// Code and docs never cite the tracker ("issue 11", "item 4 of issue 12", "(#12)"): a
+/// reader of the code has no tracker, so a reference must name the feature or the
+/// promise instead. Checked in the sources, the docs, the README and the build files.
+#[test]
+fn no_tracker_references_in_code_or_docs() {
+    /// Where a tracker reference would be read: the sources, the docs, the build.
+    const PLACES: [&str; 9] = [
+        "src",
+        "docs",
+        "examples",
+        "scripts",
+        "mk",
+        "README.md",
+        "Makefile",
+        "Cargo.toml",
+        ".ci",
+    ];
+    /// Text files a person reads; data (CSV, SVG) is not prose.
+    const TEXT: [&str; 7] = ["rs", "md", "sh", "mk", "toml", "py", "txt"];
+
+    /// The tracker references in one line: a tracker word followed by a number
+    /// (`issue 11`, `issues 3`, `item #4`, `ticket 7`, `PR 12`), or `(#12)`.
+    fn references(line: &str) -> Vec<String> {
+        const WORDS: [&str; 7] = ["issue", "issues", "item", "items", "ticket", "pr", "prs"];
+        let lower = line.to_lowercase();
+        // Words as written between spaces, without the punctuation around them (so
+        // `ticket.0`, a field, is one word, and `(issue 11)` is two).
+        let words: Vec<&str> = lower
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c: char| !(c.is_alphanumeric() || c == '#')))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let number = |w: &str| {
+            let digits = w.trim_start_matches('#');
+            !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+        };
+        let mut found: Vec<String> = words
+            .windows(2)
+            .filter(|pair| WORDS.contains(&pair[0]) && number(pair[1]))
+            .map(|pair| pair.join(" "))
+            .collect();
+        found.extend(
+            lower
+                .split("(#")
+                .skip(1)
+                .filter(|rest| rest.split(')').next().is_some_and(number))
+                .map(|rest| format!("(#{}", rest.split(')').next().unwrap_or_default())),
+        );
+        found
+    }
+
+    /// Every text file under `path` (or `path` itself).
+    fn files(path: &Path, into: &mut Vec<PathBuf>) {
+        if path.is_dir() {
+            for entry in fs::read_dir(path).into_iter().flatten().flatten() {
+                files(&entry.path(), into);
+            }
+        } else if path
+            .file_name()
+            .is_some_and(|n| n == "Makefile" || n == "run")
+            || path
+                .extension()
+                .is_some_and(|e| TEXT.contains(&e.to_string_lossy().as_ref()))
+        {
+            into.push(path.to_path_buf());
+        }
+    }
+
+    // The matcher itself: it finds each form, and leaves ordinary words alone.
+    for cited in [
+        "see issue 11",
+        "Issue #12, item 4",
+        "issues 3 and 4",
+        "(the throttle, #12) fixed in (#12)",
+        "PR 7",
+    ] {
+        assert!(!references(cited).is_empty(), "{cited:?} cites the tracker");
+    }
+    for plain in [
+        "a key issued at now",
+        "UTS #39",
+        "the menu's items",
+        "an issue with locks",
+        "item 0x1f",
+        "ticket.0 and items.2",
+    ] {
+        assert_eq!(references(plain), Vec::<String>::new(), "{plain:?}");
+    }
+
+    let root = root();
+    let mut checked = Vec::new();
+    for place in PLACES {
+        files(&root.join(place), &mut checked);
+    }
+    assert!(
+        checked.len() > 100,
+        "the sources and docs were found: {checked:?}"
+    );
+    let mut problems = Vec::new();
+    for file in &checked {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        for (number, line) in text.lines().enumerate() {
+            for cited in references(line) {
+                let name = file.strip_prefix(&root).unwrap_or(file).display();
+                problems.push(format!("{name}:{}: {cited:?}", number + 1));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "tracker references (name the feature or the promise instead):\n{}",
+        problems.join("\n")
+    );
+}

@@ -14,8 +14,8 @@
 //! stale cache entry can cost a retry; it can never make a peer accept wrong bytes.
 //!
 //! The alternative, hashing while sending and putting the digest in a trailer after the
-//! bytes, needs no second read but changes the protocol the issue specifies; see
-//! docs/P2P.md.
+//! bytes, needs no second read but changes the peer protocol (the size and the digest
+//! come first, in the header); see docs/P2P.md.
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
