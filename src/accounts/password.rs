@@ -13,11 +13,12 @@
 //!
 //! Why the gate also owns the working memory: if every hash allocates its 19 MiB and
 //! frees it, glibc's allocator keeps much of that memory in the thread that freed it
-//! instead of giving it back. With a thread per connection that meant about 19 MiB of
-//! resident memory per logged-in connection: 500 connections took 9.7 GB (measured with
-//! `feira-bench hold`). So the gate keeps one buffer per place and lends it to each
-//! hash: the server's hashing memory is `places x 19 MiB`, however many users log in,
-//! and a login no longer pays for zeroing 19 MiB of fresh pages.
+//! instead of giving it back. With a thread per connection that would be about 19 MiB
+//! of resident memory per logged-in connection: 9.7 GB for 500 connections
+//! (`feira-bench hold`, with a buffer allocated per hash). So the gate keeps one buffer
+//! per place and lends it to each hash: the server's hashing memory is
+//! `places x 19 MiB`, however many users log in, and a login does not pay for zeroing
+//! 19 MiB of fresh pages.
 
 use std::net::IpAddr;
 

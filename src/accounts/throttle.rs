@@ -62,10 +62,11 @@
 //!
 //! The `THROTTLED` reply goes out at once, and says when to retry. A client that ignores
 //! it and asks again straight away would turn its connection into a busy loop of
-//! refusals: cheap one by one, but two hundred such loops on two cores left a real
-//! user's hash one runnable thread among four hundred, and a login took 0.25 to 1.6 s
-//! instead of 0.1 s (tests/logins.rs, debug build). So the session reads a connection's
-//! next request only [`PAUSE_AFTER_REFUSAL`] after a `THROTTLED` reply.
+//! refusals: cheap one by one, but two hundred such loops on two cores leave a real
+//! user's hash one runnable thread among four hundred, and a login takes 0.25 to 1.6 s
+//! where it takes 0.1 s with the pause (tests/logins.rs, debug build). So the session
+//! reads a connection's next request only [`PAUSE_AFTER_REFUSAL`] after a `THROTTLED`
+//! reply.
 //!
 //! # Bounded memory
 //!

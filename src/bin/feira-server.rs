@@ -12,7 +12,7 @@ use feira::protocol::Cents;
 use feira::server::{Config, Server};
 use feira::wallet::WalletPolicy;
 
-/// The feira server: a store, wallets and a file-sharing directory over one line protocol.
+/// The feira server: a store, wallets and file sharing over one line protocol.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {

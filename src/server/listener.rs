@@ -119,7 +119,8 @@ impl Server {
         }
     }
 
-    /// The shared state (tests use it to reach the database).
+    /// The shared state: `feira-server` reads the accounts through it at start-up (to
+    /// warn about the demo passwords), and tests reach the database.
     pub fn shared(&self) -> SharedRef {
         self.shared.clone()
     }

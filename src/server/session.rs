@@ -58,6 +58,9 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session of a connection that has just been accepted from `peer` (`ip:port`):
+    /// nobody logged in, nothing remembered. The connection thread makes one and keeps
+    /// it for the connection's life (src/server/connection.rs).
     pub fn new(peer: &str) -> Session {
         Session {
             peer: peer.to_string(),

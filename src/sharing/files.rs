@@ -127,8 +127,8 @@ pub fn delete(db: &Db, account: &Account, file_name: &str) -> Result<(), Refusal
 /// since published files outlive connections.
 ///
 /// Why by name and not newest first: names are the table's order (a user's files are
-/// one range of it), so the page is read straight off the range, and it is the order a
-/// directory listing has. The rest of the range is counted (at most
+/// one range of it), so the page is read straight off the range, and it is the order
+/// `ls` lists a folder in. The rest of the range is counted (at most
 /// [`MAX_FILES_PER_USER`]), never copied.
 pub fn page_of(db: &Db, user: &str, count: usize) -> Result<Page<SharedFile>, Refusal> {
     // Lock order (src/db.rs): users before files. Both are read locks, held together

@@ -1,9 +1,9 @@
-//! File sharing (seed 002): the server as the directory service of the peers, who is
-//! connected, what each user publishes, and the audit log of every operation.
+//! File sharing (seed 002): the server keeps track of who shares what: who is
+//! connected, where, what each user publishes, and the audit log of every operation.
 //!
-//! Why the server only keeps the directory: files travel directly between peers (see
-//! the peer-to-peer library, `crate::p2p`); the server knows *who* is online, *where*
-//! their file listener is and *what* they offer, and never carries a byte of a file.
+//! Why the server only keeps track: files travel directly between peers (see the
+//! peer-to-peer library, `crate::p2p`); the server knows *who* is online, *where* their
+//! file listener is and *what* they offer, and never carries a byte of a file.
 //! Like the shop, this module knows nothing of sockets: the dispatcher calls these
 //! functions with an account and an address, and tests call them directly.
 //!

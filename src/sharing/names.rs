@@ -1,8 +1,8 @@
 //! What a published file name and its description may contain.
 //!
-//! Why check names at the directory when the serving peer checks them again: a listing
+//! Why the server checks names when the serving peer checks them again: a listing
 //! is read by other people's clients. A name like `../../etc/passwd` or one with a
-//! newline in it is either an attack or a mistake, and the directory should never
+//! newline in it is either an attack or a mistake, and the server should never
 //! advertise it. So PUBLISH refuses every name that a serving peer would refuse by its
 //! text alone (the peer also checks the disk: symlinks, missing files). The rules are
 //! those of the peer's share directory: a relative path with `/` between

@@ -3,8 +3,9 @@
 //!
 //! Seed 003 checked the stock, then (in a separate step) decremented it: two clients
 //! could both see "1 left" and both buy it. Here the check, the decrement and the new
-//! order row are one critical section under the `products` and `orders` write locks,
-//! and one journal line: 64 clients racing for 1,000 units sell exactly 1,000.
+//! order row are one critical section under four write locks (`products`, `wallets`,
+//! `orders`, `transfers`, in the lock order of src/db.rs) and one journal line: 64
+//! clients racing for 1,000 units sell exactly 1,000.
 //!
 //! An order is also *paid* from the buyer's wallet, in the same critical
 //! section and the same journal line: stock down, balance down, order recorded, payment
@@ -125,8 +126,9 @@ pub fn latest_of(db: &Db, account: AccountId, count: usize) -> Page<Order> {
 /// every order, since there is no index by user (about 60 ms for a million orders in a
 /// release build), so the walk takes the `orders` read lock a chunk of rows at a time
 /// ([`Table::walk_back`](crate::storage::Table::walk_back)): an ORDER waits for one
-/// chunk, never for the whole walk. (Under one read lock, an ORDER placed while two
-/// clients repeated ORDERS on a million orders waited up to 316 ms; now 25 ms.)
+/// chunk, never for the whole walk. (With two clients repeating ORDERS on a million
+/// orders, an ORDER waits up to 25 ms; under one read lock for the whole walk it would
+/// wait up to 316 ms.)
 pub fn latest(db: &Db, keep: impl Fn(&Order) -> bool, count: usize) -> Page<Order> {
     let mut page = Page::empty();
     db.orders.walk_back(|order| {

@@ -34,7 +34,7 @@ pub trait Record: Clone + Send + Sync + 'static {
     ///
     /// Why a sink rather than returning a `Vec<String>`: rows are written for every
     /// change (into the journal, under the table locks) and a million at a time (into a
-    /// snapshot, while writers wait). A string per field was most of the cost of both.
+    /// snapshot, at a checkpoint). A string per field would be most of the cost of both.
     fn write_fields(&self, out: &mut dyn Fields);
     /// The row's fields as strings: for tests and replies, not for the hot paths.
     fn to_fields(&self) -> Vec<String> {

@@ -1,5 +1,5 @@
-//! `files.csv`: the files users publish for the others to fetch (the sharing
-//! directory of seed 002), one row per user and file name.
+//! `files.csv`: the files users publish for the others to fetch (file sharing, seed
+//! 002), one row per user and file name.
 
 use std::fmt;
 use std::str::FromStr;

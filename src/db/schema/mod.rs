@@ -20,7 +20,7 @@
 //!   [`FileKey`]).
 //!
 //! What may change these rows, and how, is the business of the domains above: the
-//! accounts, the shop, the wallets and the sharing directory.
+//! accounts, the shop, the wallets and file sharing.
 
 pub mod account;
 pub mod files;

@@ -127,8 +127,8 @@ impl Session {
             })
     }
 
-    /// Removes the directory entry this session made, if it is still there, and
-    /// audits it as a `DROP` with the reason.
+    /// Removes the entry this session made among the connected peers, if it is still
+    /// there, and audits it as a `DROP` with the reason.
     pub(super) fn end_announcement(&mut self, shared: &Shared, reason: &str) {
         let Some(announced) = self.announced.take() else {
             return;
