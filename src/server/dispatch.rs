@@ -7,39 +7,54 @@
 //!
 //! Each handler is a thin translation: parsed request in, domain function called,
 //! [`Reply`] out. Domain refusals (no such product, not enough stock) come back as
-//! `Err(Refusal)` and become `ERR` replies; the connection carries on. The file-sharing
-//! verbs, which also keep the session's entry among the connected peers and its audit
-//! rows, are in `dispatch/sharing.rs`.
+//! `Err(Refusal)` and become `ERR` replies; the connection carries on.
+//!
+//! This file is the cycle every request goes through (count it, check who may use the
+//! verb, route it, pause after a `THROTTLED`), and the verbs that need no domain (PING,
+//! HELP, QUIT, STATS). The others are grouped as docs/PROTOCOL.md groups them, one file
+//! each, so that a verb's handler sits beside its neighbours:
+//! - `dispatch/accounts.rs`: REGISTER, LOGIN, LOGOUT, WHOAMI, UNREGISTER;
+//! - `dispatch/shop.rs`: PRODUCTS, PRODUCT, ORDER, ORDERS, RESTOCK, ADD_PRODUCT;
+//! - `dispatch/wallet.rs`: BALANCE, PAYKEY, TRANSFER, TRANSFERS, DEPOSIT;
+//! - `dispatch/sharing.rs`: the file-sharing verbs, which also keep the session's
+//!   entry among the connected peers;
+//! - `dispatch/audit.rs`: the audit row of each file-sharing request, within the
+//!   connection's row budget.
 
+mod accounts;
+mod audit;
 mod sharing;
+mod shop;
+mod wallet;
 
 use std::thread;
 use std::time::Instant;
 
 use super::Shared;
-use super::session::{LoggedIn, Session};
-use crate::accounts;
+use super::session::Session;
 use crate::accounts::throttle;
 use crate::db::identity;
 use crate::db::schema::Role;
-use crate::protocol::listing::{self, DEFAULT_ORDERS_LISTED, DEFAULT_TRANSFERS_LISTED};
 use crate::protocol::verbs::{Access, VERBS, VerbSpec, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request};
-use crate::shop::{catalog, orders};
-use crate::wallet::{self, ledger, transfer};
 
 /// Should the connection go on after this reply?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
+    /// Read the next request.
     Continue,
+    /// Send this reply, then close (QUIT).
     Close,
 }
 
 impl Session {
-    /// Called once when the connection ends, however it ends.
+    /// Called once when the connection ends, however it ends (QUIT, end of input, a
+    /// timeout, an I/O error, shutdown): what the session leaves behind must go with it.
     pub fn close(&mut self, shared: &Shared) {
-        // A peer whose server connection is gone is no longer listed (seed 002).
+        // A peer whose server connection is gone is no longer listed (seed 002): other
+        // users must not be sent to a listener that may have gone with it.
         self.end_announcement(shared, "connection closed");
+        // Rows the budget held back are summed in one row, so the gap is marked.
         self.report_withheld_audit_rows(shared);
         self.user = None;
     }
@@ -47,13 +62,20 @@ impl Session {
     /// Parses and handles one request line.
     pub fn handle_line(&mut self, shared: &Shared, line: &str) -> (Reply, Flow) {
         self.requests += 1;
+        // After a THROTTLED reply the next request is read only after a pause, so a
+        // client that retries at once cannot turn its connection into a busy loop of
+        // refusals (src/accounts/throttle.rs, "Refused at once, then a pause"). The
+        // pause is taken here, on this connection's own thread, holding no lock.
         if let Some(until) = self.held_until.take() {
             thread::sleep(until.saturating_duration_since(Instant::now()));
         }
         match Request::parse(line) {
             Ok(request) => self.handle(shared, request),
             Err(refusal) => {
+                // A line that does not parse is still a file-sharing request if its
+                // verb is one, and is audited like one (dispatch/audit.rs).
                 self.audit_unparsed(shared, line, &refusal);
+                // A bad request is answered, and the connection carries on.
                 (refusal.into(), Flow::Continue)
             }
         }
@@ -61,8 +83,10 @@ impl Session {
 
     /// Handles one parsed request.
     pub fn handle(&mut self, shared: &Shared, request: Request) -> (Reply, Flow) {
+        // Counted before access is checked: STATS shows what clients ask, refused or not.
         shared.counters.count_verb(request.verb());
-        // File-sharing requests of a logged-in user are audited, whatever their outcome.
+        // File-sharing requests of a logged-in user are audited, whatever their
+        // outcome. Who and what are noted now: the request may log the user out.
         let audit = (request.is_file_sharing() && self.user.is_some())
             .then(|| (self.name().to_string(), request.verb(), request.to_tokens()));
         let (reply, flow) = self.handle_checked(shared, request);
@@ -70,11 +94,13 @@ impl Session {
             self.held_until = Some(Instant::now() + throttle::PAUSE_AFTER_REFUSAL);
         }
         if let Some((user, verb, tokens)) = audit {
+            // The verb itself is the row's operation; the arguments follow it.
             self.audit(shared, &user, verb, &tokens[1..], &reply);
         }
         (reply, flow)
     }
 
+    /// Checks who may use the verb, then runs it.
     fn handle_checked(&mut self, shared: &Shared, request: Request) -> (Reply, Flow) {
         if let Err(refusal) = self.check_access(shared, request.spec().access) {
             return (refusal.into(), Flow::Continue);
@@ -85,7 +111,9 @@ impl Session {
             Flow::Continue
         };
         let reply = self.dispatch(shared, request).unwrap_or_else(|refusal| {
-            // A money verb found, under its lock, that the account is gone.
+            // A verb found, under its own lock, that the session's account is gone
+            // (deleted from another connection since `check_access`): log out here
+            // too, as `check_access` would have.
             if refusal.code == ErrorCode::AuthRequired {
                 self.user = None;
             }
@@ -95,6 +123,11 @@ impl Session {
     }
 
     /// May this session use a verb with this access level?
+    ///
+    /// Why every request, and not once at LOGIN: the account may be deleted from another
+    /// connection at any moment, and its name taken by a new account. The check is
+    /// cheap (one lookup under the `users` read lock), and it is what makes a session
+    /// die with its account (docs/RELIABILITY.md, "A session dies with its account").
     fn check_access(&mut self, shared: &Shared, access: Access) -> Result<(), Refusal> {
         if access == Access::Anyone {
             return Ok(());
@@ -111,6 +144,8 @@ impl Session {
             self.user = None;
             return Err(identity::gone());
         }
+        // The role read at LOGIN holds for the session: no verb changes a role (an
+        // admin is made by hand, in users.csv).
         if access == Access::Admin && user.role != Role::Admin {
             return Err(Refusal::new(
                 ErrorCode::Forbidden,
@@ -120,193 +155,60 @@ impl Session {
         Ok(())
     }
 
+    /// Routes a request to its handler: one arm per verb, in the order of
+    /// docs/PROTOCOL.md.
+    ///
+    /// The `match` has no catch-all arm, so a new `Request` variant does not compile
+    /// until it has a handler here (docs/WALKTHROUGH.md, exercise a).
     fn dispatch(&mut self, shared: &Shared, request: Request) -> Result<Reply, Refusal> {
-        let db = &shared.db;
-        let gate = &shared.hash_gate;
-        Ok(match request {
-            Request::Ping => Reply::ok("PONG"),
-            Request::Help { verb } => help(verb.as_deref())?,
-            Request::Quit => Reply::ok("bye"),
-            Request::Register { user, password } => {
-                let permit = shared.throttle.admit_registration(gate, self.address())?;
-                accounts::register(db, gate, &user, &password.0, &shared.config.wallet)?;
-                permit.created();
-                log::info!("{}: registered {user}", self.peer);
-                Reply::ok(format!("registered {user}; now LOGIN"))
-            }
-            Request::Login { user, password } => self.login(shared, &user, &password.0)?,
-            Request::Logout => {
-                self.end_announcement(shared, "logged out");
-                self.user = None;
-                Reply::ok("logged out")
-            }
-            Request::Whoami => {
-                let user = self
-                    .user
-                    .clone()
-                    .map(|u| vec![u.name, u.role.to_string(), u.id.to_string()]);
-                Reply::rows(user.into_iter().collect(), "")
-            }
-            Request::Unregister { password } => {
-                let name = self.name().to_string();
-                let account = self.account()?;
-                // The password is checked again: a guess like any LOGIN's.
-                let attempt = shared.throttle.admit_login(gate, &name, self.address())?;
-                let result = accounts::unregister(db, gate, &account, &password.0);
-                if !matches!(&result, Err(r) if r.code == ErrorCode::AuthFailed) {
-                    attempt.succeeded();
-                }
-                let withdrawn = result?;
-                self.forget_account(shared, &name, withdrawn);
-                self.user = None;
-                log::info!("{}: unregistered {name}", self.peer);
-                Reply::ok(format!("account {name} deleted"))
-            }
-            Request::Stats => super::stats::reply(shared),
-            Request::Products { max_price } => {
-                let products = catalog::list(db, max_price);
-                let count = products.len();
-                Reply::rows(
-                    products.iter().map(|p| p.to_row()).collect(),
-                    format!("{count} products"),
-                )
-            }
-            Request::Product { name } => {
-                let product = catalog::get(db, &name)?;
-                Reply::rows(vec![product.to_row()], "")
-            }
-            Request::Order { product, quantity } => {
-                let order = orders::place(db, &self.account()?, &product, quantity)?;
-                Reply::rows(
-                    vec![order.to_row()],
-                    format!(
-                        "order {}: {} x {} = {}",
-                        order.id, order.quantity, order.product, order.total
-                    ),
-                )
-            }
-            Request::Orders { count } => {
-                let count = listing::count_or(count, DEFAULT_ORDERS_LISTED);
-                let page = orders::latest_of(db, self.account()?.id, count);
-                Reply::rows(
-                    page.rows.iter().map(|o| o.to_row()).collect(),
-                    page.summary("orders, newest first"),
-                )
-            }
-            Request::Restock { product, delta } => {
-                let (stock, _) = catalog::restock(db, &product, delta)?;
-                Reply::ok(format!("stock of {product} is now {stock}"))
-            }
+        match request {
+            // The session (dispatch/accounts.rs for the accounts).
+            Request::Ping => Ok(Reply::ok("PONG")),
+            Request::Help { verb } => help(verb.as_deref()),
+            // The connection closes after this reply (`Flow::Close`, above).
+            Request::Quit => Ok(Reply::ok("bye")),
+            Request::Register { user, password } => self.register(shared, &user, &password.0),
+            Request::Login { user, password } => self.login(shared, &user, &password.0),
+            Request::Logout => Ok(self.logout(shared)),
+            Request::Whoami => Ok(self.whoami()),
+            Request::Unregister { password } => self.unregister(shared, &password.0),
+            // Operations.
+            Request::Stats => Ok(super::stats::reply(shared)),
+            // The store (dispatch/shop.rs).
+            Request::Products { max_price } => Ok(self.products(shared, max_price)),
+            Request::Product { name } => self.product(shared, &name),
+            Request::Order { product, quantity } => self.order(shared, &product, quantity),
+            Request::Orders { count } => self.orders(shared, count),
+            Request::Restock { product, delta } => self.restock(shared, &product, delta),
             Request::AddProduct { name, price, stock } => {
-                catalog::add(db, &name, price, stock)?;
-                Reply::ok(format!("added {name} at {price}, stock {stock}"))
+                self.add_product(shared, &name, price, stock)
             }
-            // File sharing: see dispatch/sharing.rs.
+            // Wallets (dispatch/wallet.rs).
+            Request::Balance => self.balance(shared),
+            Request::Paykey => self.paykey(shared),
+            Request::Transfer { key, amount } => self.transfer(shared, &key, amount),
+            Request::Transfers { count } => self.transfers(shared, count),
+            Request::Deposit { user, amount } => self.deposit(shared, &user, amount),
+            // File sharing (dispatch/sharing.rs): one handler, since every one of these
+            // verbs first needs the session's entry among the connected peers.
             request @ (Request::Connect { .. }
             | Request::Disconnect
             | Request::Publish { .. }
             | Request::Delete { .. }
             | Request::ListUsers
             | Request::ListContent { .. }
-            | Request::Peer { .. }) => self.file_sharing(shared, request)?,
-            // Wallets.
-            Request::Balance => {
-                let balance = wallet::balance(db, &self.account()?)?;
-                Reply::rows(vec![vec![self.name().to_string(), balance.to_string()]], "")
-            }
-            Request::Paykey => {
-                let (key, expires) = wallet::pay_key(db, &self.account()?)?;
-                let left = expires
-                    .duration_since(std::time::SystemTime::now())
-                    .map_or(0, |d| d.as_secs());
-                Reply::rows(
-                    vec![vec![
-                        key.to_string(),
-                        crate::clock::rfc3339(expires),
-                        left.to_string(),
-                    ]],
-                    format!("others pay you with this key for the next {left} s"),
-                )
-            }
-            Request::Transfer { key, amount } => {
-                let receipt = transfer::send(db, &self.account()?, &key, amount)?;
-                log::debug!(
-                    "{}: {} sent {amount} to {}",
-                    self.peer,
-                    self.name(),
-                    receipt.to
-                );
-                Reply::rows(
-                    vec![receipt.to_row()],
-                    format!(
-                        "sent {amount} to {}; your balance is {}",
-                        receipt.to, receipt.balance_after
-                    ),
-                )
-            }
-            Request::Transfers { count } => {
-                let count = listing::count_or(count, DEFAULT_TRANSFERS_LISTED);
-                let id = self.account()?.id;
-                let page = ledger::statement(db, id, count);
-                Reply::rows(
-                    page.rows.iter().map(|entry| entry.row_for(id)).collect(),
-                    page.summary("movements, newest first"),
-                )
-            }
-            Request::Deposit { user, amount } => {
-                let receipt = transfer::deposit(db, self.name(), &user, amount)?;
-                log::info!(
-                    "{}: {} deposited {amount} to {user}",
-                    self.peer,
-                    self.name()
-                );
-                Reply::rows(
-                    vec![receipt.to_row()],
-                    format!(
-                        "deposited {amount} to {user}; balance {}",
-                        receipt.balance_after
-                    ),
-                )
-            }
-        })
-    }
-
-    fn login(&mut self, shared: &Shared, name: &str, password: &str) -> Result<Reply, Refusal> {
-        // Over a limit: refused at once, before any hashing (src/accounts/throttle.rs). The
-        // same for every name, whether an account has it or not.
-        let attempt = shared
-            .throttle
-            .admit_login(&shared.hash_gate, name, self.address())
-            .inspect_err(|refusal| log::debug!("{}: login for {name}: {refusal}", self.peer))?;
-        match accounts::authenticate(&shared.db, &shared.hash_gate, name, password) {
-            Ok(user) => {
-                attempt.succeeded();
-                log::info!("{}: {name} logged in", self.peer);
-                // This connection announced another user's files: that user is
-                // disconnected (seed 002: connecting as someone else replaces them).
-                if self.name() != user.name {
-                    self.end_announcement(shared, "logged in as another user");
-                }
-                self.user = Some(LoggedIn {
-                    name: user.name,
-                    role: user.role,
-                    id: user.id,
-                });
-                Ok(Reply::ok(format!("welcome, {name} ({})", user.role)))
-            }
-            Err(refusal) => {
-                // Dropping the attempt counts the failure.
-                drop(attempt);
-                log::warn!("{}: failed login for {name}", self.peer);
-                Err(refusal)
-            }
+            | Request::Peer { .. }) => self.file_sharing(shared, request),
         }
     }
 }
 
 /// HELP, or HELP <verb>: one data line per verb (name, arguments, who, summary).
+///
+/// Read straight from the verb table (`protocol::verbs::VERBS`), the same table the
+/// parser and the access check use, so HELP cannot disagree with what the server does.
 fn help(verb: Option<&str>) -> Result<Reply, Refusal> {
     let row = |spec: &VerbSpec| {
+        // The access level in the words of docs/PROTOCOL.md's "who" column.
         let who = match spec.access {
             Access::Anyone => "anyone",
             Access::User => "user",
@@ -325,6 +227,7 @@ fn help(verb: Option<&str>) -> Result<Reply, Refusal> {
             format!("{} verbs; HELP <verb> for one", VERBS.len()),
         )),
         Some(name) => {
+            // Looked up as the parser looks verbs up: case does not matter.
             let spec = verb_spec(name).ok_or_else(|| {
                 Refusal::new(
                     ErrorCode::NotFound,

@@ -1,30 +1,42 @@
-//! A session's file-sharing verbs (seed 002): CONNECT, DISCONNECT, PUBLISH,
-//! DELETE, LIST_USERS, LIST_CONTENT and PEER, and the audit of each one made by a
-//! logged-in user, within the connection's row budget (`sharing::audit_limit`).
+//! A session's file-sharing verbs (seed 002): CONNECT, DISCONNECT, PUBLISH, DELETE,
+//! LIST_USERS, LIST_CONTENT and PEER, and the session's entry among the connected peers.
 //!
 //! Why here and not in `crate::sharing`: two facts belong to the connection, not to
 //! the sharing service: the address the client connects from (which CONNECT records, so
 //! a client cannot send others to a third party's machine), and which session made an
-//! entry among the connected peers (so that the entry goes when *that* connection ends). The rules
-//! themselves are in `crate::sharing`; this file translates requests and replies.
+//! entry among the connected peers (so that the entry goes when *that* connection
+//! ends). The rules themselves are in `crate::sharing`; this file translates requests
+//! and replies. The audit row of each request is src/server/dispatch/audit.rs.
 //!
 //! Which verbs need CONNECT first (seed 002, section 1.4): PUBLISH, DELETE,
 //! LIST_USERS, LIST_CONTENT and PEER answer `NOT_CONNECTED` until the user has
 //! connected; DISCONNECT answers `NOT_CONNECTED` if there is nothing to disconnect.
+//!
+//! The locks, verb by verb (the replies are docs/PROTOCOL.md's, "File sharing"):
+//!
+//! | verb | locks |
+//! |---|---|
+//! | CONNECT, DISCONNECT | `users`, read (is the session's account still there?), and the connected peers' mutex, taken last |
+//! | PUBLISH, DELETE | the connected peers' mutex alone, released; then `users`, read, and `files`, written, held together |
+//! | LIST_USERS, PEER | the connected peers' mutex, for a copy of the entries |
+//! | LIST_CONTENT | `users`, read, and `files`, read, held together, for one page |
+//!
+//! The connected peers' mutex is a leaf: nothing else is taken while it is held, so it
+//! has no place in the lock order and cannot take part in a deadlock.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
 
 use crate::protocol::listing::{self, DEFAULT_FILES_LISTED};
-use crate::protocol::verbs::{FILE_SHARING_VERBS, verb_spec};
-use crate::protocol::{ErrorCode, Refusal, Reply, Request, token};
+use crate::protocol::{ErrorCode, Refusal, Reply, Request};
 use crate::server::Shared;
 use crate::server::session::{Announced, Session};
-use crate::sharing::audit_limit::{Admit, RowBudget, shorten, withheld_message};
 use crate::sharing::{AuditEvent, files};
 
 impl Session {
     /// Handles a file-sharing request of a logged-in session.
+    ///
+    /// One function for the seven verbs, since six of them start the same way: the user
+    /// must be connected (`require_connected`) before anything else.
     pub(super) fn file_sharing(
         &mut self,
         shared: &Shared,
@@ -32,9 +44,13 @@ impl Session {
     ) -> Result<Reply, Refusal> {
         let db = &shared.db;
         let peers = &shared.peers;
+        // The connected set is keyed by user name: a user is connected or not, however
+        // many sessions they have open (src/sharing/connected.rs, "The rules").
         let user = self.name().to_string();
         Ok(match request {
             Request::Connect { port } => {
+                // The address is the socket's, never one the client names: only the
+                // port is the client's to choose.
                 let ip = self.peer_ip()?;
                 let token = peers.connect(db, &self.account()?, ip, port)?;
                 // An older entry of this session, if any, was already removed by a
@@ -44,6 +60,7 @@ impl Session {
                     token,
                 });
                 log::info!("{}: {user} connected; files at {ip} port {port}", self.peer);
+                // The entry as others will see it, read back from the set.
                 let row = peers
                     .peer(&user)
                     .map(|peer| peer.to_row(&user))
@@ -55,6 +72,8 @@ impl Session {
                 )
             }
             Request::Disconnect => {
+                // Any session of the user may disconnect it, as in seed 002, where
+                // DISCONNECT named the user.
                 peers.disconnect(db, &self.account()?)?;
                 // Disconnected from any session: this one no longer owns an entry.
                 if self.announced.as_ref().is_some_and(|a| a.user == user) {
@@ -67,6 +86,10 @@ impl Session {
                 file_name,
                 description,
             } => {
+                // Checked under the connected set's own lock, which is then released
+                // before `publish` takes the `users` and `files` locks: a leaf lock is
+                // never held while another is taken. A DISCONNECT in between is
+                // harmless: a published file does not depend on being connected.
                 peers.require_connected(&user)?;
                 let file = files::publish(db, &self.account()?, &file_name, &description)?;
                 Reply::rows(vec![file.to_row()], format!("published {file_name}"))
@@ -78,6 +101,7 @@ impl Session {
             }
             Request::ListUsers => {
                 peers.require_connected(&user)?;
+                // A copy of the set: its lock is released before the reply is built.
                 let peers = peers.list();
                 let count = peers.len();
                 Reply::rows(
@@ -87,6 +111,7 @@ impl Session {
             }
             Request::ListContent { user: owner, count } => {
                 peers.require_connected(&user)?;
+                // A page at most, as for ORDERS: a user may publish thousands of files.
                 let count = listing::count_or(count, DEFAULT_FILES_LISTED);
                 let page = files::page_of(db, &owner, count)?;
                 Reply::rows(
@@ -97,6 +122,8 @@ impl Session {
             Request::Peer { user: owner } => {
                 peers.require_connected(&user)?;
                 let Some(peer) = peers.peer(&owner) else {
+                    // Two different answers a person can act on: wait for the owner to
+                    // connect, or check the name.
                     let message = if db.users.read().contains_key(&owner) {
                         format!("{owner} is not connected: their files cannot be fetched now")
                     } else {
@@ -109,12 +136,18 @@ impl Session {
                     format!("{owner}'s files are at {} port {}", peer.ip, peer.port),
                 )
             }
+            // `Session::dispatch` sends only the verbs above here: another one is a bug
+            // in the dispatcher, not bad input.
             other => unreachable!("{} is not a file-sharing verb", other.verb()),
         })
     }
 
-    /// The client's IP address on this connection.
+    /// The client's IP address on this connection: what CONNECT records as where the
+    /// user's files are, together with the port the client names.
     fn peer_ip(&self) -> Result<IpAddr, Refusal> {
+        // The connection thread wrote `peer` from the socket's own address, so this
+        // cannot fail unless the socket could not say (`unknown`): then the client is
+        // told to try again, and the server carries on.
         self.peer
             .parse::<SocketAddr>()
             .map(|addr| addr.ip())
@@ -133,8 +166,13 @@ impl Session {
         let Some(announced) = self.announced.take() else {
             return;
         };
+        // Only if the entry is still the one this session made (its token): after a
+        // DISCONNECT from another session and a CONNECT from a third, the entry is the
+        // third's, and the end of this session must leave it alone.
         if shared.peers.release(&announced.user, announced.token) {
             log::info!("{}: {} disconnected ({reason})", self.peer, announced.user);
+            // Written to the audit log like a request, so the log says why the user
+            // left the list.
             shared.audit.record(AuditEvent::now(
                 &announced.user,
                 &self.peer,
@@ -149,7 +187,10 @@ impl Session {
     /// the audit log records it with the number of files withdrawn. The files themselves
     /// were withdrawn in the same journal line as the account (`accounts::unregister`).
     pub(super) fn forget_account(&mut self, shared: &Shared, name: &str, withdrawn: usize) {
+        // Whichever session made the entry: the account it was made for is gone.
         let connected = shared.peers.forget(name);
+        // A row only when something of the account went: an account that never shared
+        // anything leaves the audit log alone.
         if connected || withdrawn > 0 {
             shared.audit.record(AuditEvent::now(
                 name,
@@ -160,85 +201,5 @@ impl Session {
             ));
         }
         self.announced = None;
-    }
-
-    /// Audits one handled file-sharing request: who, from where, what, and the result.
-    pub(super) fn audit(
-        &mut self,
-        shared: &Shared,
-        user: &str,
-        verb: &'static str,
-        arguments: &[String],
-        reply: &Reply,
-    ) {
-        let result = reply.code().map_or("OK", |code| code.known_name());
-        let event = AuditEvent::now(user, &self.peer, verb, token::join(arguments), result);
-        self.audit_within_budget(shared, event);
-    }
-
-    /// Audits a file-sharing request of a logged-in user that could not be parsed
-    /// (`CONNECT abc`). A session that has not logged in is never audited: anybody can
-    /// open a connection, so its lines could fill the disk.
-    pub(super) fn audit_unparsed(&mut self, shared: &Shared, line: &str, refusal: &Refusal) {
-        if self.user.is_none() {
-            return;
-        }
-        let line = line.trim_start_matches([' ', '\t']);
-        let (verb, rest) = line.split_once([' ', '\t']).unwrap_or((line, ""));
-        let Some(spec) = verb_spec(verb).filter(|s| FILE_SHARING_VERBS.contains(&s.name)) else {
-            return;
-        };
-        // Re-quote the arguments as the protocol would, if they split at all.
-        let arguments = match token::split(rest) {
-            Ok(tokens) => token::join(&tokens),
-            Err(_) => rest.to_string(),
-        };
-        let event = AuditEvent::now(
-            self.name(),
-            &self.peer,
-            spec.name,
-            arguments,
-            refusal.code.known_name(),
-        );
-        self.audit_within_budget(shared, event);
-    }
-
-    /// Sends a request's audit row, its arguments shortened, if this connection's row
-    /// budget allows it (after an `AUDIT_LIMITED` row for the rows it withheld before);
-    /// otherwise counts it withheld.
-    fn audit_within_budget(&mut self, shared: &Shared, mut event: AuditEvent) {
-        event.arguments = shorten(event.arguments);
-        let now = Instant::now();
-        let limit = shared.config.audit.per_connection;
-        let budget = self
-            .audit_budget
-            .get_or_insert_with(|| RowBudget::new(limit, now));
-        match budget.admit(now) {
-            Admit::Write { withheld_before } => {
-                self.record_withheld(shared, withheld_before);
-                shared.audit.record(event);
-            }
-            Admit::Withhold => shared.audit.count_limited(),
-        }
-    }
-
-    /// When the connection ends: one `AUDIT_LIMITED` row for rows still withheld.
-    pub(super) fn report_withheld_audit_rows(&mut self, shared: &Shared) {
-        let withheld = self
-            .audit_budget
-            .as_mut()
-            .map_or(0, RowBudget::take_withheld);
-        self.record_withheld(shared, withheld);
-    }
-
-    fn record_withheld(&self, shared: &Shared, withheld: u64) {
-        let Some(budget) = &self.audit_budget else {
-            return;
-        };
-        if withheld > 0 {
-            let message = withheld_message(withheld, budget.limit());
-            let row = AuditEvent::now(self.name(), &self.peer, "AUDIT_LIMITED", message, "WARN");
-            shared.audit.record(row);
-        }
     }
 }
