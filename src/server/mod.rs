@@ -36,7 +36,9 @@ use crate::sharing::{AuditLog, ConnectedPeers};
 /// What every connection thread shares. Each part has its own synchronisation; there
 /// is no big lock around the whole.
 pub struct Shared {
+    /// The settings, fixed for the server's life (read without a lock).
     pub config: Config,
+    /// Every table, each behind its own lock, and the journal (src/db.rs).
     pub db: Db,
     /// Bounds the memory taken by password hashing, and shares it fairly.
     pub hash_gate: HashGate,
@@ -48,6 +50,7 @@ pub struct Shared {
     pub peers: ConnectedPeers,
     /// The sending side of the audit log of file-sharing operations.
     pub audit: AuditLog,
+    /// When the server started, for STATS's uptime.
     pub started: Instant,
 }
 
@@ -91,6 +94,8 @@ impl Counters {
         }
     }
 
+    /// Connections being served now. `Relaxed`: a figure for STATS and the limit's
+    /// check, which [`listener`]'s accept thread alone increments.
     pub fn live(&self) -> usize {
         self.live.load(Ordering::Relaxed)
     }
