@@ -114,25 +114,38 @@ impl AcceptOptions {
     /// back-off, no log prefix.
     pub fn new(thread_prefix: impl Into<String>) -> AcceptOptions {
         AcceptOptions {
+            // The store server has one loop and logs without a prefix; the others say
+            // which peer or node a line comes from.
             log_prefix: String::new(),
             thread_prefix: thread_prefix.into(),
+            // 2 MiB is far more than a connection needs, but it is only reserved
+            // address space: a page is used when it is touched.
             stack_size: None,
+            // Long enough not to spin a core on a persistent error, short enough that
+            // nobody notices it once the error has passed.
             backoff: Duration::from_millis(10),
         }
     }
 }
 
 /// Stops an accept loop from any thread: a flag, and a wake-up call.
+///
+/// Shared (`Arc`) by the loop and whoever may stop it (a signal handler, a test, a
+/// LEAVE request on a Chord node), so it holds nothing that needs a lock.
 pub struct StopSwitch {
+    /// Set once, never cleared: a stopped loop is not restarted.
     stopped: AtomicBool,
     /// Where to connect to reach our own listener.
     wake_addr: SocketAddr,
+    /// The loop's log prefix, for the one warning a stop can give.
     log_prefix: String,
 }
 
 impl StopSwitch {
     /// Whether [`StopSwitch::stop`] has been called.
     pub fn is_stopped(&self) -> bool {
+        // `SeqCst`, like the `swap` in `stop`: a flag read once per connection costs
+        // nothing, and the strongest ordering needs no argument about which is enough.
         self.stopped.load(Ordering::SeqCst)
     }
 
@@ -143,8 +156,12 @@ impl StopSwitch {
         if self.stopped.swap(true, Ordering::SeqCst) {
             return false;
         }
-        // The connection is accepted, seen with the flag set, and dropped.
+        // The connection is accepted, seen with the flag set, and dropped. Connecting
+        // is enough: the kernel completes the handshake and queues the connection in
+        // the listener's backlog by itself, so nothing is sent and nothing is awaited.
         if let Err(e) = TcpStream::connect_timeout(&self.wake_addr, WAKE_TIMEOUT) {
+            // The loop may stay blocked in `accept` until the next client: the server
+            // still stops, only later. Said, so that a hung shutdown has an explanation.
             warn!(
                 "{}could not wake the accept loop at {}: {e}",
                 self.log_prefix, self.wake_addr
@@ -155,19 +172,32 @@ impl StopSwitch {
 }
 
 /// A listening socket, ready to [`run`](AcceptLoop::run) its loop.
+///
+/// Why the caller binds the socket and hands it over: a server binds before it opens
+/// its data (a port in use must stop the start before the journal is replayed: see
+/// src/server/listener.rs), and reports the bound address before the loop runs.
 pub struct AcceptLoop {
+    /// The bound socket; `accept` is called on it from `run`'s thread only.
     listener: TcpListener,
+    /// Names and timing (the limits are the handler's).
     options: AcceptOptions,
+    /// The switch, kept here so that every handle on it stops this very loop.
     switch: Arc<StopSwitch>,
 }
 
 impl AcceptLoop {
     /// Wraps a bound listener. Nothing is accepted until [`AcceptLoop::run`].
     pub fn new(listener: TcpListener, options: AcceptOptions) -> io::Result<AcceptLoop> {
+        // Read now, with the real port if the socket was bound to port 0: the switch
+        // must know where to connect before anyone can ask it to.
         let wake_addr = wake_addr(listener.local_addr()?);
+        // Made here, before the loop runs, so that a stop that comes before `run` (a
+        // server told to stop as it starts) is seen at the first `accept`.
         let switch = Arc::new(StopSwitch {
             stopped: AtomicBool::new(false),
             wake_addr,
+            // A copy of its own: the switch is shared with threads that never see the
+            // loop's options.
             log_prefix: options.log_prefix.clone(),
         });
         Ok(AcceptLoop {
@@ -180,11 +210,13 @@ impl AcceptLoop {
     /// The address that reaches the listener: its own, with `0.0.0.0` (or `::`) read
     /// as loopback, and the real port when it was bound to port 0.
     pub fn local_addr(&self) -> SocketAddr {
+        // The switch's own address: the one that it can reach is the one a client can.
         self.switch.wake_addr
     }
 
     /// The switch that stops this loop; keep a clone wherever a stop can come from.
     pub fn stop_switch(&self) -> Arc<StopSwitch> {
+        // A handle, not a copy: every clone sets the same flag.
         Arc::clone(&self.switch)
     }
 
@@ -193,40 +225,63 @@ impl AcceptLoop {
     /// [`close`](LiveConnections::close) when it is ready.
     #[must_use = "the open connections must be closed and their threads joined"]
     pub fn run<H: Handler>(&self, handler: Arc<H>) -> LiveConnections {
+        // What the loop hands back when it ends: built first, so that every connection
+        // is recorded in it from the moment it is admitted.
         let mut live = LiveConnections {
             sockets: Arc::new(Mutex::new(HashMap::new())),
             threads: Vec::new(),
         };
+        // Ids count connections in arrival order, from 1: the `conn-7` of the logs.
         let mut next_id = 1;
+        // `incoming()` is `accept()` forever: the loop ends only at the `break`.
         for incoming in self.listener.incoming() {
+            // Checked after `accept` returns, since that is the only place the thread
+            // wakes: the connection that woke it (the switch's own) is simply dropped.
             if self.switch.is_stopped() {
                 break;
             }
+            // A failed `accept` concerns no connection of ours (the client may have
+            // reset it while it waited in the backlog), so it never ends the loop.
             let stream = match incoming {
                 Ok(stream) => stream,
                 Err(e) => {
+                    // Out of file descriptors, say: `accept` would fail again at once,
+                    // so wait a little rather than spin a core on it. The loop goes on,
+                    // since the error passes when connections close.
                     warn!("{}accept failed: {e}", self.options.log_prefix);
                     thread::sleep(self.options.backoff);
                     continue;
                 }
             };
+            // Read once, here: every log line of the connection names it, and the
+            // store server records it as where a file-sharing peer listens.
             let peer = stream
                 .peer_addr()
                 .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+            // One `Arc` around the socket from here on: the connection's thread and the
+            // list of live connections share it (see `Accepted::stream`).
             let conn = Accepted {
                 id: next_id,
                 peer,
                 stream: Arc::new(stream),
             };
+            // Counted even if the connection is refused, so that an id in the logs
+            // names one connection only.
             next_id += 1;
+            // `None` when it was turned away: there is no thread to remember.
             if let Some(thread) = self.start(conn, &handler, &live.sockets) {
                 live.threads.push(thread);
             }
-            // Forget the threads that have ended, so that the list stays small.
+            // Forget the threads that have ended, so that the list stays small: a server
+            // that runs for days accepts millions of connections. Only now and then,
+            // when the list has grown well past the live connections, so that the scan
+            // costs little per connection.
             if live.threads.len() > 2 * live.sockets.lock().len() + 64 {
                 live.threads.retain(|t| !t.is_finished());
             }
         }
+        // The caller closes them when it is ready: the store server first stops its
+        // key rotation thread; each server chooses how hard to close (`close`'s `how`).
         live
     }
 
@@ -237,10 +292,16 @@ impl AcceptLoop {
         handler: &Arc<H>,
         sockets: &Arc<Mutex<Sockets>>,
     ) -> Option<JoinHandle<()>> {
+        // A Chord node's limit is this count; the store server and the serving peer
+        // keep counts of their own, with more to them (src/p2p/admission.rs).
         let open = sockets.lock().len();
+        // The handler's place (a slot counted against its limit) travels with the
+        // connection into its thread, and is dropped there when the thread ends.
         let mut place = match handler.admit(&conn, open) {
             Ok(place) => place,
             Err(message) => {
+                // Refused from this thread, with no thread of its own: a flood of
+                // connections costs the server a line each, not a thread each.
                 turn_away(&conn.stream, &handler.busy_line(&message));
                 return None;
             }
@@ -249,21 +310,33 @@ impl AcceptLoop {
         // to remove, and the drain at the end never misses a running connection.
         let (id, peer, stream) = (conn.id, conn.peer.clone(), Arc::clone(&conn.stream));
         sockets.lock().insert(id, Arc::clone(&stream));
+        // A named thread: the name is what `ps -L`, `top -H` and a panic message show.
         let mut builder =
             thread::Builder::new().name(format!("{}-{id}", self.options.thread_prefix));
+        // The store server asks for a small stack (128 KiB), so that thousands of
+        // connection threads fit in memory.
         if let Some(size) = self.options.stack_size {
             builder = builder.stack_size(size);
         }
+        // The thread's own handles on what it shares with the loop.
         let thread_handler = Arc::clone(handler);
         let thread_sockets = Arc::clone(sockets);
+        // `spawn`, not `thread::spawn`: it returns an error instead of panicking when the
+        // operating system will not start one more thread, and the loop must go on.
         let spawned = builder.spawn(move || {
+            // The whole conversation, on this thread: blocking reads and writes that
+            // hold up nobody else.
             thread_handler.serve(&conn, &mut place);
             // Both handles on the socket go, so it is closed before the place is free.
             drop(conn);
+            // The socket is closed now (the list's handle was the last), so the count
+            // the next `admit` sees is true.
             thread_sockets.lock().remove(&id);
+            // Last: a place is never free while its socket is still open.
             drop(place);
         });
         match spawned {
+            // Kept, to be joined when the loop's connections are closed.
             Ok(thread) => Some(thread),
             Err(e) => {
                 // The closure is gone, and with it the place and one handle on the
@@ -272,8 +345,10 @@ impl AcceptLoop {
                     "{}conn-{id} {peer}: cannot start a thread: {e}",
                     self.options.log_prefix
                 );
+                // No thread will remove it: the loop does, before it answers.
                 sockets.lock().remove(&id);
                 handler.no_thread();
+                // The client hears BUSY, as when over the limit: it may retry later.
                 let line = handler.busy_line("the server cannot take more connections now");
                 turn_away(&stream, &line);
                 None
@@ -282,7 +357,8 @@ impl AcceptLoop {
     }
 }
 
-/// The sockets of the connections being served, by id.
+/// The sockets of the connections being served, by id. A map and not a list, so that a
+/// thread that ends removes its own socket without a scan.
 type Sockets = HashMap<u64, Arc<TcpStream>>;
 
 /// The connections an accept loop left open when it ended, and every thread it started.
@@ -302,10 +378,14 @@ impl LiveConnections {
     /// reply, then read end-of-file: a graceful drain. `Shutdown::Both` also cuts a
     /// reply or a file being sent.
     pub fn close(self, how: Shutdown) {
+        // Shutting a socket down never blocks, so the lock is held across the loop; a
+        // thread that ends meanwhile waits a moment to remove its socket, then ends.
         for stream in self.sockets.lock().values() {
             // An error means the peer has gone already.
             let _ = stream.shutdown(how);
         }
+        // Every thread the loop started, not only those of the sockets above: a thread
+        // that removed its socket may still be running its last instructions.
         for thread in self.threads {
             if thread.join().is_err() {
                 error!("a connection thread panicked");
@@ -321,152 +401,42 @@ impl LiveConnections {
 /// reads it (a client that sent a request at once, like `echo PING | nc`): so the
 /// sending side is shut first, and what has already arrived is read, without waiting.
 fn turn_away(mut stream: &TcpStream, line: &str) {
+    // Every error is ignored: the connection is being refused anyway, and the accept
+    // thread must get back to `accept`. A client that has gone misses nothing.
     let _ = stream.set_write_timeout(Some(BUSY_WRITE_TIMEOUT));
     let _ = stream.write_all(line.as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
+    // Non-blocking, and at most 64 KiB: only what has already arrived is read, so a
+    // client that keeps sending cannot hold the accept thread.
     if stream.set_nonblocking(true).is_ok() {
+        // On the stack: a refusal allocates nothing.
         let mut sink = [0u8; 4096];
+        // 16 reads of 4 KiB: the bound on what a refusal reads.
         for _ in 0..16 {
+            // End of input (0), nothing more yet (`WouldBlock`) or an error: stop.
             if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
                 break;
             }
         }
     }
+    // The socket itself is closed when the caller drops its last handle.
 }
 
 /// The address to connect to in order to reach a listener bound to `addr`: a listener
 /// on every interface (`0.0.0.0`, `::`) is reached through loopback, because
 /// connecting to the unspecified address does not work everywhere.
 fn wake_addr(addr: SocketAddr) -> SocketAddr {
+    // The same family as the listener: a listener on `0.0.0.0` is not reached
+    // through `::1`, and one on `::` may refuse IPv4 (`IPV6_V6ONLY`).
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        // A specific address is reached as it is.
         ip => ip,
     };
+    // The port is the listener's own, so the wake-up reaches this very loop.
     SocketAddr::new(ip, addr.port())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::{BufRead, BufReader};
-
-    /// Echoes each line back, after the name of its thread; admits `limit` at once.
-    struct Echo {
-        limit: usize,
-    }
-
-    impl Handler for Echo {
-        type Place = ();
-
-        fn admit(&self, _conn: &Accepted, open: usize) -> Result<(), String> {
-            if open >= self.limit {
-                return Err(format!("{open} connections open"));
-            }
-            Ok(())
-        }
-
-        fn serve(&self, conn: &Accepted, _place: &mut ()) {
-            let name = thread::current().name().unwrap_or("?").to_string();
-            for line in BufReader::new(&*conn.stream).lines() {
-                let Ok(line) = line else { return };
-                if (&*conn.stream)
-                    .write_all(format!("{name} {line}\n").as_bytes())
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-
-        fn busy_line(&self, message: &str) -> String {
-            format!("ERR BUSY {message}\n")
-        }
-    }
-
-    fn start(limit: usize) -> (Arc<StopSwitch>, SocketAddr, JoinHandle<LiveConnections>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let accept = AcceptLoop::new(listener, AcceptOptions::new("echo")).unwrap();
-        let (switch, addr) = (accept.stop_switch(), accept.local_addr());
-        let thread = thread::spawn(move || accept.run(Arc::new(Echo { limit })));
-        (switch, addr, thread)
-    }
-
-    /// Sends a line (if any) and reads one back ("" at the end of the stream).
-    fn call(mut stream: &TcpStream, line: &str) -> String {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        // A refused connection may be closed before this arrives: that is the point.
-        let _ = stream.write_all(line.as_bytes());
-        let mut answer = String::new();
-        BufReader::new(stream).read_line(&mut answer).unwrap();
-        answer
-    }
-
-    #[test]
-    fn each_connection_is_served_on_a_named_thread_of_its_own() {
-        let (switch, addr, thread) = start(8);
-        let first = TcpStream::connect(addr).unwrap();
-        let second = TcpStream::connect(addr).unwrap();
-        // The second is answered while the first has not said anything yet.
-        assert_eq!(call(&second, "two\n"), "echo-2 two\n");
-        assert_eq!(call(&first, "one\n"), "echo-1 one\n");
-        assert!(switch.stop());
-        assert!(!switch.stop(), "a second stop does nothing");
-        thread.join().unwrap().close(Shutdown::Both);
-    }
-
-    #[test]
-    fn over_the_limit_a_connection_reads_busy_even_if_it_spoke_first() {
-        let (switch, addr, thread) = start(1);
-        let served = TcpStream::connect(addr).unwrap();
-        assert_eq!(call(&served, "hi\n"), "echo-1 hi\n");
-        // Its request is sent at once and never read: that must not reset the BUSY line
-        // away. (Whether it lands before or after the close is a race, so this checks
-        // the outcome.)
-        let extra = TcpStream::connect(addr).unwrap();
-        assert_eq!(call(&extra, "hello\n"), "ERR BUSY 1 connections open\n");
-        assert_eq!(call(&extra, ""), "", "and it is closed");
-        // The first one is still served.
-        assert_eq!(call(&served, "again\n"), "echo-1 again\n");
-        switch.stop();
-        thread.join().unwrap().close(Shutdown::Both);
-    }
-
-    #[test]
-    fn stop_wakes_a_blocked_accept_and_close_ends_every_connection() {
-        let (switch, addr, thread) = start(8);
-        let idle = TcpStream::connect(addr).unwrap();
-        // Served, and now blocked reading its next line: only `close` ends its thread.
-        assert_eq!(call(&idle, "one\n"), "echo-1 one\n");
-        switch.stop();
-        // Without the wake-up, the loop would stay in `accept`; without the shutdown,
-        // the idle thread would stay in `read`: either way this would never end.
-        let (done, ended) = std::sync::mpsc::channel();
-        thread::spawn(move || {
-            thread.join().unwrap().close(Shutdown::Both);
-            let _ = done.send(());
-        });
-        ended
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the loop and every connection thread end");
-        assert_eq!(
-            call(&idle, ""),
-            "",
-            "its thread ended and closed the socket"
-        );
-        // And nothing listens any more.
-        assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
-    }
-
-    #[test]
-    fn wakes_unspecified_addresses_through_loopback() {
-        let v4: SocketAddr = "0.0.0.0:7000".parse().unwrap();
-        assert_eq!(wake_addr(v4), "127.0.0.1:7000".parse().unwrap());
-        let v6: SocketAddr = "[::]:7000".parse().unwrap();
-        assert_eq!(wake_addr(v6), "[::1]:7000".parse().unwrap());
-        let other: SocketAddr = "10.0.0.5:7000".parse().unwrap();
-        assert_eq!(wake_addr(other), other);
-    }
-}
+mod tests;
