@@ -39,6 +39,9 @@ use crate::protocol::verbs::{Access, VERBS, VerbSpec, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request};
 
 /// Should the connection go on after this reply?
+///
+/// Returned beside the reply, not instead of it, because QUIT has a reply too: the
+/// connection thread sends it, then closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
     /// Read the next request.
@@ -56,11 +59,14 @@ impl Session {
         self.end_announcement(shared, "connection closed");
         // Rows the budget held back are summed in one row, so the gap is marked.
         self.report_withheld_audit_rows(shared);
+        // Logged out last: the two steps above need to know who the user was.
         self.user = None;
     }
 
     /// Parses and handles one request line.
     pub fn handle_line(&mut self, shared: &Shared, line: &str) -> (Reply, Flow) {
+        // Every line counts, even one that does not parse: the connection's log line
+        // at the end says how many it sent.
         self.requests += 1;
         // After a THROTTLED reply the next request is read only after a pause, so a
         // client that retries at once cannot turn its connection into a busy loop of
@@ -69,6 +75,7 @@ impl Session {
         if let Some(until) = self.held_until.take() {
             thread::sleep(until.saturating_duration_since(Instant::now()));
         }
+        // Parsed once, at the edge: from here on a request is a typed `Request`.
         match Request::parse(line) {
             Ok(request) => self.handle(shared, request),
             Err(refusal) => {
@@ -90,6 +97,8 @@ impl Session {
         let audit = (request.is_file_sharing() && self.user.is_some())
             .then(|| (self.name().to_string(), request.verb(), request.to_tokens()));
         let (reply, flow) = self.handle_checked(shared, request);
+        // Remembered here, paid before the next request is read (`handle_line`): this
+        // reply goes out at once, so the client learns why it waits.
         if reply.code() == Some(ErrorCode::Throttled) {
             self.held_until = Some(Instant::now() + throttle::PAUSE_AFTER_REFUSAL);
         }
@@ -102,9 +111,12 @@ impl Session {
 
     /// Checks who may use the verb, then runs it.
     fn handle_checked(&mut self, shared: &Shared, request: Request) -> (Reply, Flow) {
+        // The access level is the verb table's (`protocol::verbs`), the same table HELP
+        // prints, so what HELP says and what is checked cannot differ.
         if let Err(refusal) = self.check_access(shared, request.spec().access) {
             return (refusal.into(), Flow::Continue);
         }
+        // Decided before the request is consumed by `dispatch`.
         let flow = if request == Request::Quit {
             Flow::Close
         } else {
@@ -129,9 +141,11 @@ impl Session {
     /// cheap (one lookup under the `users` read lock), and it is what makes a session
     /// die with its account (docs/RELIABILITY.md, "A session dies with its account").
     fn check_access(&mut self, shared: &Shared, access: Access) -> Result<(), Refusal> {
+        // PING, HELP, REGISTER, LOGIN and the like: no lock at all.
         if access == Access::Anyone {
             return Ok(());
         }
+        // The refusal says how to get in, since the client may not know the verb.
         let Some(user) = &self.user else {
             return Err(Refusal::new(
                 ErrorCode::AuthRequired,
@@ -141,6 +155,8 @@ impl Session {
         // The account may have been deleted from another connection, and its name
         // even taken by a new account since: the id tells them apart.
         if !identity::is_live(&shared.db, &user.account()) {
+            // Logged out, so that the next request is refused as AUTH_REQUIRED without
+            // a lookup: the account cannot come back.
             self.user = None;
             return Err(identity::gone());
         }
@@ -163,18 +179,24 @@ impl Session {
     fn dispatch(&mut self, shared: &Shared, request: Request) -> Result<Reply, Refusal> {
         match request {
             // The session (dispatch/accounts.rs for the accounts).
+            // PING touches nothing: it measures the server's bare request cycle, which
+            // is what `make bench` compares with Redis's PING.
             Request::Ping => Ok(Reply::ok("PONG")),
+            // HELP needs no session either: it reads a static table (below).
             Request::Help { verb } => help(verb.as_deref()),
             // The connection closes after this reply (`Flow::Close`, above).
             Request::Quit => Ok(Reply::ok("bye")),
+            // `password.0`: the secret is unwrapped only where it is used, so that a
+            // `Request` printed in a log shows no password.
             Request::Register { user, password } => self.register(shared, &user, &password.0),
             Request::Login { user, password } => self.login(shared, &user, &password.0),
             Request::Logout => Ok(self.logout(shared)),
             Request::Whoami => Ok(self.whoami()),
             Request::Unregister { password } => self.unregister(shared, &password.0),
-            // Operations.
+            // Operations: counters read from `Shared`, in src/server/stats.rs.
             Request::Stats => Ok(super::stats::reply(shared)),
-            // The store (dispatch/shop.rs).
+            // The store (dispatch/shop.rs). A handler that cannot be refused once access
+            // is checked (PRODUCTS) returns a `Reply`; the others a `Result`.
             Request::Products { max_price } => Ok(self.products(shared, max_price)),
             Request::Product { name } => self.product(shared, &name),
             Request::Order { product, quantity } => self.order(shared, &product, quantity),
@@ -207,6 +229,7 @@ impl Session {
 /// Read straight from the verb table (`protocol::verbs::VERBS`), the same table the
 /// parser and the access check use, so HELP cannot disagree with what the server does.
 fn help(verb: Option<&str>) -> Result<Reply, Refusal> {
+    // One row per verb, in the column order of docs/PROTOCOL.md's verb tables.
     let row = |spec: &VerbSpec| {
         // The access level in the words of docs/PROTOCOL.md's "who" column.
         let who = match spec.access {
@@ -222,6 +245,7 @@ fn help(verb: Option<&str>) -> Result<Reply, Refusal> {
         ]
     };
     match verb {
+        // Every verb, in the table's order (the order of docs/PROTOCOL.md).
         None => Ok(Reply::rows(
             VERBS.iter().map(row).collect(),
             format!("{} verbs; HELP <verb> for one", VERBS.len()),
@@ -234,6 +258,7 @@ fn help(verb: Option<&str>) -> Result<Reply, Refusal> {
                     format!("no verb named {name:?}: try HELP"),
                 )
             })?;
+            // One row, and an empty summary: the row says it all.
             Ok(Reply::rows(vec![row(spec)], ""))
         }
     }

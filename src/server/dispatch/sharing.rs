@@ -42,6 +42,8 @@ impl Session {
         shared: &Shared,
         request: Request,
     ) -> Result<Reply, Refusal> {
+        // The two pieces of shared state these verbs use: the tables (`users`, `files`)
+        // and the set of connected peers, which lives in memory only.
         let db = &shared.db;
         let peers = &shared.peers;
         // The connected set is keyed by user name: a user is connected or not, however
@@ -52,6 +54,9 @@ impl Session {
                 // The address is the socket's, never one the client names: only the
                 // port is the client's to choose.
                 let ip = self.peer_ip()?;
+                // The account with its id: `connect` refuses it (AUTH_REQUIRED) if it was
+                // deleted since this session logged in. ALREADY_CONNECTED if the user
+                // is connected from any session.
                 let token = peers.connect(db, &self.account()?, ip, port)?;
                 // An older entry of this session, if any, was already removed by a
                 // DISCONNECT from another session: this one replaces it.
@@ -59,6 +64,7 @@ impl Session {
                     user: user.clone(),
                     token,
                 });
+                // At INFO: who is reachable where is what an operator asks first.
                 log::info!("{}: {user} connected; files at {ip} port {port}", self.peer);
                 // The entry as others will see it, read back from the set.
                 let row = peers
@@ -66,6 +72,8 @@ impl Session {
                     .map(|peer| peer.to_row(&user))
                     .into_iter()
                     .collect();
+                // The summary says the address the server saw, so a client behind a
+                // NAT learns what others will be told.
                 Reply::rows(
                     row,
                     format!("connected: other users fetch your files from {ip} port {port}"),
@@ -79,6 +87,8 @@ impl Session {
                 if self.announced.as_ref().is_some_and(|a| a.user == user) {
                     self.announced = None;
                 }
+                // Like the line a session's end writes (`end_announcement`), with no
+                // reason in brackets: the user asked.
                 log::info!("{}: {user} disconnected", self.peer);
                 Reply::ok("disconnected")
             }
@@ -91,11 +101,17 @@ impl Session {
                 // never held while another is taken. A DISCONNECT in between is
                 // harmless: a published file does not depend on being connected.
                 peers.require_connected(&user)?;
+                // CONFLICT if the name is already published, or the user has published
+                // the most files allowed: checked and inserted in one critical section.
                 let file = files::publish(db, &self.account()?, &file_name, &description)?;
+                // The row as LIST_CONTENT will show it, with the server's time.
                 Reply::rows(vec![file.to_row()], format!("published {file_name}"))
             }
             Request::Delete { file_name } => {
+                // The same order as PUBLISH: the leaf lock alone, then the tables'.
                 peers.require_connected(&user)?;
+                // NOT_FOUND if this user has not published that name: a user can only
+                // withdraw their own files, since the key is (user, file name).
                 files::delete(db, &self.account()?, &file_name)?;
                 Reply::ok(format!("deleted {file_name}"))
             }
@@ -113,7 +129,11 @@ impl Session {
                 peers.require_connected(&user)?;
                 // A page at most, as for ORDERS: a user may publish thousands of files.
                 let count = listing::count_or(count, DEFAULT_FILES_LISTED);
+                // NOT_FOUND if there is no such user; an owner who is not connected
+                // still has a list, since published files outlive connections.
                 let page = files::page_of(db, &owner, count)?;
+                // When the list was cut, the summary says how many there are in all
+                // (`100 of 2345 files ...`).
                 Reply::rows(
                     page.rows.iter().map(|f| f.to_row()).collect(),
                     page.summary(&format!("files published by {owner}")),
@@ -121,6 +141,7 @@ impl Session {
             }
             Request::Peer { user: owner } => {
                 peers.require_connected(&user)?;
+                // A copy of the owner's entry: the set's lock is released at once.
                 let Some(peer) = peers.peer(&owner) else {
                     // Two different answers a person can act on: wait for the owner to
                     // connect, or check the name.
@@ -131,6 +152,8 @@ impl Session {
                     };
                     return Err(Refusal::new(ErrorCode::NotFound, message));
                 };
+                // What the client needs to fetch a file itself, from the owner's
+                // machine (src/p2p/): the server never carries a file.
                 Reply::rows(
                     vec![peer.to_row(&owner)],
                     format!("{owner}'s files are at {} port {}", peer.ip, peer.port),
@@ -152,6 +175,7 @@ impl Session {
             .parse::<SocketAddr>()
             .map(|addr| addr.ip())
             .map_err(|_| {
+                // At ERROR: a socket that cannot say its peer's address is unusual.
                 log::error!("{}: cannot read an address from the peer", self.peer);
                 Refusal::new(
                     ErrorCode::Internal,
@@ -163,6 +187,7 @@ impl Session {
     /// Removes the entry this session made among the connected peers, if it is still
     /// there, and audits it as a `DROP` with the reason.
     pub(super) fn end_announcement(&mut self, shared: &Shared, reason: &str) {
+        // `take`: whatever happens below, this session owns no entry afterwards.
         let Some(announced) = self.announced.take() else {
             return;
         };
@@ -200,6 +225,7 @@ impl Session {
                 "OK",
             ));
         }
+        // Already gone from the set (`forget`): nothing left to release at the end.
         self.announced = None;
     }
 }

@@ -27,7 +27,9 @@ impl Session {
         // The wallet must be this account's (by id), not just this name's: a session
         // of a deleted account must not read the balance of the next `carol`.
         let balance = wallet::balance(&shared.db, &self.account()?)?;
+        // `Cents` prints as the protocol writes money: `97.60`, never a float.
         let row = vec![self.name().to_string(), balance.to_string()];
+        // The row says it all: an empty summary.
         Ok(Reply::rows(vec![row], ""))
     }
 
@@ -38,6 +40,8 @@ impl Session {
     /// the rotation thread (src/wallet/rotation.rs), never here: asking for a key does
     /// not change it.
     pub(super) fn paykey(&self, shared: &Shared) -> Result<Reply, Refusal> {
+        // A copy of the key and its expiry: the `wallets` lock is released before the
+        // reply is built.
         let (key, expires) = wallet::pay_key(&shared.db, &self.account()?)?;
         // Seconds left, so a person knows whether to pass the key on or wait for the
         // next one. A key past its expiry (the rotation thread is a few milliseconds
@@ -45,6 +49,8 @@ impl Session {
         let left = expires
             .duration_since(SystemTime::now())
             .map_or(0, |d| d.as_secs());
+        // The key, its expiry as the server's clock says it (RFC 3339, UTC), and the
+        // seconds left: the first for programs, the last for people.
         Ok(Reply::rows(
             vec![vec![
                 key.to_string(),
@@ -100,6 +106,7 @@ impl Session {
         // By account id: the lines of a deleted account that had this name are not this
         // account's history.
         let id = self.account()?.id;
+        // Cannot be refused: an account with no movements has an empty page.
         let page = ledger::statement(&shared.db, id, count);
         // Each line is shown from this account's side: in or out, and the other party.
         Ok(Reply::rows(
@@ -120,6 +127,7 @@ impl Session {
         amount: Cents,
     ) -> Result<Reply, Refusal> {
         // The admin is named by the session, so the ledger says who made the money.
+        // NOT_FOUND if `user` has no wallet; CONFLICT past the maximum balance.
         let receipt = transfer::deposit(&shared.db, self.name(), user, amount)?;
         // At info level, unlike TRANSFER: new money is rare, and worth a line in the log.
         log::info!(
@@ -127,6 +135,7 @@ impl Session {
             self.peer,
             self.name()
         );
+        // The same row as TRANSFER's receipt, so a client reads both the same way.
         Ok(Reply::rows(
             vec![receipt.to_row()],
             format!(
