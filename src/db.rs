@@ -1,8 +1,9 @@
 //! The database: every table of one data directory, the journal, and the lock order.
 //!
 //! Why one struct: start-up (load snapshots, replay the journal) and checkpoints (save
-//! every table, drop the journal lines they hold) concern all tables at once. Each table still has its
-//! own lock; this struct only gathers them and writes the lock order down in one place.
+//! every table, drop the journal lines they hold) concern all tables at once. Each table
+//! still has its own lock; this struct only gathers them and writes the lock order down
+//! in one place.
 //!
 //! # Lock order
 //!
@@ -34,14 +35,17 @@
 //!
 //! # When to checkpoint
 //!
-//! A checkpoint rewrites every snapshot while writers wait, so its cost grows with the
-//! tables: 0.6 s for a million orders here. Checkpointing every 64 MiB of journal
-//! whatever the tables' size would make each write pay more as the tables grow (ORDER
-//! lost 10% with a million orders). So a checkpoint is due once the journal has passed
-//! `checkpoint_bytes` *and* twice the size of the snapshots: a checkpoint then writes at
-//! most half a byte of snapshot per byte of journal, however big the tables get. (Redis
-//! rewrites its append-only file at twice its last size for the same reason.) The price:
-//! after a crash, up to twice the tables' size of journal to replay at start-up.
+//! Writers do not wait for a checkpoint ([`Db::checkpoint`]), but it takes a core and
+//! the disk from them while it runs, and its cost grows with the tables: a table that
+//! only grew (orders, the ledger) gets its new rows appended, but one whose saved rows
+//! changed (balances, stock) is rewritten whole, however little changed. Checkpointing
+//! every 64 MiB of journal whatever the tables' size would make each write pay more as
+//! the tables grow (docs/bench-notes.md has the figures, "A million existing orders").
+//! So a checkpoint is due once the journal has passed `checkpoint_bytes` *and* twice the
+//! size of the snapshots: a checkpoint then writes at most half a byte of snapshot per
+//! byte of journal, however big the tables get. (Redis rewrites its append-only file at
+//! twice its last size for the same reason.) The price: after a crash, up to twice the
+//! tables' size of journal to replay at start-up.
 //!
 //! A busy journal is also checkpointed early while its files are still small (1, then
 //! 9 MiB after a start), to switch to a bigger file zeroed ahead rather than grow the
@@ -65,16 +69,28 @@ use crate::storage::{DirLock, Journal, LockStatsSnapshot, Record, Table, Upkeep,
 use schema::{AccountIds, LedgerEntry, Order, Product, SharedFile, User, Wallet};
 
 /// Every table of a data directory. Fields are in lock order.
+///
+/// The tables are public: a domain function takes the locks it needs itself
+/// (`db.products.write()`), in the order above, and the reader sees each lock taken
+/// where it is taken. A method here for each operation would hide the critical
+/// sections that a class comes to see.
 pub struct Db {
+    /// The data directory: where the snapshots and the journal live.
     dir: PathBuf,
+    /// The accounts (`users.csv`): name, id, password hash, role.
     pub users: Table<User>,
+    /// The catalogue (`products.csv`): price and stock of each product.
     pub products: Table<Product>,
-    /// One wallet per account.
+    /// One wallet per account: its balance and its current pay key.
     pub wallets: Table<Wallet>,
+    /// Every order ever placed (`orders.csv`); it only grows.
     pub orders: Table<Order>,
     /// The append-only ledger of every movement of money (`transfers.csv`).
     pub transfers: Table<LedgerEntry>,
+    /// The files users publish for others to fetch (`files.csv`).
     pub files: Table<SharedFile>,
+    /// Every change, one line per critical section, durable before its reply: what
+    /// makes a write survive a crash between two checkpoints.
     pub journal: Journal,
     /// The next account ids: after the largest the data has ever recorded, so that no
     /// id is given twice (src/db/identity.rs). An atomic counter, not a lock.
@@ -92,7 +108,8 @@ pub struct Db {
     _lock: DirLock,
 }
 
-/// The default journal size that triggers a checkpoint: 64 MiB.
+/// The default journal size that triggers a checkpoint: 64 MiB. Big enough that a
+/// checkpoint is rare under load, small enough that a restart replays it in seconds.
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The most zero padding a journal file is made with ahead of time (the lines it will
@@ -162,6 +179,8 @@ impl Db {
 
     /// Every lock's contention counters, in lock order (for STATS).
     pub fn lock_stats(&self) -> Vec<(&'static str, LockStatsSnapshot)> {
+        // A copy of each lock's counters, taken without the lock: the figures of one
+        // table may be a few requests apart from another's, which STATS can afford.
         vec![
             ("users", self.users.lock_stats().snapshot()),
             ("products", self.products.lock_stats().snapshot()),
@@ -169,6 +188,7 @@ impl Db {
             ("orders", self.orders.lock_stats().snapshot()),
             ("transfers", self.transfers.lock_stats().snapshot()),
             ("files", self.files.lock_stats().snapshot()),
+            // The journal's writer lock: where every write of every table meets.
             ("journal", self.journal.lock_stats().snapshot()),
         ]
     }
@@ -208,6 +228,7 @@ impl Db {
 /// owns it: the server's shared state, or a `Db` itself in tests.
 impl AsRef<Db> for Db {
     fn as_ref(&self) -> &Db {
+        // A `Db` is its own database.
         self
     }
 }

@@ -32,17 +32,23 @@ pub fn highest_recorded(
     users: &BTreeMap<String, User>,
     ledger: &BTreeMap<u64, LedgerEntry>,
 ) -> u64 {
+    // Live accounts, including one added by hand to users.csv.
     let in_users = users.values().map(|u| u.id.0);
+    // Both sides of every movement: a payer, a payee, or the account a deposit or an
+    // `initial` line opened. A side is empty for money entering the system.
     let in_ledger = ledger
         .values()
         .flat_map(|entry| [&entry.from, &entry.to])
         .filter_map(|side| side.as_ref().map(|account| account.id.0));
+    // A scan of every ledger line: run once, at start-up, never per request.
     in_users.chain(in_ledger).max().unwrap_or(0)
 }
 
 /// Is `account` still the account of that name? False once it was deleted, whatever
 /// account has been given the name since.
 pub fn is_live(db: &Db, account: &Account) -> bool {
+    // The `users` read lock for one lookup, released on return: good enough for the
+    // check at the start of each request, which only needs to be current.
     own_account(&db.users.read(), account).is_ok()
 }
 
@@ -54,13 +60,16 @@ pub fn is_live(db: &Db, account: &Account) -> bool {
 /// is then let go says nothing about the moment after. A verb that changes what belongs
 /// to a name (the files it publishes, its place among the connected peers) holds the
 /// `users` read lock from this check to its change, so an UNREGISTER, which takes that
-/// lock to write, comes wholly before or wholly after (the files side's `own_wallet`).
+/// lock to write, comes wholly before or wholly after (as `wallet::own_wallet` does for
+/// money, under the `wallets` lock).
 pub(crate) fn own_account(
     users: &BTreeMap<String, User>,
     account: &Account,
 ) -> Result<(), Refusal> {
     match users.get(&account.name) {
+        // The name, and the same identity: the account the session logged in as.
         Some(user) if user.id == account.id => Ok(()),
+        // No such name any more, or a new account under it: the session's is gone.
         _ => Err(gone()),
     }
 }
@@ -78,17 +87,22 @@ pub(crate) fn ids_are_fresh(
     users: &BTreeMap<String, User>,
     new: &[Account],
 ) -> crate::Result<()> {
+    // Read once for every new account: this runs at start-up, with no client yet.
     let ledger = db.transfers.read();
+    // Every id the ledger knows: a deleted account's id stays here forever.
     let ever_had_a_wallet: BTreeSet<AccountId> = ledger
         .values()
         .flat_map(|entry| [&entry.from, &entry.to])
         .filter_map(|side| side.as_ref().map(|account| account.id))
         .collect();
     for account in new {
+        // Another live account with the same id under a different name.
         let shared = users
             .values()
             .any(|u| u.id == account.id && u.name != account.name);
         if shared || ever_had_a_wallet.contains(&account.id) {
+            // The server does not pick an id for the operator: the row is theirs. It
+            // suggests one, and refuses to start until users.csv is fixed.
             return Err(crate::Error::Other(format!(
                 "users.csv: {} has the id {}, which belongs to another account, now or in the past; give it an unused id, such as {}",
                 account.name,

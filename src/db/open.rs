@@ -25,6 +25,8 @@ impl Db {
     /// current and the journal empty. Fails, changing nothing, if another process (or
     /// another `Db`) has the directory open.
     pub fn open(dir: &Path, checkpoint_bytes: u64) -> Result<Db> {
+        // The lock first: nothing in the directory is read, let alone written, until
+        // this process is the only one that may.
         Db::open_locked(DirLock::acquire(dir)?, checkpoint_bytes)
     }
 
@@ -39,16 +41,24 @@ impl Db {
             let lock = db.into_lock();
             db = Db::load(lock, checkpoint_bytes)?;
         }
+        // Zeros ahead of the first line, so that the first writes are made in place
+        // rather than grow the file (src/storage/padding.rs).
         db.journal.keep_room(FIRST_JOURNAL_ROOM);
         Ok(db)
     }
 
     /// Loads every table and replays the journal on top (see [`Db::open`]).
     fn load(lock: DirLock, checkpoint_bytes: u64) -> Result<Db> {
+        // A copy of the path: the lock moves into the `Db` below.
         let dir = &lock.dir().to_path_buf();
+        // The journal's lines are read first, and kept until the tables are loaded:
+        // they are applied on top of the snapshots. A torn last line (a crash in the
+        // middle of a write) was never acknowledged, and is dropped here.
         let (journal, entries) = Journal::open(dir)?;
         // Tables from before account ids are given ids first (src/db/migrate.rs).
         migrate::account_ids(dir, entries.len())?;
+        // Each table from its snapshot, `<table>.csv` (an empty table if there is none).
+        // `account_ids` is set once the journal has been replayed, below.
         let mut db = Db {
             dir: dir.to_path_buf(),
             users: Table::load(dir)?,
@@ -64,11 +74,16 @@ impl Db {
             checkpointing: AtomicBool::new(false),
             _lock: lock,
         };
+        // What the next checkpoint is measured against ("When to checkpoint").
         db.snapshot_bytes
             .store(db.snapshots_on_disk(), Ordering::Release);
         let replayed = entries.len();
+        // In the order they were written: each line is one critical section's changes,
+        // and a later line may change a row an earlier one made.
         for entry in entries {
             for change in &entry.changes {
+                // A line that does not fit the tables is corruption, not bad input:
+                // start-up stops, naming the file and the line, rather than guess.
                 db.replay(change).map_err(|message| Error::Corrupt {
                     path: dir.join("journal.csv"),
                     line: entry.line,
@@ -76,10 +91,15 @@ impl Db {
                 })?;
             }
         }
+        // Only now: the journal may hold REGISTERs and ledger lines the snapshots miss.
         let highest = identity::highest_recorded(&db.users.read(), &db.transfers.read());
         db.account_ids = AccountIds::after(highest);
         if replayed > 0 {
+            // More than zero means the last run did not end with a checkpoint (a crash,
+            // a kill): worth a line in the log.
             log::info!("replayed {replayed} transactions from the journal");
+            // The replayed lines go into the snapshots, so the next start replays
+            // nothing and the journal starts empty.
             db.checkpoint()?;
         }
         Ok(db)
@@ -87,6 +107,7 @@ impl Db {
 
     /// Closes everything but the lock on the directory.
     fn into_lock(self) -> DirLock {
+        // Every other field (the tables, the journal's file) is dropped here.
         self._lock
     }
 
@@ -95,7 +116,10 @@ impl Db {
         &self.dir
     }
 
+    /// Applies one journal change to the table it names.
     fn replay(&self, change: &Change) -> std::result::Result<(), String> {
+        // The names are the tables' file names (`Record::TABLE`), as the journal writes
+        // them; a name that is none of them means a journal from something else.
         match change.table() {
             "users" => self.users.replay(change),
             "products" => self.products.replay(change),
