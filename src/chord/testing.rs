@@ -1,4 +1,7 @@
 //! Helpers shared by the chord module's unit tests: the paper's 6-bit ring and its nodes.
+//!
+//! Why a file of its own: the lookup, row and node tests all start from the same
+//! ring, written once, so that each test reads as the paper's figure it checks.
 
 use super::id::Ring;
 use super::routing::NodeRef;

@@ -1,4 +1,8 @@
 //! The server's settings, with the defaults a classroom needs.
+//!
+//! Why a struct of its own: `feira-server` fills it from its flags, and the tests build
+//! one with `Config::default()` and change a field or two; the server itself never reads
+//! a flag or an environment variable.
 
 use std::path::PathBuf;
 use std::time::Duration;

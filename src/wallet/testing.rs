@@ -1,4 +1,7 @@
 //! A database in a temporary directory with some accounts, for unit tests.
+//!
+//! Why a file of its own: the tests of the wallets, the shop, file sharing and the
+//! database need the same kind of accounts with money; they are made once, here.
 
 use super::*;
 use crate::db::schema::{Role, User};

@@ -1,4 +1,7 @@
 //! `orders.csv`: every order placed, with its buyer's account and what it cost.
+//!
+//! Why in the schema: the shop writes orders, and the ledger check (src/wallet/check.rs)
+//! reads them to prove that every order was paid exactly once.
 
 use super::account::AccountId;
 use crate::protocol::Cents;

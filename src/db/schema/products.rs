@@ -1,4 +1,7 @@
 //! `products.csv`: the shop's catalogue, one row per product with its price and stock.
+//!
+//! Why in the schema: the database loads and replays it with the other tables, and an
+//! ORDER changes it in the same journal line as a wallet and the ledger.
 
 use crate::protocol::Cents;
 use crate::storage::{Field, Fields, Record, RowError};

@@ -1,4 +1,7 @@
 //! `users.csv`: one row per account, with its id, its role and its password's hash.
+//!
+//! Why in the schema: every domain checks a session's account against it (src/db/identity.rs),
+//! and REGISTER and UNREGISTER change it together with the wallets and the ledger.
 
 use std::fmt;
 use std::str::FromStr;

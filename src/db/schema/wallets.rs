@@ -1,4 +1,7 @@
 //! `wallets.csv`: one wallet per account, with its balance and its current pay key.
+//!
+//! Why in the schema: the wallet verbs own it, but an ORDER pays from it, and REGISTER
+//! and UNREGISTER open and close one.
 
 use std::time::SystemTime;
 
