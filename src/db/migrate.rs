@@ -73,13 +73,18 @@ type Rows = Vec<Vec<String>>;
 /// Migrates `dir` if any of its tables is in the old format. `journal_lines` is how
 /// many lines the journal holds.
 pub fn account_ids(dir: &Path, journal_lines: usize) -> Result<()> {
+    // The old format is told by its header alone: exactly the columns of `OLD`, with
+    // no account id among them.
     let mut old = false;
     for (table, columns) in OLD {
         old |= has_header(&snapshot::path(dir, table), columns)?;
     }
+    // The common case, every start after the first: nothing to do.
     if !old {
         return Ok(());
     }
+    // Journal lines name accounts by name only, in the old columns: replaying them
+    // over migrated tables would guess. Better to refuse and say what to do.
     if journal_lines > 0 {
         return Err(Error::Other(format!(
             "{}: the tables are in the format of before account ids, and the journal still holds {journal_lines} changes (the server was not stopped cleanly), which cannot be migrated. Start again from the demo data (`make reset-state`), or stop the older server cleanly first",
@@ -88,16 +93,22 @@ pub fn account_ids(dir: &Path, journal_lines: usize) -> Result<()> {
     }
     let backup = dir.join(BACKUP);
     let note = "The tables of this data directory as they were before feira gave accounts ids.\nThe server no longer reads them; delete this folder when you like.\n";
+    // The copy first, durably: whatever happens next, the old tables can be had back.
     keep_a_copy(dir, &backup, &OLD.map(|(table, _)| table), note)?;
+    // Read from the copy, not from `dir`: after a crash half-way through the writes
+    // below, `dir` holds some new tables, the copy only old ones.
     let [users, wallets, orders, ledger] =
         OLD.map(|(table, columns)| read(&backup, table, columns));
     let (users, wallets, orders, ledger) = (users?, wallets?, orders?, ledger?);
+    // Pure: ids given in memory, from the ledger's history (see `give_ids`).
     let new = give_ids(users, wallets, orders, ledger);
     // users.csv last: until it is written, the next start migrates again.
     write::<Wallet>(dir, &new.wallets)?;
     write::<Order>(dir, &new.orders)?;
     write::<LedgerEntry>(dir, &new.ledger)?;
     write::<User>(dir, &new.users)?;
+    // At WARN: an operator should know that the data directory was rewritten, and
+    // where the old files are.
     log::warn!(
         "{}: gave account ids to the tables of an older version ({} accounts, {} of them deleted); the old files are kept in {}",
         dir.display(),
@@ -112,13 +123,16 @@ pub fn account_ids(dir: &Path, journal_lines: usize) -> Result<()> {
 fn has_header(path: &Path, columns: &[&str]) -> Result<bool> {
     let file = match fs::File::open(path) {
         Ok(file) => file,
+        // A table never written (a fresh directory) is in no format: nothing to do.
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(Error::io(path, e)),
     };
+    // Only the first line is read: the tables may be large.
     let mut first = String::new();
     io::BufReader::new(file)
         .read_line(&mut first)
         .map_err(|e| Error::io(path, e))?;
+    // A file saved on Windows may end its lines with `\r\n`.
     Ok(first.trim_end_matches(['\r', '\n']) == columns.join(","))
 }
 
@@ -126,6 +140,8 @@ fn has_header(path: &Path, columns: &[&str]) -> Result<bool> {
 /// written last, as `README.txt`, and so says that the copy is whole: a whole copy is
 /// kept as it is (after a crash half-way, it still holds the tables from before).
 pub(super) fn keep_a_copy(dir: &Path, backup: &Path, tables: &[&str], note: &str) -> Result<()> {
+    // The note is the mark of a whole copy: with it, the copy is never overwritten
+    // (the tables in `dir` may already be the new ones).
     let done = backup.join("README.txt");
     if done.exists() {
         return Ok(());
@@ -134,13 +150,16 @@ pub(super) fn keep_a_copy(dir: &Path, backup: &Path, tables: &[&str], note: &str
     for table in tables {
         let from = snapshot::path(dir, table);
         let to = snapshot::path(backup, table);
+        // A table the directory never had has nothing to keep.
         if from.exists() {
             fs::copy(&from, &to).map_err(|e| Error::io(&from, e))?;
+            // Each copy on disk before the note says the copy is whole.
             fs::File::open(&to)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| Error::io(&to, e))?;
         }
     }
+    // The note, its data, then the folder's entries: only then is the copy whole.
     fs::write(&done, note)
         .and_then(|()| fs::File::open(&done)?.sync_all())
         .and_then(|()| snapshot::sync_dir(backup))
