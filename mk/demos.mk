@@ -1,6 +1,7 @@
 # The classroom demos: see docs/DEMOS.md. The top-level Makefile includes this file.
 # Both run in release mode (what the class sees) and finish by themselves in seconds;
-# `cargo test` runs them too (tests/demos.rs), in debug mode.
+# `cargo test` runs them too (tests/demos.rs), in debug mode. `make build` builds them
+# before class; otherwise the first run builds them here, with cargo's progress shown.
 
 CARGO ?= cargo
 
@@ -8,8 +9,8 @@ CARGO ?= cargo
 
 ## demo-race: lost updates on a shared stock without a lock, none with one
 demo-race:
-	$(CARGO) run --release --quiet --example demo_race
+	$(CARGO) run --release --example demo_race
 
 ## demo-deadlock: two lock orders deadlock, a watchdog says so; one lock order does not
 demo-deadlock:
-	$(CARGO) run --release --quiet --example demo_deadlock
+	$(CARGO) run --release --example demo_deadlock

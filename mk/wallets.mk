@@ -2,7 +2,7 @@
 
 .PHONY: check-state
 
-# Replay the wallets' ledger of the served data and compare it with the balances.
 # Stop the server first: the check reads a copy, and a live copy may be caught mid-checkpoint.
+## check-state: replay the wallets' ledger in state/ and compare it with the balances
 check-state: build
-	./target/release/feira-server check --data $(STATE)
+	$(BIN_DIR)/feira-server check --data $(STATE)

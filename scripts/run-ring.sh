@@ -7,7 +7,8 @@
 #
 # With few bits two addresses can hash to the same id; such a node refuses to join
 # ("id ... is already taken") and the script simply tries the next port.
-# Logs go to $LOG_DIR (a fresh temporary directory unless set).
+# Logs go to $LOG_DIR (a fresh temporary directory unless set). BASE_PORT moves the
+# ring (7000 by default), for two rings on one machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +17,11 @@ BITS=${BITS:-32}
 BASE_PORT=${BASE_PORT:-7000}
 STABILIZE_MS=${STABILIZE_MS:-200}
 LOG_DIR=${LOG_DIR:-$(mktemp -d -t feira-ring.XXXXXX)}
-BIN=target/debug/feira-chord
+# The release build, as `make build` makes it: built here too when missing or out of
+# date, with cargo's progress on the terminal (a no-op when `make build` ran).
+BIN=${BIN_DIR:-target/release}/feira-chord
 
-cargo build --quiet --bin feira-chord
+"${CARGO:-cargo}" build --release --bin feira-chord
 
 pids=()
 stop() {

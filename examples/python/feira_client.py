@@ -6,9 +6,12 @@ with "* " and one final "OK ..." or "ERR CODE message" line. Compare it with see
 client, which slept and hoped instead of framing replies.
 
     python3 examples/python/feira_client.py --addr 127.0.0.1:7878 --user alice --password alice-pass
+
+Without --addr it uses $FEIRA_ADDR, as feira-server and feira-cli do, else 127.0.0.1:7878.
 """
 
 import argparse
+import os
 import socket
 import sys
 
@@ -93,7 +96,8 @@ class Client:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--addr", default="127.0.0.1:7878")
+    parser.add_argument("--addr", default=os.environ.get("FEIRA_ADDR", "127.0.0.1:7878"),
+                        help="the server (default: $FEIRA_ADDR, else 127.0.0.1:7878)")
     parser.add_argument("--user", default="alice")
     parser.add_argument("--password", default="alice-pass")
     parser.add_argument("--buy", default="Maçã", help="product to order one unit of")
@@ -115,10 +119,17 @@ def main():
     except FeiraError as e:
         # A server without wallets answers UNKNOWN_COMMAND: say so and carry on.
         print("balance: not available:", e)
+    # A refusal is an answer, not a crash: ordering a product that does not exist must
+    # come back as ERR NOT_FOUND, and the connection goes on.
     try:
         client.call("ORDER", "No such product", 1)
+        print('ordering "No such product" was accepted: expected ERR NOT_FOUND')
+        return 1
     except FeiraError as e:
-        print("as expected:", e.code)
+        verdict = "as expected" if e.code == "NOT_FOUND" else "expected NOT_FOUND"
+        print(f'ordering "No such product" is refused with {e.code} ({verdict}): {e.message}')
+        if e.code != "NOT_FOUND":
+            return 1
     client.close()
     return 0
 

@@ -36,8 +36,8 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct Common {
-    /// The server's address.
-    #[arg(long, default_value = "127.0.0.1:7878")]
+    /// The server's address; the flag wins over $FEIRA_ADDR.
+    #[arg(long, env = feira::protocol::ADDR_ENV, default_value = feira::protocol::DEFAULT_ADDR)]
     addr: String,
     /// Accounts to log in with, `user:password,user:password`, shared round-robin
     /// (default: the demo customers alice and bob).

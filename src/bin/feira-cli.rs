@@ -30,8 +30,8 @@ Exit codes: 0 success; 1 the server answered ERR (printed on stderr as `ERR CODE
 (ERR BUSY), or no password could be read."
 )]
 struct Args {
-    /// The server's address.
-    #[arg(long, default_value = "127.0.0.1:7878")]
+    /// The server's address; the flag wins over $FEIRA_ADDR.
+    #[arg(long, env = feira::protocol::ADDR_ENV, default_value = feira::protocol::DEFAULT_ADDR)]
     addr: String,
     /// Log in as this user before the command (or at the start of the session).
     #[arg(long)]

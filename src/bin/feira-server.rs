@@ -24,8 +24,8 @@ struct Cli {
 
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:7878")]
+    /// Address to listen on (port 0 picks a free port); the flag wins over $FEIRA_ADDR.
+    #[arg(long, env = feira::protocol::ADDR_ENV, default_value = feira::protocol::DEFAULT_ADDR)]
     addr: String,
     /// Data directory with the CSV tables and the journal. Not `data/`: that folder holds
     /// the tracked demo data, which the server must never change (`make run-server`

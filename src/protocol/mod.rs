@@ -33,5 +33,14 @@ pub use pay_key::PayKey;
 pub use reply::{ErrorCode, Refusal, Reply};
 pub use request::{MAX_QUANTITY, Request, Secret};
 
+/// Where a feira server listens, and where its clients look for it, unless told otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
+
+/// The environment variable that moves the server, `feira-cli`, `feira-bench` and the
+/// Makefile to another address at once: `export FEIRA_ADDR=127.0.0.1:7979`. Two people
+/// on one machine each pick a port, and every command follows. A flag (`--addr`) still
+/// wins over it; without either, [`DEFAULT_ADDR`].
+pub const ADDR_ENV: &str = "FEIRA_ADDR";
+
 /// The longest request line the server accepts by default, in bytes (8 KiB).
 pub const DEFAULT_MAX_LINE: usize = 8 * 1024;

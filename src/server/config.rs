@@ -49,7 +49,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            addr: "127.0.0.1:7878".into(),
+            addr: crate::protocol::DEFAULT_ADDR.into(),
             data_dir: PathBuf::from("state"),
             max_connections: 1024,
             idle_timeout: Duration::from_secs(300),

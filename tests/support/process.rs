@@ -78,3 +78,18 @@ pub fn send_signal(pid: u32, signal: i32) {
         std::io::Error::last_os_error()
     );
 }
+
+/// Sends `signal` to every process of the process group `pgid` (a child started with
+/// `process_group(0)` leads its own), as a terminal's Ctrl-C does.
+pub fn send_signal_to_group(pgid: u32, signal: i32) {
+    let pgid = libc::pid_t::try_from(pgid).expect("a process id fits a pid_t");
+    // SAFETY: kill(2) takes plain integers; a negative id names the group the test's
+    // child leads, which lives while the test holds its `Child`.
+    let sent = unsafe { libc::kill(-pgid, signal) };
+    assert_eq!(
+        sent,
+        0,
+        "kill(-{pgid}, {signal}): {}",
+        std::io::Error::last_os_error()
+    );
+}

@@ -37,8 +37,15 @@ impl ServerProcess {
 
     /// The same, with these flags added (`--write-timeout 1`).
     pub fn start_with(dir: &Path, flags: &[&str]) -> ServerProcess {
-        let mut child = server_command(dir, "127.0.0.1:0")
-            .args(flags)
+        let mut command = server_command(dir, "127.0.0.1:0");
+        command.args(flags);
+        ServerProcess::spawn(command)
+    }
+
+    /// Starts this command line of `feira-server`, which must log where it listens
+    /// (RUST_LOG=info), and waits (30 s at most) until it does.
+    pub fn spawn(mut command: Command) -> ServerProcess {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
