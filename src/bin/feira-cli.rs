@@ -44,10 +44,10 @@ struct Args {
     #[arg(long)]
     raw: bool,
     /// The folder whose files this client serves to other peers after `connect`.
-    #[arg(long, default_value = "share")]
+    #[arg(long, default_value = feira::cli::sharing::DEFAULT_SHARED_FOLDER)]
     share_dir: PathBuf,
     /// Where `get_file` saves downloads when no local path is given.
-    #[arg(long, default_value = "downloads")]
+    #[arg(long, default_value = feira::cli::sharing::DEFAULT_DOWNLOAD_DIR)]
     download_dir: PathBuf,
     /// The port this client's file listener uses after `connect` (0: any free port).
     #[arg(long, default_value_t = 0)]

@@ -75,7 +75,9 @@ const fn admin(entry: Entry) -> Entry {
 /// The key that ends the session. It is handled by the loop, not sent as a verb.
 pub const QUIT_KEY: &str = "0";
 
-/// The menu, in the order it is shown. Keys are stable, so a script may use them.
+/// The menu, in the order it is shown, which is the order of the keys: an admin sees
+/// 1 to 20, a customer the same without the admin entries. Keys are stable, so a
+/// script may use them.
 pub const ENTRIES: &[Entry] = &[
     entry(
         "1",
@@ -128,7 +130,25 @@ pub const ENTRIES: &[Entry] = &[
     ),
     entry("7", "log out", "LOGOUT", &[]),
     entry("8", "who am I", "WHOAMI", &[]),
-    entry("9", "help: every verb the server knows", "HELP", &[]),
+    entry(
+        "9",
+        "help: the server's verbs and this client's commands",
+        "HELP",
+        &[],
+    ),
+    // The shop's admin entries.
+    admin(entry(
+        "10",
+        "restock a product",
+        "RESTOCK",
+        &[ask("product"), ask("change in stock (e.g. 50 or -20)")],
+    )),
+    admin(entry(
+        "11",
+        "add a product",
+        "ADD_PRODUCT",
+        &[ask("name"), ask("price (e.g. 12.50)"), ask("stock")],
+    )),
     // The wallet (seed 001).
     entry("12", "my wallet's movements", "TRANSFERS", &[]),
     entry(
@@ -165,18 +185,6 @@ pub const ENTRIES: &[Entry] = &[
         &[ask("user"), ask("file name")],
     ),
     entry("19", "stop sharing (disconnect)", "DISCONNECT", &[]),
-    admin(entry(
-        "10",
-        "restock a product",
-        "RESTOCK",
-        &[ask("product"), ask("change in stock (e.g. 50 or -20)")],
-    )),
-    admin(entry(
-        "11",
-        "add a product",
-        "ADD_PRODUCT",
-        &[ask("name"), ask("price (e.g. 12.50)"), ask("stock")],
-    )),
     admin(entry(
         "20",
         "deposit into a wallet",
@@ -257,6 +265,16 @@ mod tests {
             assert_ne!(entry.key, QUIT_KEY);
             assert!(ENTRIES[i + 1..].iter().all(|e| e.key != entry.key));
         }
+    }
+
+    #[test]
+    fn the_menu_is_shown_in_the_order_of_its_numbers() {
+        let keys: Vec<u32> = ENTRIES.iter().map(|e| e.key.parse().unwrap()).collect();
+        let expected: Vec<u32> = (1..=keys.len() as u32).collect();
+        assert_eq!(
+            keys, expected,
+            "an admin sees every entry, numbered 1, 2, 3, ..."
+        );
     }
 
     #[test]

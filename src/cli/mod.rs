@@ -15,6 +15,7 @@
 //! - [`options`]: what the person asked for ([`Options`]), the password, and the exit
 //!   codes ([`Exit`]);
 //! - [`render`]: replies as aligned tables; [`menu`]: the numbered menu for newcomers;
+//!   [`commands`]: the interactive client's own commands, as `help` lists them;
 //! - [`oneshot`]: `feira-cli --user alice products 5.00`, for scripts; [`watch`]:
 //!   `stats --watch`, STATS refreshed every second with rates per second;
 //! - [`repl`]: the interactive session, with the numbered menu and raw verbs.
@@ -22,6 +23,7 @@
 //! Exit codes are the same in both modes; see [`Exit`].
 
 pub mod columns;
+pub mod commands;
 pub mod connect;
 pub mod input;
 pub mod menu;

@@ -2,11 +2,13 @@
 //!
 //! Each line is one of:
 //! - a menu number (`3`): the entry asks for its arguments, then sends its verb;
-//! - `?` or `menu`: shows the menu; `help`: the server's HELP, then the menu;
+//! - `?` or `menu`: shows the menu; `help`: the server's HELP, then the client's own
+//!   commands ([`super::commands`]), then the menu; `help get_file`: one of those;
 //! - `quit`, `exit` or `0`: ends the session (so does the end of the input);
 //! - `reconnect`: opens a new connection (and logs in again);
 //! - `connect [port]`, `disconnect`, `get_file <user> <file> [local_path]`: file
-//!   sharing, where this client is a peer too (see [`super::sharing`]);
+//!   sharing, where this client is a peer too (see [`super::sharing`]); `publish`
+//!   is checked against the shared folder before it is sent;
 //! - anything else: a request, sent as typed (`order "Raquete de tênis" 1`).
 //!
 //! Ctrl-C at the prompt ends the session like `quit`: the client leaves file sharing
@@ -29,6 +31,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
+use super::commands;
 use super::input::{Input, Read, Script, Terminal};
 use super::menu::PROBES;
 use super::sharing::Sharing;
@@ -240,10 +243,15 @@ impl<'a> Repl<'a> {
             }
             ("HELP", 1) => {
                 let flow = self.request(words);
+                for line in commands::lines() {
+                    self.say(&line);
+                }
                 self.show_menu();
                 flow
             }
+            ("HELP", 2) if commands::find(&words[1]).is_some() => self.help_command(&words[1]),
             ("CONNECT", 1 | 2) => self.connect_peer(words.get(1)),
+            ("PUBLISH", 2..) => self.publish(words),
             ("DISCONNECT", 1) => {
                 let flow = self.request(words);
                 self.stop_sharing();
@@ -261,6 +269,19 @@ impl<'a> Repl<'a> {
                 flow
             }
             _ => self.request(words),
+        }
+    }
+
+    /// `help <command>` for one of the client's own commands: its usage and summary,
+    /// then the server's help for the verb it sends, if it sends one.
+    fn help_command(&mut self, name: &str) -> Flow {
+        let Some(command) = commands::find(name) else {
+            return Flow::Continue;
+        };
+        self.say(&commands::line(command));
+        match command.verb {
+            Some(verb) => self.request(&["HELP".to_string(), verb.to_string()]),
+            None => Flow::Continue,
         }
     }
 

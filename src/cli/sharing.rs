@@ -21,6 +21,14 @@ use crate::p2p::{FetchOptions, FetchReport, PeerServer, fetch_with, local_path_f
 /// How many downloads this peer serves at once; more get `ERR BUSY` from the peer.
 pub const MAX_UPLOADS: usize = 4;
 
+/// The shared folder when `--share-dir` does not name one: under `state/`, the folder
+/// `make run-server` serves from, which git ignores, so that shared files and
+/// downloads never land among the repository's own files.
+pub const DEFAULT_SHARED_FOLDER: &str = "state/share";
+
+/// Where downloads go when `--download-dir` does not say: beside the shared folder.
+pub const DEFAULT_DOWNLOAD_DIR: &str = "state/downloads";
+
 /// Where the files come from and go to, and the port to listen on.
 #[derive(Debug, Clone)]
 pub struct SharingOptions {
@@ -38,8 +46,8 @@ pub struct SharingOptions {
 impl Default for SharingOptions {
     fn default() -> SharingOptions {
         SharingOptions {
-            shared_folder: PathBuf::from("share"),
-            download_dir: PathBuf::from("downloads"),
+            shared_folder: PathBuf::from(DEFAULT_SHARED_FOLDER),
+            download_dir: PathBuf::from(DEFAULT_DOWNLOAD_DIR),
             listen_port: 0,
             min_rate: DEFAULT_MIN_RATE,
         }

@@ -42,6 +42,13 @@ impl Repl<'_> {
         for line in render::reply(&verb, &reply, Money::Reais) {
             self.say(&line);
         }
+        if reply.code() == Some(ErrorCode::NotConnected) {
+            // The server's `CONNECT <port> first` is a command of this client's own.
+            self.say(&format!(
+                "(in this client, type {} to share your files and join the connected users)",
+                super::peer::connect_hint()
+            ));
+        }
         if reply.is_ok() {
             match (verb.as_str(), words) {
                 ("LOGIN", [_, user, password]) => {

@@ -7,7 +7,17 @@
 //! where they are.
 
 use super::{Flow, Repl};
+use crate::cli::commands;
 use crate::cli::sharing::{self, Sharing};
+use crate::p2p::share::SharedFolder;
+
+/// What to type to join the connected users, and its menu number: `connect (menu 14)`.
+pub(super) fn connect_hint() -> String {
+    match commands::find("connect").and_then(|c| c.menu) {
+        Some(key) => format!("connect (menu {key})"),
+        None => "connect".to_string(),
+    }
+}
 
 impl Repl<'_> {
     /// `connect [port]`: starts this peer's file listener, then tells the server.
@@ -63,6 +73,16 @@ impl Repl<'_> {
         file_name: &str,
         local_path: Option<&String>,
     ) -> Flow {
+        // PEER answers only users in the list of connected users (as in seed 002), and
+        // this session is in it exactly while its file listener runs. The server would
+        // say `CONNECT <port> first`; in this client that is a command of its own.
+        if self.sharing.is_none() {
+            self.say(&format!(
+                "get_file needs you sharing first: type {}, then get_file again",
+                connect_hint()
+            ));
+            return Flow::Continue;
+        }
         let reply = match self.exchange(&["PEER".to_string(), user.to_string()]) {
             Ok(reply) => reply,
             Err(flow) => return flow,
@@ -99,6 +119,35 @@ impl Repl<'_> {
             Err(message) => self.say(&format!("download failed: {message}")),
         }
         Flow::Continue
+    }
+
+    /// `publish <file> <description>`: sent only if the file is in this client's
+    /// shared folder. The server cannot see the folder, so it would list any name, and
+    /// peers asking for a missing file would get NOT_FOUND from this client later.
+    pub(super) fn publish(&mut self, words: &[String]) -> Flow {
+        let folder = match &self.sharing {
+            Some(sharing) => sharing.shared_folder().to_path_buf(),
+            None => self.options.sharing.shared_folder.clone(),
+        };
+        let (name, dir) = (&words[1], folder.display());
+        let refusal = match SharedFolder::open(&folder) {
+            Ok(share) => share
+                .resolve(name)
+                .err()
+                .map(|e| format!("{name:?} is not a file of your shared folder {dir} ({e})")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Some(format!("your shared folder {dir} does not exist yet"))
+            }
+            Err(e) => Some(format!("your shared folder {dir} cannot be opened ({e})")),
+        };
+        if let Some(why) = refusal {
+            self.say(&format!(
+                "not published: {why}; put the file there first \
+                 (the server cannot see your folder, so this client checks)"
+            ));
+            return Flow::Continue;
+        }
+        self.request(words)
     }
 
     /// Stops the file listener, if it runs.
