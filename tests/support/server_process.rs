@@ -26,6 +26,8 @@ pub struct ServerProcess {
     log: mpsc::Receiver<String>,
     /// The lines it logged before the one that gave its address (start-up).
     pub started_log: Vec<String>,
+    /// The line that gave its address (`... listening on 127.0.0.1:41234`).
+    pub listening_line: String,
 }
 
 impl ServerProcess {
@@ -62,12 +64,13 @@ impl ServerProcess {
         });
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut seen = Vec::new();
-        let addr = loop {
+        let (addr, listening_line) = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match log.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(rest) = line.split("listening on ").nth(1) {
-                        break rest.trim().parse().expect("a socket address in the log");
+                        let addr = rest.trim().parse().expect("a socket address in the log");
+                        break (addr, line);
                     }
                     seen.push(line);
                 }
@@ -83,7 +86,14 @@ impl ServerProcess {
             addr,
             log,
             started_log: seen,
+            listening_line,
         }
+    }
+
+    /// The lines it has logged since the last call (after the line that gave its
+    /// address), without waiting for more.
+    pub fn new_log_lines(&self) -> Vec<String> {
+        self.log.try_iter().collect()
     }
 
     /// Its process id.
