@@ -57,8 +57,8 @@ mod matching;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -93,7 +93,11 @@ fn replace_word(text: &str, from: &str, to: &str) -> String {
         let after = rest[at + from.len()..].chars().next();
         let wordy = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
         out.push_str(&rest[..at]);
-        out.push_str(if wordy(before) || wordy(after) { from } else { to });
+        out.push_str(if wordy(before) || wordy(after) {
+            from
+        } else {
+            to
+        });
         rest = &rest[at + from.len()..];
     }
     out.push_str(rest);
@@ -172,7 +176,10 @@ impl Class {
             sessions: Vec::new(),
             printed: Vec::new(),
             keys: HashMap::new(),
-            peer_ports: PEER_PORTS.iter().map(|p| (p.to_string(), free_port())).collect(),
+            peer_ports: PEER_PORTS
+                .iter()
+                .map(|p| (p.to_string(), free_port()))
+                .collect(),
         }
     }
 
@@ -201,7 +208,10 @@ impl Class {
         let python = "python3 examples/python/feira_client.py";
         if let Some(server) = &self.server {
             let addr = server.addr.to_string();
-            text = text.replace("./target/release/feira-cli", &format!("{cli} --addr {addr}"));
+            text = text.replace(
+                "./target/release/feira-cli",
+                &format!("{cli} --addr {addr}"),
+            );
             text = text.replace(python, &format!("{python} --addr {addr}"));
             text = text.replace("127.0.0.1:7878", &addr);
             text = replace_word(&text, "7878", &server.addr.port().to_string());
@@ -369,7 +379,10 @@ impl Class {
             let mut reply = Vec::new();
             loop {
                 let line = connection.line();
-                assert!(!line.is_empty(), "the server closed {name}'s connection at {sent}");
+                assert!(
+                    !line.is_empty(),
+                    "the server closed {name}'s connection at {sent}"
+                );
                 let line = line.trim_end_matches(['\r', '\n']).to_string();
                 let done = line.starts_with("OK") || line.starts_with("ERR");
                 reply.push(line);
@@ -408,9 +421,9 @@ impl Class {
     fn transcript(&mut self, block: &Block) {
         let mut commands: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
         for line in &block.lines {
-            let typed = line
-                .split_once("> ")
-                .filter(|(prompt, _)| !prompt.is_empty() && prompt.chars().all(char::is_alphanumeric));
+            let typed = line.split_once("> ").filter(|(prompt, _)| {
+                !prompt.is_empty() && prompt.chars().all(char::is_alphanumeric)
+            });
             if let Some(command) = line.strip_prefix("$ ") {
                 commands.push((command.to_string(), Vec::new(), Vec::new()));
             } else if let Some(last) = commands.last_mut() {
@@ -419,7 +432,10 @@ impl Class {
                     None => last.2.push(line.clone()),
                 }
             } else {
-                panic!("{WALKTHROUGH}:{}: a transcript starts with `$ `", block.line);
+                panic!(
+                    "{WALKTHROUGH}:{}: a transcript starts with `$ `",
+                    block.line
+                );
             }
         }
         for (command, typed, shown) in commands {
@@ -435,7 +451,13 @@ impl Class {
     /// Starts `command` with `typed` as its input; returns what it printed. If the
     /// input ends with `quit`, waits for the end; otherwise leaves it running once it
     /// has printed what the block shows.
-    fn session(&mut self, command: &str, typed: &[String], block: &Block, shown: &[String]) -> Vec<String> {
+    fn session(
+        &mut self,
+        command: &str,
+        typed: &[String],
+        block: &Block,
+        shown: &[String],
+    ) -> Vec<String> {
         let command = self.to_test(command);
         let mut child = Command::new("sh")
             .arg("-c")
@@ -508,7 +530,11 @@ fn the_walkthrough_runs_as_written() {
             Kind::Conversation(name) => class.conversation(name, block),
             Kind::Run => class.run(block),
             Kind::Output => {
-                assert!(after_run, "{WALKTHROUGH}:{}: output of no `run` block", block.line);
+                assert!(
+                    after_run,
+                    "{WALKTHROUGH}:{}: output of no `run` block",
+                    block.line
+                );
                 let printed = class.printed.clone();
                 class.check(block, &block.lines, &printed);
             }
@@ -519,8 +545,14 @@ fn the_walkthrough_runs_as_written() {
         after_run = block.kind == Kind::Run;
     }
     // Skipping is the exception (the ring, the benchmark, the exercises): most steps run.
-    let run = blocks.iter().filter(|b| !matches!(b.kind, Kind::Skip(_))).count();
-    assert!(run >= 25, "only {run} blocks of {WALKTHROUGH} run: skip less");
+    let run = blocks
+        .iter()
+        .filter(|b| !matches!(b.kind, Kind::Skip(_)))
+        .count();
+    assert!(
+        run >= 25,
+        "only {run} blocks of {WALKTHROUGH} run: skip less"
+    );
 }
 
 /// The document cannot drift: a changed reply line fails the run.
@@ -533,15 +565,30 @@ fn a_block_that_shows_another_reply_fails() {
     let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         class.conversation("a", &blocks[1])
     }));
-    let message = *failed.expect_err("OK PONG is not OK PONG!").downcast::<String>().unwrap();
-    assert!(message.contains("    | OK PONG!") && message.contains("    | OK PONG"), "{message}");
+    let message = *failed
+        .expect_err("OK PONG is not OK PONG!")
+        .downcast::<String>()
+        .unwrap();
+    assert!(
+        message.contains("    | OK PONG!") && message.contains("    | OK PONG"),
+        "{message}"
+    );
 }
 
 #[test]
 fn substitutions_go_both_ways() {
-    assert_eq!(replace_word("port 7878, 17878", "7878", "1"), "port 1, 17878");
+    assert_eq!(
+        replace_word("port 7878, 17878", "7878", "1"),
+        "port 1, 17878"
+    );
     let class = Class::new();
     let command = class.to_test("tr -d '\\0' < state/journal.csv > /tmp/j");
-    assert!(!command.contains("state/") && !command.contains(" /tmp/j"), "{command}");
-    assert_eq!(class.to_doc(&command), "tr -d '\\0' < state/journal.csv > /tmp/j");
+    assert!(
+        !command.contains("state/") && !command.contains(" /tmp/j"),
+        "{command}"
+    );
+    assert_eq!(
+        class.to_doc(&command),
+        "tr -d '\\0' < state/journal.csv > /tmp/j"
+    );
 }

@@ -162,8 +162,8 @@ mod tests {
 
     #[test]
     fn a_block_without_a_marker_is_an_error() {
-        let problems = blocks("text\n\n```sh\nls\n```\n\n<!-- test: jump -->\n```text\nx\n```\n")
-            .unwrap_err();
+        let problems =
+            blocks("text\n\n```sh\nls\n```\n\n<!-- test: jump -->\n```text\nx\n```\n").unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("line 3: no `<!-- test"));
         assert!(problems[1].contains("unknown marker `test: jump`"));

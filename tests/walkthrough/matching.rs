@@ -54,7 +54,11 @@ fn shape_len(shape: Shape, text: &str) -> Option<usize> {
     };
     let len = match shape {
         Shape::Timestamp => fixed(b"dddd-dd-ddTdd:dd:ddZ", &|p, b| {
-            if p == b'd' { b.is_ascii_digit() } else { p == b }
+            if p == b'd' {
+                b.is_ascii_digit()
+            } else {
+                p == b
+            }
         })?,
         Shape::PayKey => fixed(b"xxxx-xxxx-xxxx-xxxx", &|p, b| {
             if p == b'x' {
@@ -97,9 +101,10 @@ fn pieces(line: &str, any: &[String]) -> Vec<Piece> {
     while let Some(c) = rest.chars().next() {
         let found = if after_word {
             None
-        } else if let Some(word) = any.iter().find(|w| {
-            rest.starts_with(w.as_str()) && !rest[w.len()..].starts_with(wordy)
-        }) {
+        } else if let Some(word) = any
+            .iter()
+            .find(|w| rest.starts_with(w.as_str()) && !rest[w.len()..].starts_with(wordy))
+        {
             Some((Shape::AnyWord, word.len()))
         } else {
             SHAPES
