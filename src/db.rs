@@ -123,14 +123,19 @@ impl Db {
     /// milliseconds under its writer lock), and each table is written a chunk of rows
     /// at a time under its read lock (`Table::save`), so a writer waits at most for one
     /// chunk. Why that is safe is in `Journal::rotate`.
+    ///
+    /// Each table is rewritten whole, or, if it only grew since the last checkpoint,
+    /// gets its new rows appended (a speed layer: `--checkpoint rewrite` switches it
+    /// off, src/storage/snapshot/append.rs).
     pub fn checkpoint(&self) -> Result<()> {
+        let layers = &self.journal.layers();
         self.journal.rotate()?;
-        self.users.save(&self.dir)?;
-        self.products.save(&self.dir)?;
-        self.wallets.save(&self.dir)?;
-        self.orders.save(&self.dir)?;
-        self.transfers.save(&self.dir)?;
-        self.files.save(&self.dir)?;
+        self.users.save(&self.dir, layers)?;
+        self.products.save(&self.dir, layers)?;
+        self.wallets.save(&self.dir, layers)?;
+        self.orders.save(&self.dir, layers)?;
+        self.transfers.save(&self.dir, layers)?;
+        self.files.save(&self.dir, layers)?;
         self.journal.drop_old()?;
         self.snapshot_bytes
             .store(self.snapshots_on_disk(), Ordering::Release);
@@ -385,12 +390,12 @@ mod tests {
         }
         // The checkpoint sets the journal aside and saves two tables of six...
         db.journal.rotate().unwrap();
-        db.orders.save(dir.path()).unwrap();
+        db.orders.save(dir.path(), &db.journal.layers()).unwrap();
         // ...while more orders come (in the new journal, partly in that snapshot)...
         for _ in 0..50 {
             orders::place(&db, &account_of(&db, "bob"), "Milho", 1).unwrap();
         }
-        db.products.save(dir.path()).unwrap();
+        db.products.save(dir.path(), &db.journal.layers()).unwrap();
         // ...and then the process dies: no other snapshot, the old journal stays.
         let before = state(&db);
         drop(db);

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use feira::accounts::throttle::{DEFAULT_REGISTRATIONS_PER_HOUR, Limits};
 use feira::accounts::token_bucket::Rate;
 use feira::protocol::Cents;
-use feira::server::{Config, Server};
+use feira::server::{Config, ReplyPath, Server};
+use feira::storage::{CsvEncoding, Layers};
 use feira::wallet::WalletPolicy;
 
 /// The feira server: a store, wallets and file sharing over one line protocol.
@@ -58,6 +59,122 @@ struct ServeArgs {
     #[arg(long, default_value_t = DEFAULT_REGISTRATIONS_PER_HOUR,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_registrations_per_hour: u32,
+    #[command(flatten)]
+    speed: SpeedArgs,
+}
+
+/// The speed layers: each is an optimisation of a plain version that does the same
+/// job, on by default. Switch one off to see what it buys (docs/BENCHMARKS.md, "What
+/// each speed layer buys", measures each); every promise holds either way.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Speed layers (each on by default)")]
+struct SpeedArgs {
+    /// Switch every speed layer off: the plain server. A flag below still sets its own
+    /// layer.
+    #[arg(long)]
+    plain: bool,
+    /// Who writes a reply that waits for the disk: `committer` (the thread that runs the
+    /// fsync sends it; src/server/reply_handover.rs) or `plain` (the connection thread
+    /// waits for the fsync, then writes it). [default: committer]
+    #[arg(long, value_enum)]
+    reply_path: Option<ReplyPathArg>,
+    /// Group commit: one fsync for every thread waiting at once (`on`;
+    /// src/storage/group_commit.rs), or an fsync of its own for each (`off`).
+    /// [default: on]
+    #[arg(long, value_enum)]
+    group_commit: Option<Switch>,
+    /// Journal files zeroed ahead of their lines, which are written over the zeros
+    /// (`on`; src/storage/padding.rs), or every line appended, growing the file (`off`).
+    /// [default: on]
+    #[arg(long, value_enum)]
+    prezero: Option<Switch>,
+    /// A checkpoint appends a table's new rows to its snapshot when none of the saved
+    /// rows changed (`append`; src/storage/snapshot/append.rs), or rewrites every
+    /// snapshot whole (`rewrite`). [default: append]
+    #[arg(long, value_enum)]
+    checkpoint: Option<CheckpointArg>,
+    /// CSV written by hand into reused buffers (`hand`; src/storage/csv_field.rs), or
+    /// by the csv crate's Writer (`crate`): the same bytes. [default: hand]
+    #[arg(long, value_enum)]
+    csv: Option<CsvArg>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ReplyPathArg {
+    Plain,
+    Committer,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Switch {
+    On,
+    Off,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum CheckpointArg {
+    Append,
+    Rewrite,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum CsvArg {
+    Hand,
+    Crate,
+}
+
+impl SpeedArgs {
+    /// The reply path and the storage layers these flags ask for: every layer on, or
+    /// off with `--plain`, then each flag given.
+    fn layers(&self) -> (ReplyPath, Layers) {
+        let (mut reply_path, mut storage) = match self.plain {
+            true => (ReplyPath::Plain, Layers::PLAIN),
+            false => (ReplyPath::Committer, Layers::FAST),
+        };
+        if let Some(path) = self.reply_path {
+            reply_path = match path {
+                ReplyPathArg::Plain => ReplyPath::Plain,
+                ReplyPathArg::Committer => ReplyPath::Committer,
+            };
+        }
+        if let Some(switch) = self.group_commit {
+            storage.group_commit = matches!(switch, Switch::On);
+        }
+        if let Some(switch) = self.prezero {
+            storage.prezero = matches!(switch, Switch::On);
+        }
+        if let Some(checkpoint) = self.checkpoint {
+            storage.append_checkpoints = matches!(checkpoint, CheckpointArg::Append);
+        }
+        if let Some(csv) = self.csv {
+            storage.csv = match csv {
+                CsvArg::Hand => CsvEncoding::Hand,
+                CsvArg::Crate => CsvEncoding::Crate,
+            };
+        }
+        (reply_path, storage)
+    }
+}
+
+/// The layers that are off, as the flags that switch them off, for the log.
+fn layers_off(reply_path: ReplyPath, storage: &Layers) -> Vec<&'static str> {
+    let mut off = Vec::new();
+    if reply_path == ReplyPath::Plain {
+        off.push("--reply-path plain");
+    }
+    if !storage.group_commit {
+        off.push("--group-commit off");
+    }
+    if !storage.prezero {
+        off.push("--prezero off");
+    }
+    if !storage.append_checkpoints {
+        off.push("--checkpoint rewrite");
+    }
+    if storage.csv == CsvEncoding::Crate {
+        off.push("--csv crate");
+    }
+    off
 }
 
 fn parse_cents(text: &str) -> Result<Cents, String> {
@@ -101,6 +218,11 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
+    let (reply_path, storage) = args.speed.layers();
+    let off = layers_off(reply_path, &storage);
+    if !off.is_empty() {
+        log::info!("speed layers switched off: {}", off.join(", "));
+    }
     let config = Config {
         addr: args.addr,
         data_dir: args.data,
@@ -117,6 +239,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             registrations: Rate::per_hour(args.max_registrations_per_hour),
             ..Limits::default()
         },
+        reply_path,
+        storage,
         ..Config::default()
     };
     let server = Server::bind(config).map_err(|e| e.to_string())?;

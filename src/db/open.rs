@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use super::schema::AccountIds;
 use super::{Db, canonical_names, identity, migrate};
 use crate::error::{Error, Result};
-use crate::storage::{Change, DirLock, Journal, Table};
+use crate::storage::{Change, DirLock, Journal, Layers, Table};
 
 /// The zero padding a journal file starts with: room for 512 KiB of lines, and since
 /// the file grows in whole MiB, a 1 MiB file. Small, so that neither the start nor the
@@ -23,23 +23,28 @@ impl Db {
     /// Opens a data directory: locks it for this process ([`DirLock`]), loads every
     /// snapshot, replays the journal on top, and checkpoints so that the snapshots are
     /// current and the journal empty. Fails, changing nothing, if another process (or
-    /// another `Db`) has the directory open.
+    /// another `Db`) has the directory open. Every speed layer of storage is on.
     pub fn open(dir: &Path, checkpoint_bytes: u64) -> Result<Db> {
         // The lock first: nothing in the directory is read, let alone written, until
         // this process is the only one that may.
-        Db::open_locked(DirLock::acquire(dir)?, checkpoint_bytes)
+        Db::open_with(dir, checkpoint_bytes, Layers::default())
     }
 
-    /// [`Db::open`] with the directory already locked (the server locks it before it
-    /// binds its socket, and opens the tables after).
-    pub fn open_locked(lock: DirLock, checkpoint_bytes: u64) -> Result<Db> {
-        let mut db = Db::load(lock, checkpoint_bytes)?;
+    /// [`Db::open`], with these speed layers of storage on (see [`Layers`]).
+    pub fn open_with(dir: &Path, checkpoint_bytes: u64, layers: Layers) -> Result<Db> {
+        Db::open_locked(DirLock::acquire(dir)?, checkpoint_bytes, layers)
+    }
+
+    /// [`Db::open_with`] with the directory already locked (the server locks it before
+    /// it binds its socket, and opens the tables after).
+    pub fn open_locked(lock: DirLock, checkpoint_bytes: u64, layers: Layers) -> Result<Db> {
+        let mut db = Db::load(lock, checkpoint_bytes, layers)?;
         // Names stored before their canonical forms are renamed on disk, and the
         // tables loaded again (src/db/canonical_names.rs).
         if canonical_names::rename(&db)? {
             // The old tables and journal are dropped (closed) before they are loaded again.
             let lock = db.into_lock();
-            db = Db::load(lock, checkpoint_bytes)?;
+            db = Db::load(lock, checkpoint_bytes, layers)?;
         }
         // Zeros ahead of the first line, so that the first writes are made in place
         // rather than grow the file (src/storage/padding.rs).
@@ -48,13 +53,13 @@ impl Db {
     }
 
     /// Loads every table and replays the journal on top (see [`Db::open`]).
-    fn load(lock: DirLock, checkpoint_bytes: u64) -> Result<Db> {
+    fn load(lock: DirLock, checkpoint_bytes: u64, layers: Layers) -> Result<Db> {
         // A copy of the path: the lock moves into the `Db` below.
         let dir = &lock.dir().to_path_buf();
         // The journal's lines are read first, and kept until the tables are loaded:
         // they are applied on top of the snapshots. A torn last line (a crash in the
         // middle of a write) was never acknowledged, and is dropped here.
-        let (journal, entries) = Journal::open(dir)?;
+        let (journal, entries) = Journal::open_with(dir, layers)?;
         // Tables from before account ids are given ids first (src/db/migrate.rs).
         migrate::account_ids(dir, entries.len())?;
         // Each table from its snapshot, `<table>.csv` (an empty table if there is none).

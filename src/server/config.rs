@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::accounts::throttle::Limits;
 use crate::protocol::DEFAULT_MAX_LINE;
+use crate::storage::Layers;
 use crate::wallet::WalletPolicy;
 
 /// Everything the server can be told at start-up.
@@ -44,6 +45,24 @@ pub struct Config {
     /// Failed logins and registrations allowed per name and per client address
     /// (`--max-registrations-per-hour` sets `registrations`).
     pub throttle: Limits,
+    /// How a reply that waits for the disk leaves (`--reply-path`).
+    pub reply_path: ReplyPath,
+    /// Which speed layers of storage are on (`--group-commit`, `--prezero`,
+    /// `--checkpoint`, `--csv`).
+    pub storage: Layers,
+}
+
+/// How a reply that must wait for the journal's fsync leaves (`--reply-path`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyPath {
+    /// The plain way: the connection thread waits until the fsync covers its request,
+    /// then writes the reply itself (src/server/replies.rs).
+    Plain,
+    /// A speed layer: the connection thread hands the reply over to the thread that
+    /// runs the covering fsync, which sends it, and goes back to reading its socket at
+    /// once (src/server/reply_handover.rs).
+    #[default]
+    Committer,
 }
 
 impl Default for Config {
@@ -62,6 +81,8 @@ impl Default for Config {
             audit: crate::sharing::AuditOptions::default(),
             wallet: WalletPolicy::default(),
             throttle: Limits::default(),
+            reply_path: ReplyPath::default(),
+            storage: Layers::default(),
         }
     }
 }

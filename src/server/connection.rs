@@ -1,10 +1,15 @@
 //! One connection's thread: read a request line, handle it, write the reply, repeat.
 //!
-//! Why the order "handle, release locks, then reply once durable": the handler takes
-//! and releases the table locks; only then is the reply sent, once the journal's fsync
-//! covers what the request changed or saw ([`durable_reply`](super::durable_reply)).
-//! So no lock is ever held across network I/O or an fsync, and a slow client can only
-//! slow itself down.
+//! The order is "handle, release the locks, wait until the disk has it, reply": the
+//! handler takes and releases the table locks; then the thread waits until the
+//! journal's fsync covers what the request changed or saw, and writes the reply
+//! ([`Replies::send_when_durable`], src/server/replies.rs). So no lock is ever held
+//! across network I/O or an fsync, and a slow client can only slow itself down.
+//!
+//! By default one speed layer changes who writes a reply that waits for the disk: the
+//! committer path hands it over to the thread that runs the fsync, and this thread
+//! goes straight back to reading (src/server/reply_handover.rs; `--reply-path plain`
+//! switches it off). This file reads the same either way.
 
 use std::io::{self, BufReader};
 use std::net::TcpStream;
@@ -13,7 +18,7 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use super::dispatch::Flow;
-use super::durable_reply::Replies;
+use super::replies::Replies;
 use super::session::Session;
 use super::timed_reader::TimedReader;
 use crate::protocol::frame::{Line, read_line};
@@ -24,7 +29,11 @@ use crate::protocol::{ErrorCode, Reply};
 pub fn serve(shared: &Shared, stream: &Arc<TcpStream>, peer: &str) {
     log::info!("{peer}: connection opened");
     let mut session = Session::new(peer);
-    let mut replies = Replies::new(stream, shared.config.write_timeout);
+    let mut replies = Replies::new(
+        stream,
+        shared.config.write_timeout,
+        shared.config.reply_path,
+    );
     let mut outcome = serve_requests(shared, stream, &mut session, &mut replies);
     // The last reply may still be waiting for the disk: it goes out before we close.
     if let (Ok(_), Err(e)) = (&outcome, replies.finish()) {
@@ -87,7 +96,8 @@ fn serve_requests(
         };
         shared.counters.requests.fetch_add(1, Ordering::Relaxed);
         let (reply, flow) = session.handle_line(shared, &request);
-        // Every change this request made or saw must be durable before we answer.
+        // Every change this request made or saw must be durable before we answer:
+        // wait for the journal's fsync, then write the reply.
         replies.send_when_durable(&shared.db.journal, reply)?;
         shared.db.checkpoint_if_due();
         if flow == Flow::Close {

@@ -93,7 +93,7 @@ impl Server {
         // 3. The data: snapshots loaded, the journal replayed on top, older data brought
         //    up to date (src/db/open.rs). Damaged data stops the start here, naming the
         //    file and the line: better no server than one that has lost data.
-        let db = Db::open_locked(lock, config.checkpoint_bytes)?;
+        let db = Db::open_locked(lock, config.checkpoint_bytes, config.storage)?;
         // Before anyone can connect: every account gets its wallet, and keys that
         // expired while the server was down are replaced (they must never work again).
         let opened = wallet::open_missing(&db, &config.wallet)?;

@@ -3,7 +3,10 @@
 //! - [`config`]: the settings;
 //! - [`listener`]: [`Server`], the accept loop, the connection limit, shutdown;
 //! - [`connection`]: one connection's thread: read a line, handle it, write the reply;
-//! - [`durable_reply`]: replies in order, each sent once the disk has what it says;
+//! - [`replies`]: replies in order, each sent once the disk has what it says: the
+//!   connection thread waits for the fsync, then writes (the plain path);
+//! - [`reply_handover`]: the committer path, a speed layer (`--reply-path committer`,
+//!   the default): the thread that runs the fsync sends the reply;
 //! - [`timed_reader`]: the idle and line timeouts;
 //! - [`timed_writer`]: the write deadline: a client takes each reply in time, or is cut off;
 //! - [`session`]: one connection's [`Session`](session::Session): who is logged in, and
@@ -14,14 +17,15 @@
 pub mod config;
 pub mod connection;
 pub mod dispatch;
-pub mod durable_reply;
 pub mod listener;
+pub mod replies;
+pub mod reply_handover;
 pub mod session;
 pub mod stats;
 pub mod timed_reader;
 pub mod timed_writer;
 
-pub use config::Config;
+pub use config::{Config, ReplyPath};
 pub use listener::{Server, ShutdownHandle};
 
 use std::sync::Arc;

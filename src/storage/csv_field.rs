@@ -1,13 +1,36 @@
 //! One CSV field, written by hand into a byte buffer.
 //!
-//! Why by hand: journal lines and snapshots are written for every change and a million
-//! rows at a time, and `csv::Writer` wanted a `String` per field. This is the quoting
-//! rule the `csv` reader expects (RFC 4180): a field that holds a comma, a quote or a
-//! line break goes in quotes, with its quotes doubled. The journal's and the snapshots'
-//! tests compare the output byte for byte with `csv::Writer`.
+//! # The plain version, and what this layer buys
+//!
+//! The plain way to write a CSV line is the `csv` crate's `Writer`: collect the fields
+//! as strings, then `write_record`. Journal lines are written for every transaction,
+//! under the tables' write locks, and snapshots a million rows at a time, so that
+//! costs a `String` per field, and a vector of them per row, while every other writer
+//! of those tables waits. Here each field goes straight into a reused byte buffer, with
+//! the quoting rule the `csv` reader expects (RFC 4180): a field that holds a comma, a
+//! quote or a line break goes in quotes, with its quotes doubled. Rows hand their
+//! fields over through a sink ([`Fields`](super::Fields)), numbers and amounts
+//! formatted in place, so that no string is made for them either.
+//!
+//! Switch it off with `feira-server --csv crate` ([`CsvEncoding::Crate`]): the journal
+//! (src/storage/line.rs) and the snapshots (src/storage/snapshot.rs) then collect each
+//! line's fields as strings and write them with `csv::Writer` ([`write_with_crate`]).
+//! The bytes are the same either way: their tests compare the two byte for byte,
+//! awkward fields and all. (The sink itself stays: it is how a row gives its fields to
+//! either encoder.)
 
 use std::fmt;
 use std::io::Write;
+
+/// How CSV lines are written: by hand (this file) or by the `csv` crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvEncoding {
+    /// Field by field into a reused buffer, by hand (the default).
+    #[default]
+    Hand,
+    /// The plain way: the fields as strings, then `csv::Writer::write_record`.
+    Crate,
+}
 
 /// Must this text be quoted?
 fn needs_quotes(text: &[u8]) -> bool {
@@ -46,6 +69,22 @@ pub(super) fn push_display(out: &mut Vec<u8>, value: &dyn fmt::Display, seen: im
     out.truncate(start);
     seen(&text);
     push(out, &text);
+}
+
+/// The plain way: appends one CSV record of `fields` to `out`, ended by `\n`, through
+/// `csv::Writer` (the number of fields may differ from one record to the next).
+pub(super) fn write_with_crate<I, F>(out: &mut Vec<u8>, fields: I)
+where
+    I: IntoIterator<Item = F>,
+    F: AsRef<[u8]>,
+{
+    let mut writer = csv::WriterBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_writer(out);
+    // Writing into a Vec cannot fail, and a flexible writer accepts any field count.
+    let _ = writer.write_record(fields);
+    let _ = writer.flush();
 }
 
 #[cfg(test)]

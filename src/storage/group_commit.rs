@@ -1,20 +1,21 @@
 //! Group commit: one fsync covers every line written before it began, and wakes
 //! exactly the threads it covered.
 //!
-//! Why: a connection thread that has written its journal line must not answer before
-//! the line is on disk, and an fsync costs about 200 µs here, the time to write dozens
-//! of lines. So one fsync should cover every line written meanwhile; the question is
-//! who runs it and who wakes whom.
+//! # The plain version, and what this layer buys
 //!
-//! A first version slept every waiter on one condition variable, and `notify_all` woke
-//! them *all* when an fsync ended. Those it had covered returned; the rest (their lines
-//! came in while it ran) went back to sleep, one of them ran the next fsync, and every
-//! wake-up went through the condition variable's mutex one thread at a time. On two
-//! cores, fifty threads doing that spent more time in the scheduler than in the server
-//! (docs/bench-notes.md).
+//! Without it, every thread that waits for its journal line runs an fsync of its own
+//! (`durability.rs`, `feira-server --group-commit off`). An fsync costs a few hundred
+//! microseconds here, the time to write dozens of lines, and it covers every line
+//! written before it began: so one fsync can serve every thread waiting at that moment,
+//! and fifty clients writing at once share a few fsyncs instead of running fifty. The
+//! ablation table in docs/BENCHMARKS.md ("What each speed layer buys") measures both in
+//! the same run, at 50 connections.
 //!
-//! Here a *round* is: note `target` = the last line written, fsync, publish `synced =
-//! target`, and unpark only the waiters whose ticket is at most `target`. Who runs it:
+//! # How
+//!
+//! A *round* is: note `target` = the last line written, fsync, publish `synced =
+//! target` (`SyncState::fsync`), and then tell only the waiters whose ticket is at most
+//! `target`. Who runs it:
 //! - a thread that finds no round running and nobody waiting runs it itself, so a lone
 //!   client pays no hand-over between threads;
 //! - otherwise the thread puts its ticket and thread handle in the queue and parks, and
@@ -22,44 +23,33 @@
 //!   empty. Under load it never sleeps, so one fsync follows the last without waiting
 //!   for a thread to be woken and scheduled.
 //!
-//! Each waiter is woken once, by the thread that knows its line is durable.
+//! Each waiter is woken once, by the thread that knows its line is durable: no waiter
+//! wakes to find its line not yet covered and sleeps again.
 //!
 //! A waiter need not be a sleeping thread. [`GroupCommit::when_durable`] queues a
-//! piece of work instead (the server's: send the reply), which the round runs itself
-//! once the fsync covered it. The connection thread then goes straight back to reading
-//! its socket instead of sleeping until the fsync and being woken: one thread switch
-//! less per request, and the reply leaves as soon as the disk has the line
-//! (src/server/durable_reply.rs).
-//! (Measured with `feira-bench -c 50 -d 3s -t transfer,order`, docs/bench-notes.md.)
+//! piece of work instead (the server's, with `--reply-path committer`: send the reply),
+//! which the round runs itself once the fsync covered it
+//! (src/server/reply_handover.rs).
 
-use std::fs::File;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle, Thread};
 
 use parking_lot::{Condvar, Mutex};
 
-/// The durability side of the journal: what is written, what is synced, and the
-/// committer thread that moves the second up to the first.
+use super::durability::{OnDurable, SyncState};
+
+/// Group commit for one journal: the queue of waiters and the committer thread that
+/// runs fsyncs for them.
 pub(super) struct GroupCommit {
     shared: Arc<Shared>,
     /// Joined on drop, after telling it to stop.
     committer: Option<JoinHandle<()>>,
 }
 
-/// What the connection threads and the committer share.
+/// What the waiting threads and the committer share.
 struct Shared {
-    /// A handle on the journal file, used only to fsync. Replaced when the journal
-    /// moves to a new file (a checkpoint): see [`GroupCommit::switch_file`].
-    file: Mutex<Arc<File>>,
-    /// The sequence number of the last line written (not necessarily durable).
-    written: AtomicU64,
-    /// The sequence number of the last line known to be durable.
-    synced: AtomicU64,
-    /// Set when an fsync failed: the disk's state is unknown, so writes stop.
-    poisoned: AtomicBool,
-    /// How many fsyncs ran, to show group commit at work.
-    fsyncs: AtomicU64,
+    /// What is written, what is synced, and the file (`durability.rs`).
+    state: Arc<SyncState>,
     /// The threads waiting for their line to be durable. A `parking_lot` mutex: it is
     /// held only to push or drain a few entries, never across an fsync.
     queue: Mutex<Queue>,
@@ -67,21 +57,6 @@ struct Shared {
     /// dropped.
     work: Condvar,
 }
-
-/// Work to run once a line is durable (see [`GroupCommit::when_durable`]).
-///
-/// A trait object behind an `Arc` rather than a boxed closure: the server's one
-/// implementation lives as long as its connection, so handing it over for a request
-/// is a reference count, not an allocation per request.
-pub trait WhenDurable: Send + Sync {
-    /// Called once per hand-over: with `true` once the line is durable, with `false`
-    /// if it never will be (the journal is poisoned). It runs on whichever thread ran
-    /// the fsync, usually the committer, so it must be quick and must never block.
-    fn durable(self: Arc<Self>, durable: bool);
-}
-
-/// What `when_durable` is given.
-pub(super) type OnDurable = Arc<dyn WhenDurable>;
 
 /// Who is told that a line is durable.
 enum Waiter {
@@ -93,7 +68,7 @@ enum Waiter {
 
 #[derive(Default)]
 struct Queue {
-    /// `true` while a round runs (in the committer or in a connection thread).
+    /// `true` while a round runs (in the committer or in a waiting thread).
     syncing: bool,
     /// (ticket, who to tell once the ticket is durable), in no particular order.
     waiters: Vec<(u64, Waiter)>,
@@ -102,14 +77,10 @@ struct Queue {
 }
 
 impl GroupCommit {
-    /// Starts the committer thread for this file.
-    pub(super) fn start(file: File) -> std::io::Result<GroupCommit> {
+    /// Starts the committer thread for the journal whose counters are `state`.
+    pub(super) fn start(state: Arc<SyncState>) -> std::io::Result<GroupCommit> {
         let shared = Arc::new(Shared {
-            file: Mutex::new(Arc::new(file)),
-            written: AtomicU64::new(0),
-            synced: AtomicU64::new(0),
-            poisoned: AtomicBool::new(false),
-            fsyncs: AtomicU64::new(0),
+            state,
             queue: Mutex::new(Queue::default()),
             work: Condvar::new(),
         });
@@ -125,39 +96,20 @@ impl GroupCommit {
         })
     }
 
-    /// Records that one more line was written and returns its sequence number.
-    /// The journal calls it under its writer lock, so numbers follow the file's order.
-    pub(super) fn wrote_line(&self) -> u64 {
-        self.shared.written.fetch_add(1, Ordering::AcqRel) + 1
-    }
-
-    /// The sequence number of the last line written.
-    pub(super) fn written(&self) -> u64 {
-        self.shared.written.load(Ordering::Acquire)
-    }
-
-    /// Declares every line written so far durable without an fsync (a checkpoint
-    /// has just put them in fsynced snapshots). Waiters are released by the
-    /// committer's next round.
-    pub(super) fn mark_all_synced(&self) {
-        let written = self.written();
-        self.shared.synced.fetch_max(written, Ordering::AcqRel);
-    }
-
     /// Returns once line `ticket` and every line before it is durable; `false` if
     /// the journal is poisoned (an fsync failed) and that may never happen.
     pub(super) fn wait(&self, ticket: u64) -> bool {
-        let shared = &*self.shared;
+        let state = &*self.shared.state;
         if let Some(durable) = self.decide_or_queue(ticket, || Waiter::Parked(thread::current())) {
             return durable;
         }
         loop {
             // `park` may return early (a stale unpark, or none at all): check again.
             thread::park();
-            if shared.synced.load(Ordering::Acquire) >= ticket {
+            if state.is_durable(ticket) {
                 return true;
             }
-            if shared.poisoned.load(Ordering::Acquire) {
+            if state.is_poisoned() {
                 return false;
             }
         }
@@ -169,16 +121,17 @@ impl GroupCommit {
     /// that will cover the line, and returns `None`.
     fn decide_or_queue(&self, ticket: u64, waiter: impl FnOnce() -> Waiter) -> Option<bool> {
         let shared = &*self.shared;
-        if shared.synced.load(Ordering::Acquire) >= ticket {
+        let state = &*shared.state;
+        if state.is_durable(ticket) {
             return Some(true);
         }
         let mut queue = shared.queue.lock();
         // Checked again under the lock: a round publishes `synced` before it looks at
         // the queue, so either we see its fsync here or it sees us.
-        if shared.synced.load(Ordering::Acquire) >= ticket {
+        if state.is_durable(ticket) {
             return Some(true);
         }
-        if shared.poisoned.load(Ordering::Acquire) {
+        if state.is_poisoned() {
             return Some(false);
         }
         if !queue.syncing && queue.waiters.is_empty() {
@@ -186,7 +139,7 @@ impl GroupCommit {
             queue.syncing = true;
             drop(queue);
             shared.round();
-            return Some(shared.synced.load(Ordering::Acquire) >= ticket);
+            return Some(state.is_durable(ticket));
         }
         queue.waiters.push((ticket, waiter()));
         if !queue.syncing {
@@ -205,33 +158,6 @@ impl GroupCommit {
         if let Some(durable) = self.decide_or_queue(ticket, || Waiter::Then(Arc::clone(&then))) {
             then.durable(durable);
         }
-    }
-
-    /// Is line `ticket` (and every line before it) durable already?
-    pub(super) fn is_durable(&self, ticket: u64) -> bool {
-        self.shared.synced.load(Ordering::Acquire) >= ticket
-    }
-
-    /// From now on, fsync this file. The caller has made every line written so far
-    /// durable (and called [`GroupCommit::mark_all_synced`]) and holds the journal's
-    /// writer lock, so no line is written meanwhile. A round reads its target before the
-    /// file: one that read a target including lines of the new file fsyncs the new file;
-    /// one that read an older target was covered already.
-    pub(super) fn switch_file(&self, file: File) {
-        *self.shared.file.lock() = Arc::new(file);
-    }
-
-    /// Refuses further writes: the disk's state is unknown.
-    pub(super) fn poison(&self) {
-        self.shared.poisoned.store(true, Ordering::Release);
-    }
-
-    pub(super) fn is_poisoned(&self) -> bool {
-        self.shared.poisoned.load(Ordering::Acquire)
-    }
-
-    pub(super) fn fsync_count(&self) -> u64 {
-        self.shared.fsyncs.load(Ordering::Relaxed)
     }
 }
 
@@ -266,25 +192,9 @@ impl Shared {
     /// One fsync that covers every line written so far, then the wake-ups. The
     /// caller has set `syncing`.
     fn round(&self) {
-        let target = self.written.load(Ordering::Acquire);
-        if target > self.synced.load(Ordering::Acquire) {
-            let file = Arc::clone(&self.file.lock());
-            match file.sync_data() {
-                Ok(()) => {
-                    self.fsyncs.fetch_add(1, Ordering::Relaxed);
-                    self.synced.fetch_max(target, Ordering::AcqRel);
-                }
-                // After a failed fsync the kernel may have dropped the dirty pages: we
-                // cannot know what is on disk, so we refuse further writes (see
-                // docs/RELIABILITY.md). Reads carry on.
-                Err(e) => {
-                    log::error!("journal fsync failed, refusing further writes: {e}");
-                    self.poisoned.store(true, Ordering::Release);
-                }
-            }
-        }
-        let synced = self.synced.load(Ordering::Acquire);
-        let poisoned = self.poisoned.load(Ordering::Acquire);
+        self.state.fsync();
+        let synced = self.state.synced();
+        let poisoned = self.state.is_poisoned();
         let done: Vec<(u64, Waiter)>;
         {
             let mut queue = self.queue.lock();
@@ -316,12 +226,20 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::durability::{Durability, WhenDurable};
+    use std::fs::File;
     use std::time::Duration;
 
-    fn group_commit() -> (tempfile::TempDir, GroupCommit) {
+    /// Durability with group commit on, as the journal holds it by default.
+    fn group_commit() -> (tempfile::TempDir, Durability) {
         let dir = tempfile::tempdir().unwrap();
         let file = File::create(dir.path().join("journal.csv")).unwrap();
-        (dir, GroupCommit::start(file).unwrap())
+        (dir, Durability::start(file, true).unwrap())
+    }
+
+    /// Group commit's queue and committer, to look inside.
+    fn shared(durability: &Durability) -> &Shared {
+        &durability.group.as_ref().expect("group commit is on").shared
     }
 
     #[test]
@@ -350,7 +268,7 @@ mod tests {
                     for _ in 0..LINES_EACH {
                         let ticket = commit.wrote_line();
                         assert!(commit.wait(ticket));
-                        assert!(commit.shared.synced.load(Ordering::Acquire) >= ticket);
+                        assert!(commit.is_durable(ticket));
                     }
                 })
             })
@@ -360,7 +278,7 @@ mod tests {
         }
         let fsyncs = commit.fsync_count();
         assert!(fsyncs >= 1 && fsyncs <= (WRITERS * LINES_EACH) as u64);
-        assert!(commit.shared.queue.lock().waiters.is_empty());
+        assert!(shared(&commit).queue.lock().waiters.is_empty());
     }
 
     /// The point of group commit: one fsync covers every line written before it began.
@@ -409,7 +327,7 @@ mod tests {
         let (_dir, commit) = group_commit();
         let commit = Arc::new(commit);
         // Pretend a round is running, so that every waiter queues and parks.
-        commit.shared.queue.lock().syncing = true;
+        shared(&commit).queue.lock().syncing = true;
         let waiters: Vec<_> = (0..WRITERS)
             .map(|_| {
                 let commit = commit.clone();
@@ -417,22 +335,22 @@ mod tests {
             })
             .collect();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while commit.shared.queue.lock().waiters.len() < WRITERS {
+        while shared(&commit).queue.lock().waiters.len() < WRITERS {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the waiters never queued: {} of {WRITERS}",
-                commit.shared.queue.lock().waiters.len()
+                shared(&commit).queue.lock().waiters.len()
             );
             thread::sleep(Duration::from_millis(1));
         }
         // The pretended round ends without an fsync; the committer takes over.
-        commit.shared.queue.lock().syncing = false;
-        commit.shared.work.notify_one();
+        shared(&commit).queue.lock().syncing = false;
+        shared(&commit).work.notify_one();
         for waiter in waiters {
             assert!(waiter.join().unwrap());
         }
         assert_eq!(commit.fsync_count(), 1, "one fsync for {WRITERS} waiters");
-        assert!(commit.shared.queue.lock().waiters.is_empty());
+        assert!(shared(&commit).queue.lock().waiters.is_empty());
     }
 
     #[test]
@@ -440,7 +358,7 @@ mod tests {
         let (_dir, commit) = group_commit();
         let commit = Arc::new(commit);
         // Pretend a round is running, so the waiter parks instead of syncing itself.
-        commit.shared.queue.lock().syncing = true;
+        shared(&commit).queue.lock().syncing = true;
         let ticket = commit.wrote_line();
         let waiter = {
             let commit = commit.clone();
@@ -448,12 +366,12 @@ mod tests {
         };
         let parked = (0..2000).any(|_| {
             thread::sleep(Duration::from_millis(1));
-            !commit.shared.queue.lock().waiters.is_empty()
+            !shared(&commit).queue.lock().waiters.is_empty()
         });
         assert!(parked, "the waiter queued itself");
         // The checkpoint made everything durable; the end of the running round wakes it.
         commit.mark_all_synced();
-        commit.shared.round();
+        shared(&commit).round();
         assert!(waiter.join().unwrap());
         assert_eq!(
             commit.fsync_count(),
@@ -492,14 +410,14 @@ mod tests {
     fn queued_work_runs_once_after_the_fsync_that_covers_it() {
         let (_dir, commit) = group_commit();
         // Pretend a round is running, so the work is queued instead of run here.
-        commit.shared.queue.lock().syncing = true;
+        shared(&commit).queue.lock().syncing = true;
         let (told, then) = recorder();
         commit.when_durable(commit.wrote_line(), then);
         assert_eq!(*told.lock(), None, "not before the fsync");
-        commit.shared.round();
+        shared(&commit).round();
         assert_eq!(commit.fsync_count(), 1);
         assert!(matches!(*told.lock(), Some((true, _))));
-        assert!(commit.shared.queue.lock().waiters.is_empty(), "run once");
+        assert!(shared(&commit).queue.lock().waiters.is_empty(), "run once");
     }
 
     #[test]

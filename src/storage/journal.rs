@@ -1,5 +1,5 @@
-//! The journal: one CSV file of committed transactions, written line after line into
-//! zero padding, with group commit.
+//! The journal: one CSV file of committed transactions, one line each, made durable
+//! before anyone hears of them.
 //!
 //! A line is one transaction:
 //!
@@ -13,25 +13,29 @@
 //! field, so a line cut short by a crash is recognised even when what is left of it
 //! still looks like CSV.
 //!
-//! # Zero padding: why the file is bigger than the journal
+//! # Writing a line, then waiting until it is durable
 //!
-//! The file is grown ahead of the lines with real zeros, and each line is written *in
-//! place* over them, so that an fsync need not commit a new file size (see
-//! [`padding`], which also says how much room a file gets). So the journal ends at the
-//! file's last byte that is not zero, not at the end of the file. At start-up the file
-//! is cut back to its last good line (padding included); the first commit grows it
-//! again.
+//! [`Journal::commit`] only *writes* the line (a fast `pwrite`, into the page cache),
+//! under the writer lock, while the caller holds its tables' locks. The caller then
+//! releases them, and [`Journal::wait_durable`] returns once an `fsync` that began
+//! after the line was written has returned (src/storage/durability.rs). So no lock is
+//! held across an fsync. [`Journal::when_durable`] is the same wait without a sleeping
+//! thread: it runs a piece of work (the server's: send the reply) once the line is
+//! durable.
 //!
-//! # Group commit
+//! That is the plain journal: each line written at the end of the last, each waiter
+//! running its own fsync. Two speed layers make it faster, both on by default:
 //!
-//! [`Journal::commit`] only *writes* the line (a fast `pwrite`), under
-//! the writer lock. [`Journal::wait_durable`] then waits until it is durable: each
-//! `fsync` covers every line written before it began and wakes exactly the waiters it
-//! covered; under load a committer thread runs them back to back (see
-//! [`group_commit`]). Fifty clients paying at the same moment share a few fsyncs.
-//! [`Journal::when_durable`] is the same wait without a sleeping thread: it runs a
-//! piece of work (the server's: send the reply) once the line is durable.
-//!
+//! - **Group commit** ([`group_commit`]): one fsync covers every line written before
+//!   it began and wakes exactly the waiters it covered; under load a committer thread
+//!   runs them back to back. Fifty clients paying at the same moment share a few
+//!   fsyncs. `--group-commit off` switches it off.
+//! - **Zero padding** ([`padding`]): the file is grown ahead of the lines with real
+//!   zeros, and each line is written *in place* over them, so that an fsync need not
+//!   commit a new file size. So the journal ends at the file's last byte that is not
+//!   zero, not at the end of the file. At start-up the file is cut back to its last
+//!   good line (padding included); the first commit grows it again. `--prezero off`
+//!   switches it off: every line then grows the file, as an append would.
 //!
 //! # The pieces
 //!
@@ -57,11 +61,12 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::LockStats;
-use super::group_commit::{GroupCommit, WhenDurable};
+use super::csv_field::CsvEncoding;
+use super::durability::{Durability, WhenDurable};
 use super::line::LineEncoder;
 use super::padding::{Padding, write_zeros};
 use super::refused_writes::RefusedWrites;
+use super::{Layers, LockStats};
 use crate::error::{Error, Result};
 
 /// The name of a journal set aside by a checkpoint ([`Journal::rotate`]).
@@ -120,9 +125,11 @@ pub struct Journal {
     /// a line. Lock order: always taken *after* the table locks, and held only for one
     /// `write` (and, now and then, the zeros that grow the file).
     writer: Mutex<Writer>,
-    /// Sequence numbers of the lines written and synced, and who runs the next
-    /// fsync (on a second handle on the same file) while the others wait.
-    durability: GroupCommit,
+    /// Sequence numbers of the lines written and synced, and who runs the fsyncs (on a
+    /// second handle on the same file): each waiter, or group commit.
+    durability: Durability,
+    /// Which speed layers are on (`--group-commit`, `--prezero`, `--csv`).
+    layers: Layers,
     /// Fault injection for tests: the next N writes fail half-way, as if the disk were
     /// full (see [`Journal::write_at`]).
     failing_writes: AtomicU32,
@@ -146,8 +153,11 @@ struct Writer {
     /// Opened for writing, not appending: every write says where it goes.
     file: File,
     line: Vec<u8>,
-    /// The zeros after the lines: how far the file reaches (see [`padding`]).
-    padding: Padding,
+    /// How the line is encoded (`--csv`).
+    csv: CsvEncoding,
+    /// The zeros after the lines: how far the file reaches (see [`padding`]). `None`
+    /// with `--prezero off`: the file ends where the lines end, and each line grows it.
+    padding: Option<Padding>,
     /// How much room an emptied journal is given at once (see [`Journal::keep_room`]).
     room: u64,
     /// The writes refused lately, so that a full disk is logged in a few lines.
@@ -155,9 +165,28 @@ struct Writer {
 }
 
 impl Writer {
-    /// Makes sure the file holds zeros up to `end` (see [`Padding::make_room`]).
+    /// Makes sure the file holds zeros up to `end` (see [`Padding::make_room`]). Without
+    /// padding there is nothing to do: the line's own write grows the file.
     fn make_room(&mut self, end: u64) -> io::Result<()> {
-        self.padding.make_room(&self.file, end)
+        match &mut self.padding {
+            Some(padding) => padding.make_room(&self.file, end),
+            None => Ok(()),
+        }
+    }
+
+    /// The file's size, zeros included, when the lines end at `len`.
+    fn capacity(&self, len: u64) -> u64 {
+        self.padding.as_ref().map_or(len, Padding::capacity)
+    }
+
+    /// Wipes what a failed write may have left of a line in `range`, so that the next
+    /// line, written at the same place, is not followed by the end of this one: zeros
+    /// back over it, or, without padding, the file cut back to where the line began.
+    fn wipe(&self, range: std::ops::Range<u64>) -> io::Result<()> {
+        match self.padding {
+            Some(_) => write_zeros(&self.file, range),
+            None => self.file.set_len(range.start),
+        }
     }
 
     /// [`Writer::make_room`] ahead of need: if the disk has no room for the zeros now,
@@ -190,7 +219,8 @@ impl Journal {
 
     fn write_line(&self, tables: &[&mut dyn Staged]) -> Result<Ticket> {
         let mut writer = self.lock_writer();
-        let mut line = LineEncoder::start(&mut writer.line);
+        let csv = writer.csv;
+        let mut line = LineEncoder::start(&mut writer.line, csv);
         for table in tables {
             table.encode_staged(&mut line);
         }
@@ -216,24 +246,24 @@ impl Journal {
         if self.is_poisoned() {
             return Err(Error::Poisoned);
         }
-        // The line goes where the last one ended, over zeros.
+        // The line goes where the last one ended (over zeros, with padding).
         let at = self.len.load(Ordering::Acquire);
         let end = at + writer.line.len() as u64;
         // If growing fails, no byte of the line was written: nothing to undo.
         let grown = writer.make_room(end);
-        self.capacity
-            .store(writer.padding.capacity(), Ordering::Release);
+        self.capacity.store(writer.capacity(at), Ordering::Release);
         grown.map_err(|e| Error::io(&self.path, e))?;
         if let Err(e) = self.write_at(writer, at) {
             // Part of the line may be in the file, and the next line will be written at
             // the same place: if it were shorter, the end of this one would follow it.
-            // Put the zeros back; if even that fails, stop writing.
-            if write_zeros(&writer.file, at..end).is_err() {
+            // Wipe it; if even that fails, stop writing.
+            if writer.wipe(at..end).is_err() {
                 self.durability.poison();
             }
             return Err(Error::io(&self.path, e));
         }
         self.len.store(end, Ordering::Release);
+        self.capacity.store(writer.capacity(end), Ordering::Release);
         // Still under the writer lock, so sequence numbers follow the file's order.
         Ok(Ticket(self.durability.wrote_line()))
     }
@@ -256,7 +286,8 @@ impl Journal {
         writer.file.write_all_at(&writer.line, at)
     }
 
-    /// Returns once the transaction with this ticket, and every one before it, is on disk.
+    /// Returns once the transaction with this ticket, and every one before it, is on
+    /// disk: after an fsync of this thread's own, or, with group commit, one it shares.
     pub fn wait_durable(&self, ticket: Ticket) -> Result<()> {
         if self.durability.wait(ticket.0) {
             Ok(())
@@ -267,7 +298,7 @@ impl Journal {
 
     /// Runs `then` once the transaction with this ticket, and every one before it, is
     /// on disk (or once it is known that it never will be). It may run at once on this
-    /// thread, or later on the thread that runs the fsync (see
+    /// thread, or, with group commit, later on the thread that runs the fsync (see
     /// [`GroupCommit::when_durable`](super::group_commit::GroupCommit::when_durable)):
     /// it must be quick and must never block.
     pub fn when_durable(&self, ticket: Ticket, then: Arc<dyn WhenDurable>) {
@@ -290,13 +321,13 @@ impl Journal {
     /// that many bytes of lines to be written in place before the file has to grow. The
     /// database gives it a small room (512 KiB: a 1 MiB file, a millisecond or two to
     /// write) and makes a busy journal's next file ahead with more
-    /// ([`Journal::prepare_next`]).
+    /// ([`Journal::prepare_next`]). Without padding (`--prezero off`) it does nothing.
     pub fn keep_room(&self, bytes: u64) {
         let mut writer = self.lock_writer();
         writer.room = bytes;
-        writer.make_room_or_warn(self.len_bytes() + bytes);
-        self.capacity
-            .store(writer.padding.capacity(), Ordering::Release);
+        let len = self.len_bytes();
+        writer.make_room_or_warn(len + bytes);
+        self.capacity.store(writer.capacity(len), Ordering::Release);
     }
 
     /// The journal file's size, zeros included: how far its lines can go before it has
@@ -319,6 +350,11 @@ impl Journal {
     /// How many fsyncs the journal has run.
     pub fn fsync_count(&self) -> u64 {
         self.durability.fsync_count()
+    }
+
+    /// Which speed layers this journal runs with.
+    pub fn layers(&self) -> Layers {
+        self.layers
     }
 
     /// Has an fsync failed? Then writes are refused until a restart.

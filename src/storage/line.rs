@@ -1,18 +1,16 @@
 //! Writing one journal line: the checksum, then every change's fields, as CSV.
 //!
-//! Why by hand rather than through `csv::Writer`: a line is written for every
-//! transaction, under the tables' write locks, so whatever it costs, every other
-//! writer of those tables waits for it. Going through `csv::Writer` meant a vector of
-//! fields, a string per number, a formatted checksum and the writer's own buffer:
-//! allocations, for every line, while holding the locks. Here the fields go straight
-//! into the journal's reused buffer, and the checksum is computed on the way.
-//!
-//! The quoting is `csv_field`'s, the CSV rule the `csv` reader expects. A test checks
-//! the output byte for byte against `csv::Writer`.
+//! A line is written for every transaction, under the tables' write locks, so whatever
+//! it costs, every other writer of those tables waits for it. By default the fields go
+//! straight into the journal's reused buffer, quoted by hand (`csv_field`, the speed
+//! layer that says what it buys), and the checksum is computed on the way. With
+//! `--csv crate` ([`CsvEncoding::Crate`]) the line's fields are collected as strings
+//! and written by `csv::Writer`: the plain version, and the same bytes (a property test
+//! compares the two).
 
 use std::fmt;
 
-use super::csv_field;
+use super::csv_field::{self, CsvEncoding};
 use super::record::{Fields, Record};
 
 /// FNV-1a's starting value and prime (64 bits).
@@ -41,17 +39,28 @@ pub struct LineEncoder<'a> {
     out: &'a mut Vec<u8>,
     hash: u64,
     changes: usize,
+    /// With [`CsvEncoding::Crate`], the fields so far, for `csv::Writer` to write at
+    /// the end; `None` when they go straight into `out`, by hand.
+    fields: Option<Vec<String>>,
 }
 
 impl<'a> LineEncoder<'a> {
-    /// Starts a line in `out` (emptied first), with room for the checksum.
-    pub(super) fn start(out: &'a mut Vec<u8>) -> LineEncoder<'a> {
+    /// Starts a line in `out` (emptied first): by hand, with room for the checksum,
+    /// or collecting the fields for the `csv` crate.
+    pub(super) fn start(out: &'a mut Vec<u8>, encoding: CsvEncoding) -> LineEncoder<'a> {
         out.clear();
-        out.extend_from_slice(&[b'0'; CHECKSUM_DIGITS]);
+        let fields = match encoding {
+            CsvEncoding::Hand => {
+                out.extend_from_slice(&[b'0'; CHECKSUM_DIGITS]);
+                None
+            }
+            CsvEncoding::Crate => Some(Vec::new()),
+        };
         LineEncoder {
             out,
             hash: FNV_OFFSET,
             changes: 0,
+            fields,
         }
     }
 
@@ -92,14 +101,28 @@ impl<'a> LineEncoder<'a> {
     /// Writes the checksum in front and the `\n` at the end.
     pub(super) fn finish(self) {
         let hex = format_hex(self.hash);
-        self.out[..CHECKSUM_DIGITS].copy_from_slice(&hex);
-        self.out.push(b'\n');
+        match self.fields {
+            None => {
+                self.out[..CHECKSUM_DIGITS].copy_from_slice(&hex);
+                self.out.push(b'\n');
+            }
+            Some(fields) => {
+                let checksum: &[u8] = &hex;
+                let rest = fields.iter().map(String::as_bytes);
+                csv_field::write_with_crate(self.out, std::iter::once(checksum).chain(rest));
+            }
+        }
     }
 
     fn field(&mut self, text: &str) {
         self.hash = add_field(self.hash, text);
-        self.out.push(b',');
-        csv_field::push(self.out, text);
+        match &mut self.fields {
+            None => {
+                self.out.push(b',');
+                csv_field::push(self.out, text);
+            }
+            Some(fields) => fields.push(text.to_string()),
+        }
     }
 }
 
@@ -109,6 +132,9 @@ impl Fields for LineEncoder<'_> {
     }
 
     fn display(&mut self, field: &dyn fmt::Display) {
+        if self.fields.is_some() {
+            return self.field(&field.to_string());
+        }
         self.out.push(b',');
         let mut hash = self.hash;
         csv_field::push_display(self.out, field, |text| hash = add_field(hash, text));
@@ -148,14 +174,18 @@ mod tests {
         writer.into_inner().unwrap()
     }
 
-    fn by_hand(changes: &[(&str, Vec<String>)]) -> Vec<u8> {
+    fn encoded(changes: &[(&str, Vec<String>)], encoding: CsvEncoding) -> Vec<u8> {
         let mut out = b"left over from the last line".to_vec();
-        let mut line = LineEncoder::start(&mut out);
+        let mut line = LineEncoder::start(&mut out, encoding);
         for (table, row) in changes {
             line.put(table, row);
         }
         line.finish();
         out
+    }
+
+    fn by_hand(changes: &[(&str, Vec<String>)]) -> Vec<u8> {
+        encoded(changes, CsvEncoding::Hand)
     }
 
     #[test]
@@ -178,6 +208,8 @@ mod tests {
             String::from_utf8(by_hand(&changes)).unwrap(),
             String::from_utf8(with_csv_crate(&changes)).unwrap()
         );
+        // And the journal's own plain version (`--csv crate`) writes the same bytes.
+        assert_eq!(encoded(&changes, CsvEncoding::Crate), by_hand(&changes));
     }
 
     #[test]
@@ -188,16 +220,19 @@ mod tests {
 
     #[test]
     fn a_delete_is_a_change_of_one_field() {
-        let mut out = Vec::new();
-        let mut line = LineEncoder::start(&mut out);
-        line.delete("files", "alice,notes.txt");
-        assert_eq!(line.changes(), 1);
-        line.finish();
-        let sum = checksum(["files", "del", "1", "alice,notes.txt"]);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            format!("{sum:016x},files,del,1,\"alice,notes.txt\"\n")
-        );
+        for encoding in [CsvEncoding::Hand, CsvEncoding::Crate] {
+            let mut out = Vec::new();
+            let mut line = LineEncoder::start(&mut out, encoding);
+            line.delete("files", "alice,notes.txt");
+            assert_eq!(line.changes(), 1);
+            line.finish();
+            let sum = checksum(["files", "del", "1", "alice,notes.txt"]);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{sum:016x},files,del,1,\"alice,notes.txt\"\n"),
+                "{encoding:?}"
+            );
+        }
     }
 
     /// A row with a text field and two formatted ones, one of which needs quotes.
@@ -238,13 +273,15 @@ mod tests {
             name: "Maçã, verde".into(),
             amount: 1250,
         };
-        let mut direct = Vec::new();
-        let mut line = LineEncoder::start(&mut direct);
-        line.put_row(&row);
-        line.finish();
         let fields = row.to_fields();
         assert_eq!(fields, ["Maçã, verde", "1250", "1,5 \"x\""]);
-        assert_eq!(direct, by_hand(&[("samples", fields)]));
+        for encoding in [CsvEncoding::Hand, CsvEncoding::Crate] {
+            let mut direct = Vec::new();
+            let mut line = LineEncoder::start(&mut direct, encoding);
+            line.put_row(&row);
+            line.finish();
+            assert_eq!(direct, by_hand(&[("samples", fields.clone())]), "{encoding:?}");
+        }
     }
 
     proptest! {
@@ -255,6 +292,8 @@ mod tests {
         ) {
             let changes = [("t", row), ("n", vec![count.to_string()])];
             prop_assert_eq!(by_hand(&changes), with_csv_crate(&changes));
+            // `--csv crate`, the journal's plain version: byte for byte the same.
+            prop_assert_eq!(encoded(&changes, CsvEncoding::Crate), by_hand(&changes));
         }
     }
 }

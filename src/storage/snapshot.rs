@@ -5,13 +5,20 @@
 //! see half-written files). Writing `products.csv.tmp`, fsyncing it, renaming it over
 //! the old one and fsyncing the directory means a reader, or a restart, sees either
 //! the old file or the new one, never a mixture.
+//!
+//! That is the plain checkpoint: every table rewritten whole ([`write_atomic`]). A
+//! table that only grew since its last checkpoint gets its new rows appended instead,
+//! a speed layer of its own ([`append`]; `feira-server --checkpoint rewrite` switches it
+//! off).
+
+pub mod append;
 
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::csv_field;
+use super::csv_field::{self, CsvEncoding};
 use super::record::Fields;
 use crate::error::{Error, Result};
 
@@ -31,8 +38,9 @@ pub struct Rows {
 
 /// Reads a snapshot. A missing file is an empty table. The header must match `columns`
 /// exactly. A last row without its line end is dropped, with a warning: only a crash
-/// in the middle of [`append`] leaves one, and the journal still holds that row (the
-/// checkpoint that appended it had not finished, so it had not dropped the journal).
+/// in the middle of an appending checkpoint ([`append::append`]) leaves one, and the
+/// journal still holds that row (the checkpoint that appended it had not finished, so
+/// it had not dropped the journal).
 pub fn read(path: &Path, columns: &[&str]) -> Result<Rows> {
     let mut bytes = match fs::read(path) {
         Ok(bytes) => bytes,
@@ -97,8 +105,19 @@ pub fn read(path: &Path, columns: &[&str]) -> Result<Rows> {
 
 /// Replaces the snapshot with the rows `write_rows` writes: temporary file, fsync,
 /// rename, fsync directory. If that fails (a full disk), the temporary file is deleted
-/// and the snapshot is as it was.
+/// and the snapshot is as it was. The fields are quoted by hand (`csv_field`).
 pub fn write_atomic(
+    dir: &Path,
+    table: &str,
+    columns: &[&str],
+    write_rows: impl FnOnce(&mut SnapshotWriter) -> io::Result<()>,
+) -> Result<()> {
+    write_atomic_with(CsvEncoding::Hand, dir, table, columns, write_rows)
+}
+
+/// [`write_atomic`], with the CSV written as `encoding` says (`--csv`).
+pub fn write_atomic_with(
+    encoding: CsvEncoding,
     dir: &Path,
     table: &str,
     columns: &[&str],
@@ -108,7 +127,7 @@ pub fn write_atomic(
     let tmp_path = dir.join(format!("{table}.csv.tmp"));
     let write = || -> io::Result<()> {
         let file = File::create(&tmp_path)?;
-        let mut snapshot = SnapshotWriter::new(file);
+        let mut snapshot = SnapshotWriter::new(file, encoding);
         // Always a header row: it names the columns for people, and a csv reader
         // would otherwise mistake a first row for the header.
         snapshot.row(|fields| {
@@ -128,44 +147,19 @@ pub fn write_atomic(
     })
 }
 
-/// Adds the rows `write_rows` writes at the end of an existing snapshot, then fsyncs
-/// it. Used when no row already in the file has changed (see `Table::save`): the file
-/// is not rewritten, so a checkpoint costs what changed, not the whole table. A crash
-/// in the middle leaves a torn last row, which [`read`] drops; a write that fails (a
-/// full disk) is cut off again, leaving the file as it was.
-pub fn append(
-    dir: &Path,
-    table: &str,
-    write_rows: impl FnOnce(&mut SnapshotWriter) -> io::Result<()>,
-) -> Result<()> {
-    let path = path(dir, table);
-    let file = fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    let before = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-    let write = |file: &File| -> io::Result<()> {
-        let mut snapshot = SnapshotWriter::new(file.try_clone()?);
-        write_rows(&mut snapshot)?;
-        snapshot.finish()?.sync_data()
-    };
-    write(&file).map_err(|e| {
-        let _ = file.set_len(before);
-        Error::io(&path, e)
-    })
-}
-
 /// Writes the rows of one snapshot, one CSV line each, through one reused line buffer.
 pub struct SnapshotWriter {
     out: BufWriter<File>,
     line: Vec<u8>,
+    encoding: CsvEncoding,
 }
 
 impl SnapshotWriter {
-    fn new(file: File) -> SnapshotWriter {
+    fn new(file: File, encoding: CsvEncoding) -> SnapshotWriter {
         SnapshotWriter {
             out: BufWriter::with_capacity(1 << 20, file),
             line: Vec::with_capacity(256),
+            encoding,
         }
     }
 
@@ -179,11 +173,21 @@ impl SnapshotWriter {
     /// write as `""`.)
     pub fn row(&mut self, write: impl FnOnce(&mut dyn Fields)) -> io::Result<()> {
         self.line.clear();
-        write(&mut LineFields {
-            line: &mut self.line,
-            first: true,
-        });
-        self.line.push(b'\n');
+        match self.encoding {
+            CsvEncoding::Hand => {
+                write(&mut LineFields {
+                    line: &mut self.line,
+                    first: true,
+                });
+                self.line.push(b'\n');
+            }
+            // The plain way: the fields as strings, written by `csv::Writer`.
+            CsvEncoding::Crate => {
+                let mut fields: Vec<String> = Vec::new();
+                write(&mut fields);
+                csv_field::write_with_crate(&mut self.line, &fields);
+            }
+        }
         self.out.write_all(&self.line)
     }
 }
@@ -258,25 +262,27 @@ mod tests {
             ["two\nlines", "cr\r"],
             [" spaced ", "Maçã"],
         ];
-        write_atomic(dir.path(), "t", COLUMNS, |snapshot| {
-            for row in &rows {
-                snapshot.row(|fields| {
-                    fields.text(row[0]);
-                    fields.display(&row[1]);
-                })?;
-            }
-            Ok(())
-        })
-        .unwrap();
         let mut reference = csv::Writer::from_writer(Vec::new());
         reference.write_record(COLUMNS).unwrap();
         for row in &rows {
             reference.write_record(row).unwrap();
         }
-        assert_eq!(
-            fs::read_to_string(path(dir.path(), "t")).unwrap(),
-            String::from_utf8(reference.into_inner().unwrap()).unwrap()
-        );
+        let reference = String::from_utf8(reference.into_inner().unwrap()).unwrap();
+        // By hand (the default) and through the crate (`--csv crate`): the same bytes.
+        for encoding in [CsvEncoding::Hand, CsvEncoding::Crate] {
+            write_atomic_with(encoding, dir.path(), "t", COLUMNS, |snapshot| {
+                for row in &rows {
+                    snapshot.row(|fields| {
+                        fields.text(row[0]);
+                        fields.display(&row[1]);
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            let written = fs::read_to_string(path(dir.path(), "t")).unwrap();
+            assert_eq!(written, reference, "{encoding:?}");
+        }
     }
 
     #[test]
@@ -296,7 +302,7 @@ mod tests {
         assert!(write_atomic(dir.path(), "t", COLUMNS, full).is_err());
         assert!(!dir.path().join("t.csv.tmp").exists(), "the temporary file");
         assert_eq!(fs::read(&file).unwrap(), before);
-        assert!(append(dir.path(), "t", full).is_err());
+        assert!(append::append(CsvEncoding::Hand, dir.path(), "t", full).is_err());
         assert_eq!(
             fs::read(&file).unwrap(),
             before,

@@ -18,7 +18,8 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::journal::{Change, Staged};
 use super::line::LineEncoder;
-use super::{LockStats, Record, snapshot};
+use super::snapshot::append::{self, Saved};
+use super::{Layers, LockStats, Record, snapshot};
 use crate::error::{Error, Result};
 
 /// How many rows a snapshot writes per turn of the table's read lock: a few
@@ -33,32 +34,9 @@ pub struct Table<R: Record> {
     rows: RwLock<BTreeMap<R::Key, R>>,
     stats: LockStats,
     /// What the snapshot file holds, so that a checkpoint can append to it instead of
-    /// rewriting it. A leaf lock: taken under the table's lock, for a few instructions.
+    /// rewriting it (src/storage/snapshot/append.rs). A leaf lock: taken under the
+    /// table's lock, for a few instructions.
     saved: Mutex<Saved<R::Key>>,
-}
-
-/// How far the snapshot file is up to date.
-///
-/// Why: the orders and the ledger only ever grow, by rows with keys higher than any
-/// before, and rewriting a million rows at every checkpoint to add a hundred thousand
-/// made a checkpoint's cost grow with the table. When no saved row has changed since,
-/// a checkpoint appends the new rows to the file; otherwise it rewrites it.
-struct Saved<K> {
-    /// Every row with a key up to this one is in the file as it is in memory, unless
-    /// `stale` says that one of them changed since.
-    up_to: Option<K>,
-    /// A row at or below `up_to` was put or deleted since it was saved (or the file
-    /// ends in a torn row): the next checkpoint rewrites the whole file.
-    stale: bool,
-}
-
-impl<K: Ord> Saved<K> {
-    /// Notes a change to the row with this key.
-    fn changed(&mut self, key: &K) {
-        if self.up_to.as_ref().is_some_and(|up_to| key <= up_to) {
-            self.stale = true;
-        }
-    }
 }
 
 /// Shared, read-only access to a table's rows (many at once).
@@ -83,10 +61,7 @@ impl<R: Record> Default for Table<R> {
         Table {
             rows: RwLock::new(BTreeMap::new()),
             stats: LockStats::default(),
-            saved: Mutex::new(Saved {
-                up_to: None,
-                stale: false,
-            }),
+            saved: Mutex::new(Saved::loaded(None, false)),
         }
     }
 }
@@ -112,11 +87,8 @@ impl<R: Record> Table<R> {
                 });
             }
         }
-        let saved = Saved {
-            up_to: rows.keys().next_back().cloned(),
-            // A torn last row must not have rows appended after it.
-            stale: torn,
-        };
+        // A torn last row must not have rows appended after it.
+        let saved = Saved::loaded(rows.keys().next_back().cloned(), torn);
         Ok(Table {
             rows: RwLock::new(rows),
             stats: LockStats::default(),
@@ -144,38 +116,35 @@ impl<R: Record> Table<R> {
         }
     }
 
-    /// Brings the table's snapshot up to date while writers go on: it appends the rows
-    /// added since the last save if no saved row has changed since (see `Saved`), or
-    /// rewrites the file (see [`snapshot::write_atomic`]). Either way the read lock is
-    /// taken for [`SAVE_CHUNK`] rows at a time and released in between, so a writer
-    /// waits for one chunk, never for the whole table. The snapshot may hold changes
-    /// made while it was written; the journal holds them too (see `Journal::rotate` for
-    /// why the two together are exact).
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let append_after = {
-            let mut saved = self.saved.lock();
-            if saved.stale || !snapshot::path(dir, R::TABLE).exists() {
-                // From here on, only what this save writes is known to be saved.
-                *saved = Saved {
-                    up_to: None,
-                    stale: false,
-                };
-                None
-            } else {
-                Some(saved.up_to.clone())
-            }
+    /// Brings the table's snapshot up to date while writers go on: rewrites the file
+    /// with every row (see [`snapshot::write_atomic`]), or, with appending checkpoints
+    /// on and no saved row changed since the last save, appends the rows added since
+    /// (see [`append`]). Either way the read lock is taken for [`SAVE_CHUNK`] rows at a
+    /// time and released in between, so a writer waits for one chunk, never for the
+    /// whole table. The snapshot may hold changes made while it was written; the
+    /// journal holds them too (see `Journal::rotate` for why the two together are exact).
+    pub fn save(&self, dir: &Path, layers: &Layers) -> Result<()> {
+        let file = snapshot::path(dir, R::TABLE);
+        let append_after = if layers.append_checkpoints {
+            self.saved.lock().may_append_after(&file)
+        } else {
+            None
         };
         let result = match append_after {
-            None => snapshot::write_atomic(dir, R::TABLE, R::COLUMNS, |snapshot| {
-                self.write_rows_after(None, snapshot)
-            }),
-            Some(after) => snapshot::append(dir, R::TABLE, |snapshot| {
+            // The plain way: every row, into a new file renamed over the old one.
+            None => {
+                self.saved.lock().rewriting();
+                snapshot::write_atomic_with(layers.csv, dir, R::TABLE, R::COLUMNS, |snapshot| {
+                    self.write_rows_after(None, snapshot)
+                })
+            }
+            // The speed layer: only the rows added since, at the end of the file.
+            Some(after) => append::append(layers.csv, dir, R::TABLE, |snapshot| {
                 self.write_rows_after(after, snapshot)
             }),
         };
         if result.is_err() {
-            // What the file holds is unknown: the next checkpoint rewrites it.
-            self.saved.lock().stale = true;
+            self.saved.lock().failed();
         }
         result
     }
@@ -201,7 +170,7 @@ impl<R: Record> Table<R> {
             }
             // Still under the read lock: no change slips in between the rows written
             // and this note, and any later change at or below it marks the file stale.
-            self.saved.lock().up_to = after.clone();
+            self.saved.lock().saved_up_to(after.clone());
             if written < SAVE_CHUNK {
                 return Ok(());
             }

@@ -16,8 +16,8 @@ use parking_lot::Mutex;
 
 use super::{Change, HEADER, Journal, JournalEntry, NEXT_JOURNAL, OLD_JOURNAL, Writer};
 use crate::error::{Error, Result};
-use crate::storage::LockStats;
-use crate::storage::group_commit::GroupCommit;
+use crate::storage::durability::Durability;
+use crate::storage::{Layers, LockStats};
 use crate::storage::line::checksum;
 use crate::storage::padding::{self, Padding};
 use crate::storage::refused_writes::RefusedWrites;
@@ -29,8 +29,13 @@ impl Journal {
     /// The zero padding at the end is not read. A torn end (the crash happened before
     /// the lines there were fsynced, so none of them was acknowledged) is cut off the
     /// file, with a warning. Damage anywhere else is an error: the server must not
-    /// start on data it cannot trust.
+    /// start on data it cannot trust. Every speed layer is on.
     pub fn open(dir: &Path) -> Result<(Journal, Vec<JournalEntry>)> {
+        Journal::open_with(dir, Layers::default())
+    }
+
+    /// [`Journal::open`], with these speed layers on (see [`Layers`]).
+    pub fn open_with(dir: &Path, layers: Layers) -> Result<(Journal, Vec<JournalEntry>)> {
         let path = dir.join("journal.csv");
         // A checkpoint that did not finish leaves the journal it set aside: its lines
         // come first (see `Journal::rotate`).
@@ -52,7 +57,7 @@ impl Journal {
             );
         }
         let io_err = |e| Error::io(&path, e);
-        // Not `append`: lines are written at their place, into the padding.
+        // Not `append`: lines are written at their place (into the padding, with it).
         let file = OpenOptions::new()
             .create(true)
             .write(true)
@@ -71,17 +76,20 @@ impl Journal {
         }
         file.sync_all().map_err(io_err)?;
         snapshot::sync_dir(dir).map_err(io_err)?;
-        let durability = GroupCommit::start(file.try_clone().map_err(io_err)?).map_err(io_err)?;
+        let fsync_handle = file.try_clone().map_err(io_err)?;
+        let durability = Durability::start(fsync_handle, layers.group_commit).map_err(io_err)?;
         let journal = Journal {
             path,
             writer: Mutex::new(Writer {
                 file,
                 line: Vec::with_capacity(512),
-                padding: Padding::new(len),
+                csv: layers.csv,
+                padding: layers.prezero.then(|| Padding::new(len)),
                 room: 0,
                 refused: RefusedWrites::default(),
             }),
             durability,
+            layers,
             failing_writes: AtomicU32::new(0),
             len: AtomicU64::new(len),
             rotations: AtomicU64::new(0),

@@ -52,7 +52,8 @@ impl Journal {
         self.durability.mark_all_synced();
         fs::rename(&self.path, &old).map_err(io_err)?;
         // The next file, zeroed ahead by `prepare_next` while nobody waited, becomes the
-        // journal; without one, a new file is made here.
+        // journal; without one (or without padding: `--prezero off`), a new file is
+        // made here.
         let next = dir.join(NEXT_JOURNAL);
         let file = fs::rename(&next, &self.path)
             .and_then(|()| OpenOptions::new().write(true).open(&self.path))
@@ -81,14 +82,16 @@ impl Journal {
         self.durability
             .switch_file(file.try_clone().map_err(io_err)?);
         writer.file = file;
-        writer.padding = Padding::new(size.max(HEADER.len() as u64));
-        self.len.store(HEADER.len() as u64, Ordering::Release);
+        let len = HEADER.len() as u64;
+        if writer.padding.is_some() {
+            writer.padding = Some(Padding::new(size.max(len)));
+        }
+        self.len.store(len, Ordering::Release);
         self.rotations.fetch_add(1, Ordering::AcqRel);
         // The journal's small room, if no next file was made ahead.
-        let end = HEADER.len() as u64 + writer.room;
+        let end = len + writer.room;
         writer.make_room_or_warn(end);
-        self.capacity
-            .store(writer.padding.capacity(), Ordering::Release);
+        self.capacity.store(writer.capacity(len), Ordering::Release);
         Ok(())
     }
 
@@ -112,6 +115,13 @@ impl Journal {
     /// checkpoint is due; a file is made ahead with at most `max_room` bytes of room.
     /// Reads a few atomics: cheap enough to ask after every write.
     pub fn upkeep(&self, due: u64, max_room: u64) -> Upkeep {
+        if !self.layers.prezero {
+            // No padding to keep ahead: only the checkpoint when it is due.
+            if self.len_bytes() >= due {
+                return Upkeep::Checkpoint;
+            }
+            return Upkeep::Nothing;
+        }
         let file = self.rotations();
         padding::plan(&Standing {
             len: self.len_bytes(),

@@ -1,16 +1,19 @@
-//! A connection's replies: in order, and each only once the disk has what it says.
+//! The committer path: a reply that waits for the disk is sent by the thread that runs
+//! the covering fsync, while the connection thread goes back to reading its socket.
 //!
-//! Why: a reply may only leave once every change its request made or saw is durable
-//! (the journal's fsync, shared by group commit). The obvious way is for the
-//! connection thread to sleep until the fsync ends, be woken, and write. Under load
-//! that costs a second sleep and wake-up per request, beside the one in `recv`; with
-//! fifty connections on two cores the scheduler's work outgrew the server's
-//! (docs/bench-notes.md).
+//! # The plain version, and what this layer buys
 //!
-//! So a connection thread whose reply must wait *hands it over*: the thread that runs
-//! the covering fsync (usually the journal's committer) sends it right after, and the
-//! connection thread goes straight back to reading its socket. Two rules keep that
-//! safe:
+//! The plain reply path (src/server/replies.rs, `feira-server --reply-path plain`):
+//! the connection thread waits until the journal's fsync covers its request, is woken,
+//! and writes the reply. Under load that is a second sleep and wake-up per request,
+//! beside the one in `recv`: with fifty connections on two cores, the scheduler's work
+//! outgrew the server's. Here the connection thread *hands the reply over*: the thread
+//! that runs the covering fsync (usually group commit's committer) sends it right
+//! after, and the connection thread sleeps only in `recv`. The ablation table in
+//! docs/BENCHMARKS.md ("What each speed layer buys") measures both paths in the same
+//! run. It is the default; `--reply-path plain` switches it off.
+//!
+//! # What keeps it safe
 //!
 //! - **Order.** Before a connection sends or hands over its next reply, it waits until
 //!   the previous one has left ([`Outbox::settle`]). A client that waits for each
@@ -20,13 +23,12 @@
 //!   goes to a short-lived thread that writes it by the write deadline
 //!   ([`timed_writer`](super::timed_writer)), and the committer moves on to the next
 //!   reply. One slow client slows itself only.
-//!
-//! And one rule keeps each connection's memory bounded: only a short reply (at most
-//! [`HANDOVER_LIMIT`] bytes encoded, which is almost every reply) is handed over. A
-//! long one (a page of a list) is never encoded whole: the connection thread waits for
-//! the fsync itself and writes it a buffer at a time, by the same deadline.
+//! - **Memory stays bounded.** Only a short reply (at most [`HANDOVER_LIMIT`] bytes
+//!   encoded, which is almost every reply) is handed over. A long one (a page of a list)
+//!   is never encoded whole: it takes the plain path, the connection thread waiting for
+//!   the fsync itself and writing it a buffer at a time, by the same deadline.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::thread::{self, Thread};
@@ -34,84 +36,18 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::timed_writer::{TimedWriter, send_without_waiting, write_all_by};
+use super::timed_writer::{send_without_waiting, write_all_by};
 use crate::error::Error;
 use crate::protocol::{Refusal, Reply};
-use crate::storage::{Journal, WhenDurable};
+use crate::storage::WhenDurable;
 
 /// The longest reply, encoded, that is handed over to the thread that runs the fsync.
-/// Longer ones are written by the connection thread (see the module's doc).
+/// Longer ones take the plain path (see the module's doc).
 pub const HANDOVER_LIMIT: usize = 16 * 1024;
 
-/// Writes one connection's replies. Owned by the connection thread.
-pub struct Replies<'a> {
-    /// This thread's own writes go through a buffer, flushed after every reply, so
-    /// nothing of ours is ever buffered while another thread writes; a long reply
-    /// leaves a buffer at a time, all of it by the write deadline.
-    writer: BufWriter<TimedWriter<'a>>,
-    outbox: Arc<Outbox>,
-}
-
-impl<'a> Replies<'a> {
-    /// The replies of the connection on `stream`; the client must take each one within
-    /// `write_timeout` (`--write-timeout`) or the connection is cut off.
-    pub fn new(stream: &'a Arc<TcpStream>, write_timeout: Duration) -> Replies<'a> {
-        Replies {
-            writer: BufWriter::new(TimedWriter::new(stream, write_timeout)),
-            outbox: Arc::new(Outbox {
-                stream: Arc::clone(stream),
-                owner: thread::current(),
-                write_timeout,
-                state: Mutex::new(State {
-                    in_flight: InFlight::No,
-                    bytes: Vec::new(),
-                }),
-            }),
-        }
-    }
-
-    /// Writes `reply` from this thread, after any reply still in flight.
-    pub fn send_now(&mut self, reply: &Reply) -> io::Result<()> {
-        self.outbox.settle()?;
-        self.writer.get_mut().start_reply();
-        reply.write_to(&mut self.writer)?;
-        self.writer.flush()
-    }
-
-    /// Sends `reply` once every change written to `journal` so far is durable: from
-    /// this thread if that is so already, else from the thread whose fsync covers it
-    /// (a short reply), or from this thread after waiting for that fsync (a long one).
-    /// If the journal can no longer make it durable, the client gets `ERR INTERNAL`
-    /// instead.
-    pub fn send_when_durable(&mut self, journal: &Journal, reply: Reply) -> io::Result<()> {
-        // Taken before anything else: the changes this request made or saw are in it.
-        let ticket = journal.latest();
-        if journal.is_durable(ticket) {
-            return self.send_now(&reply);
-        }
-        self.outbox.settle()?;
-        if self.outbox.hand_over(&reply) {
-            journal.when_durable(ticket, self.outbox.clone());
-            return Ok(());
-        }
-        // Too long to hand over: wait for the fsync here, then write it a buffer at a
-        // time. Only lists are this long, and the wait is the one an fsync costs.
-        let reply = match journal.wait_durable(ticket) {
-            Ok(()) => reply,
-            Err(e) => Reply::from(Refusal::internal(e)),
-        };
-        self.send_now(&reply)
-    }
-
-    /// Waits until no reply is in flight: called before the connection closes, so
-    /// that the last reply is not lost.
-    pub fn finish(&self) -> io::Result<()> {
-        self.outbox.settle()
-    }
-}
-
-/// The part of a connection that other threads may write to.
-struct Outbox {
+/// The part of a connection that other threads may write to: where its connection
+/// thread hands a reply over, and how the sending thread reports back.
+pub struct Outbox {
     stream: Arc<TcpStream>,
     /// The connection thread, unparked when its reply has left.
     owner: Thread,
@@ -138,8 +74,23 @@ enum InFlight {
 }
 
 impl Outbox {
-    /// Returns once no reply of this connection is in flight.
-    fn settle(&self) -> io::Result<()> {
+    /// The outbox of the connection on `stream`, owned by the calling thread (the
+    /// connection's own, woken when a reply it handed over has left).
+    pub fn new(stream: &Arc<TcpStream>, write_timeout: Duration) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            stream: Arc::clone(stream),
+            owner: thread::current(),
+            write_timeout,
+            state: Mutex::new(State {
+                in_flight: InFlight::No,
+                bytes: Vec::new(),
+            }),
+        })
+    }
+
+    /// Returns once no reply of this connection is in flight; an error if the last one
+    /// could not be sent (the connection is broken).
+    pub fn settle(&self) -> io::Result<()> {
         loop {
             {
                 let mut state = self.state.lock();
@@ -157,8 +108,9 @@ impl Outbox {
     /// Encodes `reply` for the hand-over, into the buffer the last hand-over left
     /// behind (so the thread that sends it allocates and frees nothing), and marks it
     /// in flight. Returns `false`, with nothing in flight, if it is longer than
-    /// [`HANDOVER_LIMIT`].
-    fn hand_over(&self, reply: &Reply) -> bool {
+    /// [`HANDOVER_LIMIT`]. The caller then queues the outbox with
+    /// [`Journal::when_durable`](crate::storage::Journal::when_durable).
+    pub fn hand_over(&self, reply: &Reply) -> bool {
         let mut state = self.state.lock();
         state.bytes.clear();
         let mut capped = Capped {
@@ -174,7 +126,7 @@ impl Outbox {
 
     /// Sends a handed-over reply without waiting; whatever the socket does not take at
     /// once is written by a thread that may wait, until the write deadline.
-    fn deliver(self: Arc<Self>, bytes: Vec<u8>) {
+    pub(super) fn deliver(self: Arc<Self>, bytes: Vec<u8>) {
         let sent = match send_without_waiting(&self.stream, &bytes) {
             Ok(sent) => sent,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
@@ -218,6 +170,13 @@ impl Outbox {
             };
         }
         self.owner.unpark();
+    }
+
+    /// Marks a reply in flight, as [`Outbox::hand_over`] does, for tests that then
+    /// deliver it by hand.
+    #[cfg(test)]
+    pub(super) fn pretend_in_flight(&self) {
+        self.state.lock().in_flight = InFlight::Yes;
     }
 }
 
@@ -294,7 +253,7 @@ mod tests {
     #[test]
     fn a_reply_delivered_by_another_thread_arrives_and_settles_the_owner() {
         let (server, client) = pair();
-        let outbox = Replies::new(&server, Duration::from_secs(60)).outbox;
+        let outbox = Outbox::new(&server, Duration::from_secs(60));
         outbox.state.lock().in_flight = InFlight::Yes;
         let delivering = Arc::clone(&outbox);
         thread::spawn(move || delivering.deliver(b"OK 1\n".to_vec()))
@@ -307,45 +266,10 @@ mod tests {
     }
 
     #[test]
-    fn a_reply_written_now_waits_for_the_one_handed_over_before_it() {
-        let (server, client) = pair();
-        let (outbox_tx, outbox_rx) = std::sync::mpsc::channel();
-        // The connection thread: it hands reply 1 over, then writes reply 2 itself.
-        let connection = thread::spawn(move || {
-            let mut replies = Replies::new(&server, Duration::from_secs(60));
-            replies.outbox.state.lock().in_flight = InFlight::Yes;
-            outbox_tx.send(Arc::clone(&replies.outbox)).unwrap();
-            replies.send_now(&Reply::ok("2")).unwrap();
-        });
-        let outbox = outbox_rx.recv().unwrap();
-        // Reply 2 must not overtake reply 1: nothing arrives until 1 is delivered.
-        client
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let mut reader = BufReader::new(client);
-        let mut line = String::new();
-        let early = reader.read_line(&mut line);
-        assert!(
-            early.is_err(),
-            "a reply overtook the one in flight: {line:?}"
-        );
-        outbox.deliver(b"OK 1\n".to_vec());
-        connection.join().unwrap();
-        reader
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let mut lines = String::new();
-        reader.read_line(&mut lines).unwrap();
-        reader.read_line(&mut lines).unwrap();
-        assert_eq!(lines, "OK 1\nOK 2\n");
-    }
-
-    #[test]
     fn a_client_that_does_not_read_gets_its_reply_later_without_blocking_the_sender() {
         let (server, mut client) = pair();
         let filled = fill_send_buffer(&server);
-        let outbox = Replies::new(&server, Duration::from_secs(60)).outbox;
+        let outbox = Outbox::new(&server, Duration::from_secs(60));
         outbox.state.lock().in_flight = InFlight::Yes;
         // The "committer" must return although the client reads nothing yet; had it
         // waited for the socket, it would still be waiting at the deadline.
@@ -371,7 +295,7 @@ mod tests {
     fn a_slow_reply_past_the_write_deadline_cuts_the_connection_off() {
         let (server, client) = pair();
         fill_send_buffer(&server);
-        let outbox = Replies::new(&server, Duration::from_millis(300)).outbox;
+        let outbox = Outbox::new(&server, Duration::from_millis(300));
         outbox.state.lock().in_flight = InFlight::Yes;
         let started = Instant::now();
         // Delivered by another thread (the committer): the rest goes to a slow-reply
@@ -405,7 +329,7 @@ mod tests {
     #[test]
     fn only_a_short_reply_is_handed_over_and_its_buffer_stays_small() {
         let (server, _client) = pair();
-        let outbox = Replies::new(&server, Duration::from_secs(60)).outbox;
+        let outbox = Outbox::new(&server, Duration::from_secs(60));
         let row = vec!["x".repeat(100)];
         let long = Reply::rows(vec![row; 1000], "1000 rows");
         assert!(long.encode().len() > HANDOVER_LIMIT);
@@ -421,7 +345,7 @@ mod tests {
     fn a_failed_delivery_is_reported_to_the_owner_once() {
         let (server, client) = pair();
         drop(client);
-        let outbox = Replies::new(&server, Duration::from_secs(60)).outbox;
+        let outbox = Outbox::new(&server, Duration::from_secs(60));
         // Writes to a closed peer fail once the reset has come back; keep writing.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
