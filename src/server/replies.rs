@@ -43,7 +43,11 @@ impl<'a> Replies<'a> {
     /// The replies of the connection on `stream`, sent the way `path` says. The client
     /// must take each one within `write_timeout` (`--write-timeout`) or the connection
     /// is cut off.
-    pub fn new(stream: &'a Arc<TcpStream>, write_timeout: Duration, path: ReplyPath) -> Replies<'a> {
+    pub fn new(
+        stream: &'a Arc<TcpStream>,
+        write_timeout: Duration,
+        path: ReplyPath,
+    ) -> Replies<'a> {
         let handover = match path {
             ReplyPath::Plain => None,
             ReplyPath::Committer => Some(Outbox::new(stream, write_timeout)),

@@ -239,7 +239,11 @@ mod tests {
 
     /// Group commit's queue and committer, to look inside.
     fn shared(durability: &Durability) -> &Shared {
-        &durability.group.as_ref().expect("group commit is on").shared
+        &durability
+            .group
+            .as_ref()
+            .expect("group commit is on")
+            .shared
     }
 
     #[test]
@@ -281,17 +285,10 @@ mod tests {
         assert!(shared(&commit).queue.lock().waiters.is_empty());
     }
 
-    /// The point of group commit: one fsync covers every line written before it began.
     /// Sixteen threads each write a line and only then, once all sixteen are written
-    /// (a barrier), wait for it: whoever comes first runs one fsync that covers all
-    /// sixteen, and the others find their line durable or are woken by that fsync. So a
-    /// round of sixteen commits costs one fsync, however the threads are scheduled (on
-    /// a loaded machine too, and on a disk where fsync costs nothing). Without group
-    /// commit (every waiter running its own fsync) it would cost sixteen.
-    #[test]
-    fn lines_written_before_an_fsync_share_it() {
-        let (_dir, commit) = group_commit();
-        let commit = Arc::new(commit);
+    /// (a barrier), wait for it; a hundred rounds. Returns how many fsyncs they cost.
+    fn rounds_of_sixteen(durability: Durability) -> u64 {
+        let commit = Arc::new(durability);
         let all_written = Arc::new(std::sync::Barrier::new(WRITERS));
         let threads: Vec<_> = (0..WRITERS)
             .map(|_| {
@@ -301,6 +298,7 @@ mod tests {
                         let ticket = commit.wrote_line();
                         all_written.wait();
                         assert!(commit.wait(ticket));
+                        assert!(commit.is_durable(ticket));
                     }
                 })
             })
@@ -308,7 +306,18 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let (commits, fsyncs) = ((WRITERS * LINES_EACH) as u64, commit.fsync_count());
+        commit.fsync_count()
+    }
+
+    /// The point of group commit: one fsync covers every line written before it began.
+    /// In each round of sixteen, whoever waits first runs one fsync that covers all
+    /// sixteen lines, and the others find their line durable or are woken by that
+    /// fsync. So a round costs one fsync, however the threads are scheduled (on a
+    /// loaded machine too, and on a disk where fsync costs nothing).
+    #[test]
+    fn lines_written_before_an_fsync_share_it() {
+        let (_dir, commit) = group_commit();
+        let (commits, fsyncs) = ((WRITERS * LINES_EACH) as u64, rounds_of_sixteen(commit));
         assert!(
             fsyncs <= LINES_EACH as u64,
             "{fsyncs} fsyncs for {commits} commits in {LINES_EACH} rounds of {WRITERS}: \
@@ -317,6 +326,22 @@ mod tests {
         assert!(
             fsyncs * 2 < commits,
             "{fsyncs} fsyncs for {commits} commits"
+        );
+    }
+
+    /// The same rounds with group commit off (`--group-commit off`): every waiter runs
+    /// its own fsync, nothing is shared, and the check above fails.
+    #[test]
+    fn without_group_commit_the_same_rounds_share_nothing() {
+        // On a real disk, where an fsync takes long enough for the others to start
+        // theirs (a waiter whose line an fsync already covered runs none).
+        let dir = crate::storage::layers::tempdir_on_disk();
+        let file = File::create(dir.path().join("journal.csv")).unwrap();
+        let fsyncs = rounds_of_sixteen(Durability::start(file, false).unwrap());
+        let commits = (WRITERS * LINES_EACH) as u64;
+        assert!(
+            fsyncs > LINES_EACH as u64,
+            "{fsyncs} fsyncs for {commits} commits: shared with group commit off"
         );
     }
 

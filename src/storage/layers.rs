@@ -64,3 +64,40 @@ impl Default for Layers {
         Layers::FAST
     }
 }
+
+/// The ways a test runs storage: every layer on, every layer off, and each layer off
+/// alone. A promise that holds these six ways holds with any layer off.
+#[cfg(test)]
+pub(crate) fn every_way() -> [Layers; 6] {
+    let fast = Layers::FAST;
+    [
+        fast,
+        Layers::PLAIN,
+        Layers {
+            group_commit: false,
+            ..fast
+        },
+        Layers {
+            prezero: false,
+            ..fast
+        },
+        Layers {
+            append_checkpoints: false,
+            ..fast
+        },
+        Layers {
+            csv: CsvEncoding::Crate,
+            ..fast
+        },
+    ]
+}
+
+/// A temporary directory on the disk that holds the crate (under `target/`), not in
+/// the system's temporary folder, which may be a tmpfs: there an fsync costs nothing,
+/// and a test that shows what group commit saves would see nothing to save.
+#[cfg(test)]
+pub(crate) fn tempdir_on_disk() -> tempfile::TempDir {
+    let parent = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-tmp");
+    std::fs::create_dir_all(&parent).expect("a folder for temporary directories");
+    tempfile::tempdir_in(parent).expect("a temporary directory")
+}

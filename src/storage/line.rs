@@ -280,7 +280,11 @@ mod tests {
             let mut line = LineEncoder::start(&mut direct, encoding);
             line.put_row(&row);
             line.finish();
-            assert_eq!(direct, by_hand(&[("samples", fields.clone())]), "{encoding:?}");
+            assert_eq!(
+                direct,
+                by_hand(&[("samples", fields.clone())]),
+                "{encoding:?}"
+            );
         }
     }
 

@@ -17,11 +17,11 @@ use parking_lot::Mutex;
 use super::{Change, HEADER, Journal, JournalEntry, NEXT_JOURNAL, OLD_JOURNAL, Writer};
 use crate::error::{Error, Result};
 use crate::storage::durability::Durability;
-use crate::storage::{Layers, LockStats};
 use crate::storage::line::checksum;
 use crate::storage::padding::{self, Padding};
 use crate::storage::refused_writes::RefusedWrites;
 use crate::storage::snapshot;
+use crate::storage::{Layers, LockStats};
 
 impl Journal {
     /// Opens (or creates) the journal and reads back its committed transactions.

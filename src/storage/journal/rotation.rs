@@ -52,10 +52,14 @@ impl Journal {
         self.durability.mark_all_synced();
         fs::rename(&self.path, &old).map_err(io_err)?;
         // The next file, zeroed ahead by `prepare_next` while nobody waited, becomes the
-        // journal; without one (or without padding: `--prezero off`), a new file is
-        // made here.
+        // journal. Without one, or without padding (`--prezero off`: no file is made
+        // ahead, and a stray one is not used), a new, empty file is made here.
         let next = dir.join(NEXT_JOURNAL);
-        let file = fs::rename(&next, &self.path)
+        let prepared = match writer.padding {
+            Some(_) => fs::rename(&next, &self.path),
+            None => Err(io::Error::other("no padding: no file made ahead")),
+        };
+        let file = prepared
             .and_then(|()| OpenOptions::new().write(true).open(&self.path))
             .or_else(|_| {
                 let file = OpenOptions::new()
@@ -101,6 +105,10 @@ impl Journal {
     /// written with every writer waiting. The file is renamed into place only once
     /// whole; if the disk cannot hold it, nothing is left behind (see src/storage/padding.rs).
     pub fn prepare_next(&self, room: u64) -> Result<()> {
+        if !self.layers.prezero {
+            // `--prezero off`: a rotation starts an empty file; nothing to make ahead.
+            return Ok(());
+        }
         let dir = self.dir();
         let file = self.rotations();
         self.next_tried_for.store(file, Ordering::Release);
