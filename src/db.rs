@@ -243,6 +243,7 @@ mod tests {
     use super::*;
     use crate::protocol::Cents;
     use crate::shop::{catalog, orders};
+    use crate::storage::Layers;
     use crate::wallet::testing::account_of;
     use crate::wallet::transfer;
     use std::sync::Arc;
@@ -251,13 +252,18 @@ mod tests {
     /// A data directory with the demo data, alice and bob rich, and a product with
     /// plenty of stock.
     fn busy_store() -> (tempfile::TempDir, Db) {
+        busy_store_with(Layers::default())
+    }
+
+    /// [`busy_store`], with these speed layers of storage on.
+    fn busy_store_with(layers: Layers) -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
         for table in ["users", "products", "orders"] {
             let name = format!("{table}.csv");
             std::fs::copy(data.join(&name), dir.path().join(&name)).unwrap();
         }
-        let db = Db::open(dir.path(), 1 << 20).unwrap();
+        let db = Db::open_with(dir.path(), 1 << 20, layers).unwrap();
         crate::wallet::open_missing(&db, &crate::wallet::WalletPolicy::default()).unwrap();
         catalog::add(&db, "Milho", Cents(1), 1_000_000).unwrap();
         for user in ["alice", "bob"] {
@@ -284,40 +290,44 @@ mod tests {
     }
 
     #[test]
+    /// Every layer on, and every layer off (the plain storage: fsync per waiter,
+    /// lines appended, snapshots rewritten, CSV by the crate).
     fn checkpoints_while_orders_go_on_lose_nothing_and_a_restart_agrees() {
-        let (dir, db) = busy_store();
-        let db = Arc::new(db);
-        let stop = Arc::new(AtomicBool::new(false));
-        let buyers: Vec<_> = ["alice", "bob", "alice", "bob"]
-            .into_iter()
-            .map(|user| {
-                let (db, stop) = (db.clone(), stop.clone());
-                std::thread::spawn(move || {
-                    let mut placed = 0;
-                    while !stop.load(Ordering::Relaxed) {
-                        orders::place(&db, &account_of(&db, user), "Milho", 1).unwrap();
-                        placed += 1;
-                    }
-                    placed
+        for layers in [Layers::FAST, Layers::PLAIN] {
+            let (dir, db) = busy_store_with(layers);
+            let db = Arc::new(db);
+            let stop = Arc::new(AtomicBool::new(false));
+            let buyers: Vec<_> = ["alice", "bob", "alice", "bob"]
+                .into_iter()
+                .map(|user| {
+                    let (db, stop) = (db.clone(), stop.clone());
+                    std::thread::spawn(move || {
+                        let mut placed = 0;
+                        while !stop.load(Ordering::Relaxed) {
+                            orders::place(&db, &account_of(&db, user), "Milho", 1).unwrap();
+                            placed += 1;
+                        }
+                        placed
+                    })
                 })
-            })
-            .collect();
-        // Checkpoints with the buyers running (each waits for some orders to land).
-        for _ in 0..3 {
-            let seen = db.orders.read().len();
-            while db.orders.read().len() < seen + 200 {
-                std::thread::yield_now();
+                .collect();
+            // Checkpoints with the buyers running (each waits for some orders to land).
+            for _ in 0..3 {
+                let seen = db.orders.read().len();
+                while db.orders.read().len() < seen + 200 {
+                    std::thread::yield_now();
+                }
+                db.checkpoint().unwrap();
             }
-            db.checkpoint().unwrap();
+            stop.store(true, Ordering::Relaxed);
+            let placed: usize = buyers.into_iter().map(|b| b.join().unwrap()).sum();
+            let before = state(&db);
+            assert!(placed >= 600, "{placed}");
+            drop(db);
+            assert!(!dir.path().join("journal.old.csv").exists());
+            let db = Db::open_with(dir.path(), 1 << 20, layers).unwrap();
+            assert_eq!(state(&db), before);
         }
-        stop.store(true, Ordering::Relaxed);
-        let placed: usize = buyers.into_iter().map(|b| b.join().unwrap()).sum();
-        let before = state(&db);
-        assert!(placed >= 600, "{placed}");
-        drop(db);
-        assert!(!dir.path().join("journal.old.csv").exists());
-        let db = Db::open(dir.path(), 1 << 20).unwrap();
-        assert_eq!(state(&db), before);
     }
 
     /// The inode of a table's snapshot: a rewrite renames a new file over it, an append
@@ -356,6 +366,27 @@ mod tests {
         assert_eq!(orders_in_file, before.0, "each order once");
         drop(db);
         let db = Db::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(state(&db), before);
+    }
+
+    /// The same checkpoints with appending off (`--checkpoint rewrite`): every
+    /// snapshot is rewritten, the orders too, and a restart agrees.
+    #[test]
+    fn with_checkpoint_rewrite_a_table_that_only_grew_is_rewritten_too() {
+        let layers = Layers {
+            append_checkpoints: false,
+            ..Layers::FAST
+        };
+        let (dir, db) = busy_store_with(layers);
+        orders::place(&db, &account_of(&db, "alice"), "Milho", 1).unwrap();
+        db.checkpoint().unwrap();
+        let orders_file = inode(dir.path(), "orders");
+        orders::place(&db, &account_of(&db, "bob"), "Milho", 1).unwrap();
+        db.checkpoint().unwrap();
+        assert_ne!(inode(dir.path(), "orders"), orders_file, "orders rewritten");
+        let before = state(&db);
+        drop(db);
+        let db = Db::open_with(dir.path(), 1 << 20, layers).unwrap();
         assert_eq!(state(&db), before);
     }
 

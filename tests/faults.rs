@@ -104,11 +104,27 @@ fn orders_in_all(client: &mut Client) -> usize {
         .unwrap_or_else(|_| panic!("no count in {text:?}"))
 }
 
+/// With every speed layer on: most replies are sent by the committer thread, after the
+/// group commit's fsync, from a journal written over zeros.
 #[test]
 fn a_crash_at_a_random_moment_loses_no_acknowledged_order() {
+    crash_at_random_moments(&[]);
+}
+
+/// With every speed layer off (`--plain`): each connection thread runs its own fsync and
+/// writes its reply, the journal grows line by line, snapshots are rewritten whole.
+#[test]
+fn a_crash_at_a_random_moment_loses_no_acknowledged_order_with_every_layer_off() {
+    crash_at_random_moments(&["--plain"]);
+}
+
+/// Kills the server (-9) at random moments while four clients order, restarts it with
+/// the same `flags`, and checks that every acknowledged order is there and that the
+/// books add up.
+fn crash_at_random_moments(flags: &[&str]) {
     let dir = demo_data_dir();
     let mut random = Rng::from_env_or_clock("FEIRA_SEED");
-    let server = ServerProcess::start(dir.path());
+    let server = ServerProcess::start_with(dir.path(), flags);
     let mut admin = server.login(ADMIN);
     ok(
         &mut admin,
@@ -127,7 +143,7 @@ fn a_crash_at_a_random_moment_loses_no_acknowledged_order() {
     while rounds < 20 && (rounds < 5 || Instant::now() < budget) {
         let running = server
             .take()
-            .unwrap_or_else(|| ServerProcess::start(dir.path()));
+            .unwrap_or_else(|| ServerProcess::start_with(dir.path(), flags));
         check_books(&running, dir.path(), &acknowledged.lock().unwrap());
         let addr = running.addr;
         let clients: Vec<_> = (0..4)
@@ -167,7 +183,7 @@ fn a_crash_at_a_random_moment_loses_no_acknowledged_order() {
         }
         rounds += 1;
     }
-    let server = ServerProcess::start(dir.path());
+    let server = ServerProcess::start_with(dir.path(), flags);
     check_books(&server, dir.path(), &acknowledged.lock().unwrap());
     // The money too: replaying the ledger from the opening balances gives the wallets.
     server.kill();
@@ -177,7 +193,7 @@ fn a_crash_at_a_random_moment_loses_no_acknowledged_order() {
         "the ledger check failed after the crashes: {report:?}"
     );
     eprintln!(
-        "{rounds} crashes, {} acknowledged orders, all present",
+        "{flags:?}: {rounds} crashes, {} acknowledged orders, all present",
         acknowledged.lock().unwrap().len()
     );
     assert!(

@@ -1,7 +1,11 @@
 //! Replies leave in the order of the requests, each once the disk has what it says,
 //! also when a client sends many requests before reading any reply and other clients
-//! keep the journal's committer busy (so most replies are sent by the committer, not
-//! by the connection's own thread: src/server/durable_reply.rs).
+//! keep the journal's committer busy (so that, on the committer path, most replies are
+//! sent by the committer, not by the connection's own thread:
+//! src/server/reply_handover.rs).
+//!
+//! Every test runs on both reply paths, and with the storage's speed layers on and off
+//! ([`ways`]): the promise holds whichever is switched on.
 
 mod support;
 
@@ -12,7 +16,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use feira::server::{Config, ReplyPath};
+use feira::storage::Layers;
 use support::*;
+
+/// The ways the server runs for these tests, by name: every speed layer on (the
+/// committer path sends most replies), the plain reply path, the committer path
+/// without group commit (each connection thread runs its own fsync, then the work it
+/// handed over), and every layer off (`feira-server --plain`).
+fn ways() -> [(&'static str, fn(&mut Config)); 4] {
+    [
+        ("every layer on", |_| {}),
+        ("--reply-path plain", |config| {
+            config.reply_path = ReplyPath::Plain
+        }),
+        ("--group-commit off", |config| {
+            config.storage.group_commit = false
+        }),
+        ("--plain", |config| {
+            config.reply_path = ReplyPath::Plain;
+            config.storage = Layers::PLAIN;
+        }),
+    ]
+}
 
 /// Clients that write (an admin topping up bob) until told to stop, so that fsyncs run
 /// back to back.
@@ -66,7 +92,14 @@ fn read_reply(reader: &mut BufReader<TcpStream>) -> (Vec<String>, String) {
 
 #[test]
 fn pipelined_orders_and_reads_are_answered_in_order() {
-    let server = start_server();
+    for (way, adjust) in ways() {
+        eprintln!("{way}");
+        pipelined_orders_and_reads_are_answered_in_order_with(adjust);
+    }
+}
+
+fn pipelined_orders_and_reads_are_answered_in_order_with(adjust: fn(&mut Config)) {
+    let server = start_server_with(adjust);
     let stop = Arc::new(AtomicBool::new(false));
     let busy = busy_clients(&server, &stop);
     let (stream, mut reader) = raw_alice(&server);
@@ -112,7 +145,16 @@ fn pipelined_orders_and_reads_are_answered_in_order() {
 
 #[test]
 fn replies_still_waiting_for_the_disk_are_sent_before_the_connection_closes() {
-    let server = start_server();
+    for (way, adjust) in ways() {
+        eprintln!("{way}");
+        replies_still_waiting_for_the_disk_are_sent_before_the_connection_closes_with(adjust);
+    }
+}
+
+fn replies_still_waiting_for_the_disk_are_sent_before_the_connection_closes_with(
+    adjust: fn(&mut Config),
+) {
+    let server = start_server_with(adjust);
     let stop = Arc::new(AtomicBool::new(false));
     let busy = busy_clients(&server, &stop);
     let (stream, mut reader) = raw_alice(&server);
