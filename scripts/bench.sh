@@ -9,7 +9,12 @@
 #   2. ORDER at 50 connections on a server that loaded 1,000 existing orders and on one
 #      that loaded 1,000,000 (rounds alternate between the two);
 #   3. redis INCRBY with appendfsync always (the durable-write yardstick), and TRANSFER
-#      and the mixed workload, rounds alternating between the two;
+#      and the mixed workload, rounds alternating between the two; each round also runs
+#      the durable writes on one hot row (every client pays the same payee, every ORDER
+#      buys the same product) beside the spread rows (each pays the next account along);
+#   3b. the ablation: TRANSFER at 50 connections on a fresh server with each speed layer
+#      switched off in turn (every layer on; --reply-path plain; --group-commit off;
+#      --prezero off; --checkpoint rewrite; --csv crate; --plain), same run;
 #   4. slowloris: 1,000 connections trickling a byte a second;
 #   5. 10,000 logged-in connections held at once, with the server's memory per connection;
 #   6. login under flood: 200 connections from 127.0.0.2 loop wrong passwords on made-up
@@ -18,9 +23,12 @@
 #
 # Knobs (environment): BENCH_DURATION (3s), BENCH_CONNECTIONS ("1 10 50 200 500 1000"),
 # BENCH_HOLD (10000), BENCH_ROUNDS (3), BENCH_FLOOD (200), BENCH_FLOOD_DURATION (10s),
-# BENCH_OUT (docs/BENCHMARKS.md).
-# The raw CSV files are copied to docs/bench-results/; `scripts/bench.sh report` renders
-# docs/BENCHMARKS.md again from them (after editing docs/bench-notes.md, say).
+# BENCH_ABLATION_DURATION (3s), BENCH_OUT (docs/BENCHMARKS.md).
+# The raw CSV files are copied to bench-results/ beside BENCH_OUT (docs/bench-results/),
+# and the chart goes beside it too; `scripts/bench.sh report` renders the Markdown again
+# from them (after editing docs/bench-notes.md, say). A BENCH_OUT that is a directory
+# (or names none with .md) gets BENCHMARKS.md inside it: a trial run with
+# BENCH_OUT=/tmp/x-bench leaves docs/ alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,16 +38,24 @@ HOLD=${BENCH_HOLD:-10000}
 ROUNDS=${BENCH_ROUNDS:-3}
 FLOOD=${BENCH_FLOOD:-200}
 FLOOD_DURATION=${BENCH_FLOOD_DURATION:-10s}
+ABLATION_DURATION=${BENCH_ABLATION_DURATION:-3s}
 OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
-CHART=docs/bench-chart.svg
+case "$OUT" in
+*.md) ;;
+*) OUT=$OUT/BENCHMARKS.md ;;
+esac
+OUT_DIR=$(dirname "$OUT")
+mkdir -p "$OUT_DIR"
+SAVED=$OUT_DIR/bench-results
+CHART=$OUT_DIR/bench-chart.svg
 BIN=target/release
 # Renders docs/BENCHMARKS.md and the chart from docs/bench-results/ (the last run).
 render() {
     {
-        cat docs/bench-results/header.md
-        "$BIN/feira-bench" summarize --results docs/bench-results --chart "$CHART" --chart-link bench-chart.svg
+        cat "$SAVED/header.md"
+        "$BIN/feira-bench" summarize --results "$SAVED" --chart "$CHART" --chart-link bench-chart.svg
         echo
-        if [ -f docs/bench-results/p2p.txt ]; then
+        if [ -f "$SAVED/p2p.txt" ]; then
             echo "## Peer-to-peer transfer: 256 MiB over loopback"
             echo
             echo "\`cargo run --release --example p2p_throughput -- --size-mib 256\` (target: at least"
@@ -47,7 +63,7 @@ render() {
             echo "each line):"
             echo
             echo '```'
-            cat docs/bench-results/p2p.txt
+            cat "$SAVED/p2p.txt"
             echo '```'
             echo
         fi
@@ -246,11 +262,31 @@ for round in $(seq 1 "$ROUNDS"); do
         bench --redis --addr "$REDIS_ADDR" -c 50 -d "$DURATION" -t incr --label aof-always
     fi
     bench --addr "$K_ADDR" -c 50 -d "$DURATION" -t transfer,mixed --users 50 --label durable
+    bench --addr "$K_ADDR" -c 50 -d "$DURATION" -t transfer,order --users 50 --hot-row --label durable-hot
 done
 if [ "$HAVE_REDIS" = yes ]; then
     stop "$REDIS_PID"
 fi
 stop "$K_PID"
+
+# --- 3b. the ablation: what each speed layer buys ---
+# The same durable workload (TRANSFER at 50 connections, rows spread) on a fresh server
+# per row, each with one layer switched off, then all of them (docs/BENCHMARKS.md,
+# "What each speed layer buys"; src/storage/layers.rs lists the layers). Each row gets a
+# warm-up run first, not counted, as in step 3.
+say "3b. ablation: TRANSFER at 50 connections with each speed layer off in turn, $ABLATION_DURATION each"
+ablation=0
+for flags in "" "--reply-path plain" "--group-commit off" "--prezero off" \
+    "--checkpoint rewrite" "--csv crate" "--plain"; do
+    ablation=$((ablation + 1))
+    data_copy "$WORK/ablation-$ablation"
+    # shellcheck disable=SC2086 # the flags are words on purpose
+    start_feira "ablation-$ablation" "$WORK/ablation-$ablation" $flags
+    record "$BIN/feira-bench" --addr "$FEIRA_ADDR" -c 50 -d 1s -t transfer --users 50 >/dev/null
+    bench --addr "$FEIRA_ADDR" -c 50 -d "$ABLATION_DURATION" -t transfer --users 50 \
+        --label "ablation: $flags"
+    stop "$FEIRA_PID"
+done
 
 # --- 4. slowloris ---
 say "4. slowloris: 1,000 connections trickling a byte a second (line timeout 2 s)"
@@ -338,8 +374,8 @@ $(cat "$COMMANDS")
 \`\`\`
 
 HEADER
-rm -rf docs/bench-results
-mkdir -p docs/bench-results
-cp "$RESULTS"/*.csv "$RESULTS"/*.md "$RESULTS"/*.txt docs/bench-results/
+rm -rf "$SAVED"
+mkdir -p "$SAVED"
+cp "$RESULTS"/*.csv "$RESULTS"/*.md "$RESULTS"/*.txt "$SAVED"/
 render
 say "done: $OUT"

@@ -18,6 +18,7 @@
 //! `make bench` into docs/BENCHMARKS.md and an SVG chart. [`redis`] speaks just enough
 //! of Redis's protocol to run the same client model against redis-server.
 
+pub mod ablation;
 pub mod chart;
 pub mod flood;
 pub mod hold;
@@ -61,6 +62,9 @@ pub struct Options {
     pub timeout: Duration,
     /// Print a progress line on stderr.
     pub progress: bool,
+    /// Every TRANSFER pays the same account (one hot row) instead of the next account
+    /// along (rows spread over every account).
+    pub hot_row: bool,
 }
 
 /// What a connection thread tells the main thread.
@@ -98,8 +102,12 @@ pub fn run(options: &Options) -> Result<Vec<RunSummary>, String> {
             &options.accounts,
             admin,
         )?;
+        let plan = Plan {
+            hot_row: options.hot_row,
+            ..prepared.plan
+        };
         (
-            prepared.plan,
+            plan,
             prepared.workloads,
             prepared.admin,
             prepared.observers,

@@ -95,6 +95,7 @@ pub fn prepare(
         product: BENCH_PRODUCT.to_string(),
         accounts,
         pay_keys: Vec::new(),
+        hot_row: false,
     };
     if !needs_store {
         return Ok(Prepared {

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::ablation;
 use super::chart::{self, COLOURS, Series};
 use super::flood::{self, FLOOD_COLUMNS};
 use super::hold::HOLD_COLUMNS;
@@ -55,12 +56,16 @@ pub fn summarize(
     }
     table(&mut md, runs.iter().filter(|r| r.label == MATRIX));
 
-    let others: Vec<&RunSummary> = runs.iter().filter(|r| r.label != MATRIX).collect();
+    ablation::section(&mut md, &runs);
+
+    let others: Vec<&RunSummary> = (runs.iter())
+        .filter(|r| r.label != MATRIX && !ablation::is_ablation(r))
+        .collect();
     if !others.is_empty() {
         let _ = writeln!(md, "\n## Other runs\n");
         let _ = writeln!(
             md,
-            "`orders-1k` and `orders-1m`: ORDER at 50 connections on a server that loaded 1,000 or 1,000,000 existing orders (rounds alternate between the two servers). `aof-always`: Redis INCRBY with `appendonly yes`, `appendfsync always`."
+            "`orders-1k` and `orders-1m`: ORDER at 50 connections on a server that loaded 1,000 or 1,000,000 existing orders (rounds alternate between the two servers). `aof-always`: Redis INCRBY with `appendonly yes`, `appendfsync always`. `durable`: TRANSFER and the mixed workload with rows spread (each client pays the next account along); `durable-hot`: one hot row (every client pays the same payee, every ORDER buys the same product)."
         );
         table(&mut md, others.into_iter());
     }

@@ -85,6 +85,9 @@ pub struct Plan {
     pub accounts: Vec<(String, String)>,
     /// Each account's pay key, when the server has wallets (index-aligned with accounts).
     pub pay_keys: Vec<String>,
+    /// TRANSFER pays the first account (which pays the second): every writer updates
+    /// one payee's wallet row. Otherwise each pays the next account along.
+    pub hot_row: bool,
 }
 
 /// The largest quantity one ORDER asks for (quantities cycle 1, 2, 3).
@@ -150,13 +153,19 @@ impl Worker {
             .map_err(|e| format!("login as {user} failed: {e}"))?;
         let login = start.elapsed();
         let product = quote(&plan.product).into_owned();
-        // Pay the next account along, so that money goes round in a circle.
+        // Pay the next account along, so that money goes round in a circle; or, for
+        // one hot row, everybody pays the first account (and it pays the second).
         let transfer_line = match plan.pay_keys.len() {
             0 | 1 => None,
-            n => Some(format!(
-                "TRANSFER {} 0.01",
-                quote(&plan.pay_keys[(index + 1) % n])
-            )),
+            n => {
+                let payer = index % n;
+                let payee = match plan.hot_row {
+                    true if payer != 0 => 0,
+                    true => 1,
+                    false => (payer + 1) % n,
+                };
+                Some(format!("TRANSFER {} 0.01", quote(&plan.pay_keys[payee])))
+            }
         };
         Ok((
             Worker {

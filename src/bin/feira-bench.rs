@@ -76,6 +76,10 @@ struct RunArgs {
     /// Benchmark a redis-server instead, with the same client model.
     #[arg(long)]
     redis: bool,
+    /// Every TRANSFER pays the same account: one hot wallet row for every writer
+    /// (ORDER always buys the one bench product).
+    #[arg(long)]
+    hot_row: bool,
     /// A label for this run in the CSV output.
     #[arg(long, default_value = "run")]
     label: String,
@@ -235,6 +239,7 @@ fn run_workloads(args: RunArgs) -> Result<bool, String> {
         label: args.label,
         timeout: Duration::from_secs(args.common.timeout.max(1)),
         progress: true,
+        hot_row: args.hot_row,
     };
     let summaries = run(&options)?;
     if args.csv {
