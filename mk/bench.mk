@@ -1,12 +1,15 @@
 # make bench: build release binaries, then scripts/bench.sh runs feira-server and
 # redis-server on loopback, drives them with feira-bench, and writes docs/BENCHMARKS.md
 # and docs/bench-chart.svg. About 5 to 10 minutes on 2 cores.
-# Shorter trial run: make bench BENCH_DURATION=1s BENCH_CONNECTIONS="1 50" BENCH_HOLD=500
+# Shorter trial run, leaving docs/ alone: make bench BENCH_DURATION=1s
+# BENCH_CONNECTIONS="1 50" BENCH_HOLD=500 BENCH_ROUNDS=1 BENCH_ABLATION_DURATION=1s
+# BENCH_OUT=/tmp/x-bench
 
 BENCH_ENV = $(if $(BENCH_DURATION),BENCH_DURATION=$(BENCH_DURATION)) \
             $(if $(BENCH_CONNECTIONS),BENCH_CONNECTIONS="$(BENCH_CONNECTIONS)") \
             $(if $(BENCH_HOLD),BENCH_HOLD=$(BENCH_HOLD)) \
             $(if $(BENCH_ROUNDS),BENCH_ROUNDS=$(BENCH_ROUNDS)) \
+            $(if $(BENCH_ABLATION_DURATION),BENCH_ABLATION_DURATION=$(BENCH_ABLATION_DURATION)) \
             $(if $(BENCH_OUT),BENCH_OUT=$(BENCH_OUT))
 
 .PHONY: bench

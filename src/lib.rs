@@ -18,7 +18,7 @@
 //! | | [`clock`] | times as the tables and replies write them (RFC 3339, UTC, to the second) |
 //! | | [`net`] | the accept loop every server runs: a thread per connection, `ERR BUSY` past a limit, a clean stop |
 //! | 1. wire and disk | [`protocol`] | the wire format: tokens, bounded lines, exact money, the verbs, `Request` and `Reply`. Pure, no sockets |
-//! | | [`storage`] | tables in memory behind their own locks, the journal, group commit, snapshots |
+//! | | [`storage`] | tables in memory behind their own locks, the journal and its fsync (`durability.rs`), snapshots; the speed layers, each one flag away from off (`layers.rs`): group commit, the pre-zeroed journal (`padding.rs`), appending checkpoints (`snapshot/append.rs`), hand-written CSV (`csv_field.rs`) |
 //! | 2. the database | [`db`] | every table of a data directory, **the lock order**, the schema (one row type per table), account identity |
 //! | 3. the domains | [`sharing`] | file sharing (seed 002): who is connected, published files, the audit thread |
 //! | | [`wallet`] | the wallets of seed 001: balances, rotating pay keys, transfers, the ledger and its check |
@@ -26,7 +26,7 @@
 //! | | [`accounts`] | REGISTER, LOGIN, UNREGISTER; passwords, the hash gate, the login throttle |
 //! | | [`p2p`] | peer-to-peer file transfer (seed 002): a serving peer, all-or-nothing downloads with SHA-256 |
 //! | | [`chord`] | the Chord ring of seed 000: a node server, its maintenance thread, lookups (`feira-chord`) |
-//! | 4. the server and the client | [`server`] | the store server: its listener, one thread per connection, sessions, the dispatcher, timeouts, shutdown |
+//! | 4. the server and the client | [`server`] | the store server: its listener, one thread per connection (`connection.rs`), replies sent once durable (`replies.rs`; the committer path, a speed layer: `reply_handover.rs`), sessions, the dispatcher, timeouts, shutdown |
 //! | | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
 //! | 5. the programs | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
 //! | | [`bench`] | `feira-bench`: a thread-per-connection load generator, HDR latencies, invariant checks |
@@ -40,7 +40,11 @@
 //! - *Framing a request and a reply*: [`protocol::frame`], [`protocol::reply`].
 //! - *One lock per table, one global lock order*: [`storage::Table`], [`db`].
 //! - *A critical section*: [`shop::orders::place`].
-//! - *Durability and group commit*: [`storage::Journal`].
+//! - *Durability, the plain way*: [`server::connection`] (handle, then reply once
+//!   durable), [`server::replies`], [`storage::Journal`].
+//! - *Speed as named, measured layers*: [`storage::Layers`] (group commit, the
+//!   pre-zeroed journal, appending checkpoints, hand-written CSV) and
+//!   [`server::reply_handover`] (the committer sends the replies).
 //! - *One process per data directory*: [`storage::DirLock`].
 //! - *Slow work outside locks*: [`accounts`], [`accounts::password`].
 //! - *An identity that is never reused*: [`db::identity`] (a name can be taken again;

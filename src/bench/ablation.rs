@@ -17,10 +17,19 @@ pub const LABEL: &str = "ablation:";
 /// What each flag switches off, for the table's first column.
 const LAYERS: &[(&str, &str)] = &[
     ("", "every layer on"),
-    ("--reply-path plain", "the committer path (replies sent by the connection thread)"),
+    (
+        "--reply-path plain",
+        "the committer path (replies sent by the connection thread)",
+    ),
     ("--group-commit off", "group commit (an fsync per request)"),
-    ("--prezero off", "the pre-zeroed journal (each line grows the file)"),
-    ("--checkpoint rewrite", "appending checkpoints (every snapshot rewritten)"),
+    (
+        "--prezero off",
+        "the pre-zeroed journal (each line grows the file)",
+    ),
+    (
+        "--checkpoint rewrite",
+        "appending checkpoints (every snapshot rewritten)",
+    ),
     ("--csv crate", "the hand-written CSV (csv::Writer)"),
     ("--plain", "every layer (the plain server)"),
 ];
@@ -38,7 +47,10 @@ pub fn section(md: &mut String, runs: &[RunSummary]) {
         return;
     };
     let flags = |r: &RunSummary| r.label[LABEL.len()..].trim().to_string();
-    let all_on = rows.iter().find(|r| flags(r).is_empty()).map(|r| r.throughput);
+    let all_on = rows
+        .iter()
+        .find(|r| flags(r).is_empty())
+        .map(|r| r.throughput);
     let _ = writeln!(md, "\n## What each speed layer buys\n");
     let _ = writeln!(
         md,

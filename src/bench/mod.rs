@@ -106,12 +106,7 @@ pub fn run(options: &Options) -> Result<Vec<RunSummary>, String> {
             hot_row: options.hot_row,
             ..prepared.plan
         };
-        (
-            plan,
-            prepared.workloads,
-            prepared.admin,
-            prepared.observers,
-        )
+        (plan, prepared.workloads, prepared.admin, prepared.observers)
     };
     if workloads.is_empty() {
         return Err("none of the workloads asked for can run against this server".into());
