@@ -9,10 +9,15 @@
 //! back, and a new file size is. If every line grew the file, every fsync would flush
 //! the data *and* commit the new size through the ext4 journal, a second write and
 //! cache flush. While lines fit in the padding the size does not change, and an fsync
-//! is one flush. (PostgreSQL zero-fills its WAL segments for the same reason. Measured
-//! on the 2-core machine: about 15% more TRANSFERs per second at 50 connections.) To
-//! switch it off, make [`Padding::make_room`] grow the file to `end` exactly: every
-//! line then changes the size, as an append would.
+//! is one flush. (PostgreSQL zero-fills its WAL segments for the same reason.) The
+//! ablation table in docs/BENCHMARKS.md ("What each speed layer buys") measures TRANSFER
+//! at 50 connections with and without it, in the same run.
+//!
+//! Switch it off with `feira-server --prezero off`: the journal then keeps no padding
+//! (its writer holds no [`Padding`]), each line's write grows the file as an append
+//! would, a rotation starts an empty file, and no next file is made ahead
+//! (src/storage/journal/rotation.rs). Recovery is the same either way: a file without
+//! zeros simply has none to strip.
 //!
 //! So the journal ends at the file's last byte that is not zero, not at the end of the
 //! file: a whole line ends in `\n`, and the zeros after it are room for the next lines.
@@ -39,9 +44,8 @@
 //!
 //! What it costs: the zeros are written when the journal is in use, not before the
 //! server listens. A fresh server writes its 9 and 65 MiB files while its first clients
-//! write: TRANSFER at 50 connections was about 10% lower over the first 3 s than with
-//! the 128 MiB zeroed at start-up that this replaced, and the same (within the noise of
-//! a shared 2-core machine) after 12 s, when both zero the next file as they go.
+//! write, so its first seconds are a little slower than its steady state (`make bench`
+//! runs a warm-up first; docs/bench-notes.md has the figures).
 //!
 //! # When the disk is full
 //!
