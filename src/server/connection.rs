@@ -28,18 +28,24 @@ use crate::protocol::{ErrorCode, Reply};
 /// Never panics on anything the peer sends.
 pub fn serve(shared: &Shared, stream: &Arc<TcpStream>, peer: &str) {
     log::info!("{peer}: connection opened");
+    // Who is logged in on this connection, and how many requests it sent.
     let mut session = Session::new(peer);
+    // Where replies go: written by this thread (the plain path) or, on the committer
+    // path, sometimes by the thread whose fsync made them true.
     let mut replies = Replies::new(
         stream,
         shared.config.write_timeout,
         shared.config.reply_path,
     );
+    // The loop: one request at a time until the peer leaves or something fails.
     let mut outcome = serve_requests(shared, stream, &mut session, &mut replies);
     // The last reply may still be waiting for the disk: it goes out before we close.
     if let (Ok(_), Err(e)) = (&outcome, replies.finish()) {
         outcome = Err(e);
     }
+    // A peer whose connection is gone is no longer listed as sharing; its login ends.
     session.close(shared);
+    // One log line per connection: why it ended, and after how much work.
     match outcome {
         Ok(reason) => log::info!(
             "{peer}: connection closed ({reason}) after {} requests",
@@ -59,6 +65,7 @@ fn serve_requests(
     replies: &mut Replies,
 ) -> io::Result<&'static str> {
     let config = &shared.config;
+    // Replies are small and each one is waited for: send them at once, no Nagle delay.
     stream.set_nodelay(true)?;
     // A peer that stops reading cannot block this thread on a write: every reply must
     // leave by the write deadline (`Replies`, `timed_writer`), or the connection ends.
@@ -66,8 +73,11 @@ fn serve_requests(
     // duplicate file descriptor per connection.
     let reader = TimedReader::new(stream, config.idle_timeout, config.line_timeout);
     let mut reader = BufReader::new(reader);
+    // One buffer for every request line of this connection, reused.
     let mut line = Vec::new();
     loop {
+        // A new line starts: the line timeout counts from here (a slow trickle of
+        // bytes cannot hold the thread longer than that).
         reader.get_mut().start_line();
         let request = match read_line(&mut reader, config.max_line, &mut line) {
             Ok(Line::Text(text)) => text,
@@ -94,11 +104,15 @@ fn serve_requests(
             }
             Err(e) => return Err(e),
         };
+        // Counted for STATS.
         shared.counters.requests.fetch_add(1, Ordering::Relaxed);
+        // Parse and run the request: it takes the table locks it needs, changes the
+        // tables, writes the journal line, and releases the locks before it returns.
         let (reply, flow) = session.handle_line(shared, &request);
         // Every change this request made or saw must be durable before we answer:
         // wait for the journal's fsync, then write the reply.
         replies.send_when_durable(&shared.db.journal, reply)?;
+        // With no lock held: write the snapshots if the journal has grown enough.
         shared.db.checkpoint_if_due();
         if flow == Flow::Close {
             return Ok("quit");
@@ -106,6 +120,8 @@ fn serve_requests(
     }
 }
 
+/// Did a read end because a timeout passed (idle, or a line too slow)? The socket's
+/// read timeout reports either kind, depending on the platform.
 fn is_timeout(error: &io::Error) -> bool {
     matches!(
         error.kind(),
