@@ -273,7 +273,9 @@ stop "$K_PID"
 # The same durable workload (TRANSFER at 50 connections, rows spread) on a fresh server
 # per row, each with one layer switched off, then all of them (docs/BENCHMARKS.md,
 # "What each speed layer buys"; src/storage/layers.rs lists the layers). Each row gets a
-# warm-up run first, not counted, as in step 3.
+# warm-up run of the same length first, not counted, as in step 3: a fresh server zeroes
+# its journal's next files during its first seconds of writes (src/storage/padding.rs),
+# and a short row would charge that to the pre-zeroing layer.
 say "3b. ablation: TRANSFER at 50 connections with each speed layer off in turn, $ABLATION_DURATION each"
 ablation=0
 for flags in "" "--reply-path plain" "--group-commit off" "--prezero off" \
@@ -282,7 +284,7 @@ for flags in "" "--reply-path plain" "--group-commit off" "--prezero off" \
     data_copy "$WORK/ablation-$ablation"
     # shellcheck disable=SC2086 # the flags are words on purpose
     start_feira "ablation-$ablation" "$WORK/ablation-$ablation" $flags
-    record "$BIN/feira-bench" --addr "$FEIRA_ADDR" -c 50 -d 1s -t transfer --users 50 >/dev/null
+    record "$BIN/feira-bench" --addr "$FEIRA_ADDR" -c 50 -d "$ABLATION_DURATION" -t transfer --users 50 >/dev/null
     bench --addr "$FEIRA_ADDR" -c 50 -d "$ABLATION_DURATION" -t transfer --users 50 \
         --label "ablation: $flags"
     stop "$FEIRA_PID"
