@@ -25,13 +25,13 @@ impl Db {
     /// current and the journal empty. Fails, changing nothing, if another process (or
     /// another `Db`) has the directory open. Every speed layer of storage is on.
     pub fn open(dir: &Path, checkpoint_bytes: u64) -> Result<Db> {
-        // The lock first: nothing in the directory is read, let alone written, until
-        // this process is the only one that may.
         Db::open_with(dir, checkpoint_bytes, Layers::default())
     }
 
     /// [`Db::open`], with these speed layers of storage on (see [`Layers`]).
     pub fn open_with(dir: &Path, checkpoint_bytes: u64, layers: Layers) -> Result<Db> {
+        // The lock first: nothing in the directory is read, let alone written, until
+        // this process is the only one that may.
         Db::open_locked(DirLock::acquire(dir)?, checkpoint_bytes, layers)
     }
 
