@@ -20,11 +20,14 @@ use feira::server::{Config, ReplyPath};
 use feira::storage::Layers;
 use support::*;
 
+/// Changes a test server's config before it starts.
+type Adjust = fn(&mut Config);
+
 /// The ways the server runs for these tests, by name: every speed layer on (the
 /// committer path sends most replies), the plain reply path, the committer path
 /// without group commit (each connection thread runs its own fsync, then the work it
 /// handed over), and every layer off (`feira-server --plain`).
-fn ways() -> [(&'static str, fn(&mut Config)); 4] {
+fn ways() -> [(&'static str, Adjust); 4] {
     [
         ("every layer on", |_| {}),
         ("--reply-path plain", |config| {
@@ -98,7 +101,7 @@ fn pipelined_orders_and_reads_are_answered_in_order() {
     }
 }
 
-fn pipelined_orders_and_reads_are_answered_in_order_with(adjust: fn(&mut Config)) {
+fn pipelined_orders_and_reads_are_answered_in_order_with(adjust: Adjust) {
     let server = start_server_with(adjust);
     let stop = Arc::new(AtomicBool::new(false));
     let busy = busy_clients(&server, &stop);
