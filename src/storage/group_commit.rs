@@ -36,7 +36,7 @@ use std::thread::{self, JoinHandle, Thread};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::durability::{OnDurable, SyncState};
+use super::sync_state::{OnDurable, SyncState};
 
 /// Group commit for one journal: the queue of waiters and the committer thread that
 /// runs fsyncs for them.
@@ -226,7 +226,8 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::durability::{Durability, WhenDurable};
+    use crate::storage::durability::Durability;
+    use crate::storage::sync_state::WhenDurable;
     use std::fs::File;
     use std::time::Duration;
 

@@ -62,10 +62,11 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::csv_field::CsvEncoding;
-use super::durability::{Durability, WhenDurable};
+use super::durability::Durability;
 use super::line::LineEncoder;
 use super::padding::{Padding, write_zeros};
 use super::refused_writes::RefusedWrites;
+use super::sync_state::WhenDurable;
 use super::{Layers, LockStats};
 use crate::error::{Error, Result};
 

@@ -25,6 +25,7 @@
 //! - [`Table`]: the rows of one table behind their own instrumented lock;
 //! - [`Journal`]: the append-only log (writing a line, reading it back at start-up,
 //!   setting it aside for a checkpoint);
+//! - `sync_state`: what every way of waiting shares: lines written and synced, the fsync;
 //! - `durability`: waiting until a journal line is on disk: the plain way, an fsync
 //!   per waiter;
 //! - `group_commit` (a speed layer): one fsync for every thread that waits at once;
@@ -51,15 +52,16 @@ mod padding;
 mod record;
 mod refused_writes;
 pub mod snapshot;
+mod sync_state;
 mod table;
 
 pub use csv_field::CsvEncoding;
 pub use dir_lock::{DirLock, LOCK_FILE};
-pub use durability::WhenDurable;
 pub use journal::{Change, Journal, JournalEntry, Staged, Ticket};
 pub use layers::Layers;
 pub use line::LineEncoder;
 pub use lock_stats::{LockStats, LockStatsSnapshot};
 pub use padding::Upkeep;
 pub use record::{Field, Fields, Record, RowError};
+pub use sync_state::WhenDurable;
 pub use table::{Table, TableRead, TableWrite};
