@@ -23,10 +23,10 @@
 //! The bytes are the same either way: a property test of the journal's lines
 //! (src/storage/line.rs) and the snapshots' tests compare the two byte for byte,
 //! awkward fields (commas, quotes, line breaks, `Maçã`) and all, so a file written one
-//! way reads back the other. Reading is
-//! always the `csv` crate's: only writing is a layer. Two parts stay on with the layer
-//! off: the sink (it is how a row gives its fields to either encoder), and the
-//! journal's checksum, computed over the fields as the sink hands them over.
+//! way reads back the other. Reading is always the `csv` crate's: only writing is a
+//! layer. Two parts stay on with the layer off: the sink (it is how a row gives its
+//! fields to either encoder), and the journal's checksum, computed over the fields as
+//! the sink hands them over.
 
 use std::fmt;
 use std::io::Write;
