@@ -18,7 +18,7 @@
 //! | | [`clock`] | times as the tables and replies write them (RFC 3339, UTC, to the second) |
 //! | | [`net`] | the accept loop every server runs: a thread per connection, `ERR BUSY` past a limit, a clean stop |
 //! | 1. wire and disk | [`protocol`] | the wire format: tokens, bounded lines, exact money, the verbs, `Request` and `Reply`. Pure, no sockets |
-//! | | [`storage`] | tables in memory behind their own locks, the journal and its fsync (`durability.rs`), snapshots; the speed layers, each one flag away from off (`layers.rs`): group commit, the pre-zeroed journal (`padding.rs`), appending checkpoints (`snapshot/append.rs`), hand-written CSV (`csv_field.rs`) |
+//! | | [`storage`] | tables in memory behind their own locks, the journal and its fsync (`durability.rs`, `sync_state.rs`), snapshots; the speed layers, each one flag away from off (`layers.rs`): group commit, the pre-zeroed journal (`padding.rs`), appending checkpoints (`snapshot/append.rs`), hand-written CSV (`csv_field.rs`) |
 //! | 2. the database | [`db`] | every table of a data directory, **the lock order**, the schema (one row type per table), account identity |
 //! | 3. the domains | [`sharing`] | file sharing (seed 002): who is connected, published files, the audit thread |
 //! | | [`wallet`] | the wallets of seed 001: balances, rotating pay keys, transfers, the ledger and its check |

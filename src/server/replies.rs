@@ -48,11 +48,14 @@ impl<'a> Replies<'a> {
         write_timeout: Duration,
         path: ReplyPath,
     ) -> Replies<'a> {
+        // The plain path needs no outbox: this thread writes every reply itself.
         let handover = match path {
             ReplyPath::Plain => None,
             ReplyPath::Committer => Some(Outbox::new(stream, write_timeout)),
         };
         Replies {
+            // One timed writer per connection, on the same socket as the reader: no
+            // second file descriptor.
             writer: BufWriter::new(TimedWriter::new(stream, write_timeout)),
             handover,
         }
@@ -60,9 +63,14 @@ impl<'a> Replies<'a> {
 
     /// Writes `reply` from this thread now (after any reply still in flight).
     pub fn send_now(&mut self, reply: &Reply) -> io::Result<()> {
+        // Replies leave in the order of their requests: a reply handed over earlier
+        // goes first (on the plain path nothing is ever in flight).
         self.finish()?;
+        // The client has the write deadline from here to take this whole reply.
         self.writer.get_mut().start_reply();
+        // Encoded straight into the buffer, piece by piece: no `String` per reply.
         reply.write_to(&mut self.writer)?;
+        // Out now: the client waits for it, and nothing of ours may stay buffered.
         self.writer.flush()
     }
 
@@ -70,14 +78,18 @@ impl<'a> Replies<'a> {
     pub fn send_when_durable(&mut self, journal: &Journal, reply: Reply) -> io::Result<()> {
         // Taken before anything else: the changes this request made or saw are in it.
         let ticket = journal.latest();
+        // Already durable (a read, or a write another fsync covered): no need to hand
+        // it over, it leaves at once below.
         if let Some(outbox) = &self.handover
             && !journal.is_durable(ticket)
         {
             // The committer path: the thread whose fsync covers the ticket sends the
             // reply, and this thread goes back to reading. Only a short reply is
             // handed over; a long one takes the plain path below.
+            // One reply in flight at a time per connection: that keeps them in order.
             outbox.settle()?;
             if outbox.hand_over(&reply) {
+                // The journal runs the outbox once an fsync covers the ticket.
                 journal.when_durable(ticket, outbox.clone());
                 return Ok(());
             }
@@ -85,6 +97,8 @@ impl<'a> Replies<'a> {
         // The plain path: wait here until the fsync covers the ticket, then write.
         let reply = match journal.wait_durable(ticket) {
             Ok(()) => reply,
+            // An fsync failed: what the reply says may not survive a crash, so the
+            // client is told the server failed instead (docs/RELIABILITY.md).
             Err(e) => Reply::from(Refusal::internal(e)),
         };
         self.send_now(&reply)
@@ -93,6 +107,7 @@ impl<'a> Replies<'a> {
     /// Waits until no reply is in flight (only the committer path has any): called
     /// before the connection closes, so that the last reply is not lost.
     pub fn finish(&self) -> io::Result<()> {
+        // An error means the reply in flight could not be sent: the connection is over.
         match &self.handover {
             Some(outbox) => outbox.settle(),
             None => Ok(()),

@@ -7,11 +7,14 @@
 //! the connection thread waits until the journal's fsync covers its request, is woken,
 //! and writes the reply. Under load that is a second sleep and wake-up per request,
 //! beside the one in `recv`: with fifty connections on two cores, the scheduler's work
-//! outgrew the server's. Here the connection thread *hands the reply over*: the thread
-//! that runs the covering fsync (usually group commit's committer) sends it right
-//! after, and the connection thread sleeps only in `recv`. The ablation table in
-//! docs/BENCHMARKS.md ("What each speed layer buys") measures both paths in the same
-//! run. It is the default; `--reply-path plain` switches it off.
+//! grows larger than the server's. Here the connection thread *hands the reply over*:
+//! the thread that runs the covering fsync (usually group commit's committer) sends it
+//! right after, and the connection thread sleeps only in `recv`. What that buys, in
+//! requests per second and p99, is the `--reply-path plain` row of the ablation table
+//! in docs/BENCHMARKS.md ("What each speed layer buys"), measured in the same run as
+//! every layer on. It is the default; `--reply-path plain` switches it off, and the
+//! tests of replies (tests/pipelining.rs, the crash test in tests/faults.rs) run both
+//! ways.
 //!
 //! # What keeps it safe
 //!
@@ -27,6 +30,13 @@
 //!   encoded, which is almost every reply) is handed over. A long one (a page of a list)
 //!   is never encoded whole: it takes the plain path, the connection thread waiting for
 //!   the fsync itself and writing it a buffer at a time, by the same deadline.
+//! - **Durable first.** The outbox is queued with the journal's `when_durable`, which
+//!   runs it only after an fsync that covers the request's ticket, exactly the wait the
+//!   plain path does; a poisoned journal turns the reply into `ERR INTERNAL`.
+//!
+//! Not a part of this layer, so on either path: the write deadline on every reply
+//! (src/server/timed_writer.rs), which is what protects the server from a client that
+//! stops reading, whoever writes.
 
 use std::io::{self, Write};
 use std::net::TcpStream;
@@ -48,6 +58,8 @@ pub const HANDOVER_LIMIT: usize = 16 * 1024;
 /// The part of a connection that other threads may write to: where its connection
 /// thread hands a reply over, and how the sending thread reports back.
 pub struct Outbox {
+    /// The connection's socket, shared with its thread: the sending thread writes the
+    /// reply to it directly.
     stream: Arc<TcpStream>,
     /// The connection thread, unparked when its reply has left.
     owner: Thread,
@@ -57,7 +69,9 @@ pub struct Outbox {
     state: Mutex<State>,
 }
 
+/// What the connection thread and the sending thread exchange, under the outbox's lock.
 struct State {
+    /// Whether a handed-over reply is still on its way, and how it ended.
     in_flight: InFlight,
     /// The reply handed over, encoded: at most [`HANDOVER_LIMIT`] bytes. The buffer
     /// goes to the sending thread and comes back, so that it is reused from one reply
@@ -67,7 +81,9 @@ struct State {
 
 /// Is a handed-over reply still on its way?
 enum InFlight {
+    /// Nothing handed over, or it has left: the connection may write again.
     No,
+    /// Handed over: the connection thread must wait before its next reply.
     Yes,
     /// It could not be sent: the connection is broken.
     Failed(io::Error),
@@ -94,12 +110,15 @@ impl Outbox {
         loop {
             {
                 let mut state = self.state.lock();
+                // Taken out to return a failure by value; put back if still in flight.
                 match std::mem::replace(&mut state.in_flight, InFlight::No) {
                     InFlight::No => return Ok(()),
+                    // Reported once: the connection thread ends the connection.
                     InFlight::Failed(e) => return Err(e),
                     InFlight::Yes => state.in_flight = InFlight::Yes,
                 }
             }
+            // The lock is released before parking, so `done` can take it.
             // Woken by `done`; `park` may also return early, so look again.
             thread::park();
         }
@@ -112,7 +131,9 @@ impl Outbox {
     /// [`Journal::when_durable`](crate::storage::Journal::when_durable).
     pub fn hand_over(&self, reply: &Reply) -> bool {
         let mut state = self.state.lock();
+        // The buffer keeps its capacity from the last reply: no allocation here.
         state.bytes.clear();
+        // Encoding stops with an error at the limit: a long reply is never held whole.
         let mut capped = Capped {
             bytes: &mut state.bytes,
             limit: HANDOVER_LIMIT,
@@ -120,6 +141,7 @@ impl Outbox {
         if reply.write_to(&mut capped).is_err() {
             return false;
         }
+        // From here the connection thread settles before writing anything else.
         state.in_flight = InFlight::Yes;
         true
     }
@@ -127,11 +149,15 @@ impl Outbox {
     /// Sends a handed-over reply without waiting; whatever the socket does not take at
     /// once is written by a thread that may wait, until the write deadline.
     pub(super) fn deliver(self: Arc<Self>, bytes: Vec<u8>) {
+        // `MSG_DONTWAIT`: the committer must never sleep on one client's socket.
         let sent = match send_without_waiting(&self.stream, &bytes) {
             Ok(sent) => sent,
+            // A full socket buffer: nothing sent yet; the rest below sends it all.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            // A broken connection: its thread hears of it at its next `settle`.
             Err(e) => return self.done(Err(e), bytes),
         };
+        // The usual case: a short reply fits in the socket's buffer at once.
         if sent == bytes.len() {
             return self.done(Ok(()), bytes);
         }
@@ -152,6 +178,8 @@ impl Outbox {
                 let result = write_all_by(&outbox.stream, &bytes[sent..], deadline);
                 outbox.done(result, bytes);
             });
+        // No thread to spare: the reply is lost, so the connection must end rather
+        // than go on with a reply missing.
         if let Err(e) = spawned {
             log::warn!("cannot start a thread for a slow client's reply: {e}");
             self.done(Err(e), Vec::new());
@@ -163,12 +191,14 @@ impl Outbox {
     fn done(&self, result: io::Result<()>, bytes: Vec<u8>) {
         {
             let mut state = self.state.lock();
+            // The buffer comes home, to be reused by the next hand-over.
             state.bytes = bytes;
             state.in_flight = match result {
                 Ok(()) => InFlight::No,
                 Err(e) => InFlight::Failed(e),
             };
         }
+        // After the lock is released: the woken thread takes it at once in `settle`.
         self.owner.unpark();
     }
 
@@ -180,9 +210,15 @@ impl Outbox {
     }
 }
 
+/// What the journal runs once the request's line is durable (or never will be): send
+/// the reply handed over. It runs on the thread whose fsync covered the line, usually
+/// group commit's committer, so it sends without waiting.
 impl WhenDurable for Outbox {
     fn durable(self: Arc<Self>, durable: bool) {
+        // Taken out of the lock: the send runs with no lock held.
         let mut bytes = std::mem::take(&mut self.state.lock().bytes);
+        // The journal cannot make it durable: the promised reply would be a lie, so
+        // the client hears `ERR INTERNAL`, as on the plain path.
         if !durable {
             bytes.clear();
             let refusal = Refusal::internal(Error::Poisoned);
@@ -204,6 +240,7 @@ struct Capped<'a> {
 impl Write for Capped<'_> {
     fn write(&mut self, more: &[u8]) -> io::Result<usize> {
         let needed = self.bytes.len() + more.len();
+        // Too long: the caller takes the plain path, and nothing more is encoded.
         if needed > self.limit {
             return Err(io::Error::other("too long to hand over"));
         }

@@ -10,14 +10,23 @@
 //! the quoting rule the `csv` reader expects (RFC 4180): a field that holds a comma, a
 //! quote or a line break goes in quotes, with its quotes doubled. Rows hand their
 //! fields over through a sink ([`Fields`](super::Fields)), numbers and amounts
-//! formatted in place, so that no string is made for them either.
+//! formatted in place, so that no string is made for them either. What that is worth
+//! is the `--csv crate` row of the ablation table in docs/BENCHMARKS.md ("What each
+//! speed layer buys"), measured in the same run as every layer on.
 //!
 //! Switch it off with `feira-server --csv crate` ([`CsvEncoding::Crate`]): the journal
 //! (src/storage/line.rs) and the snapshots (src/storage/snapshot.rs) then collect each
 //! line's fields as strings and write them with `csv::Writer` ([`write_with_crate`]).
-//! The bytes are the same either way: their tests compare the two byte for byte,
-//! awkward fields and all. (The sink itself stays: it is how a row gives its fields to
-//! either encoder.)
+//!
+//! # Why it stays correct
+//!
+//! The bytes are the same either way: a property test of the journal's lines
+//! (src/storage/line.rs) and the snapshots' tests compare the two byte for byte,
+//! awkward fields (commas, quotes, line breaks, `Maçã`) and all, so a file written one
+//! way reads back the other. Reading is always the `csv` crate's: only writing is a
+//! layer. Two parts stay on with the layer off: the sink (it is how a row gives its
+//! fields to either encoder), and the journal's checksum, computed over the fields as
+//! the sink hands them over.
 
 use std::fmt;
 use std::io::Write;

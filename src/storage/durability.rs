@@ -28,6 +28,8 @@ use super::sync_state::{OnDurable, SyncState};
 /// The durability side of the journal: what is written, what is synced, and who runs
 /// the fsync that moves the second up to the first.
 pub(super) struct Durability {
+    /// The counters and the file, shared with group commit's committer thread when it
+    /// runs (hence the `Arc`).
     state: Arc<SyncState>,
     /// Group commit, when it is on: waiters share fsyncs, and a committer thread runs
     /// them back to back under load. `None`: each waiter runs its own (the plain way).
@@ -40,6 +42,7 @@ impl Durability {
     /// if `group_commit`, else the plain way.
     pub(super) fn start(file: File, group_commit: bool) -> io::Result<Durability> {
         let state = Arc::new(SyncState::new(file));
+        // The speed layer starts a thread; the plain way needs none.
         let group = if group_commit {
             Some(GroupCommit::start(Arc::clone(&state))?)
         } else {
@@ -51,6 +54,8 @@ impl Durability {
     /// Records that one more line was written and returns its sequence number.
     /// The journal calls it under its writer lock, so numbers follow the file's order.
     pub(super) fn wrote_line(&self) -> u64 {
+        // Counted after the line's write returned: an fsync that reads this count as
+        // its target begins after the write, so it covers the line.
         self.state.written.fetch_add(1, Ordering::AcqRel) + 1
     }
 
@@ -82,7 +87,9 @@ impl Durability {
     /// ([`GroupCommit::when_durable`]).
     pub(super) fn when_durable(&self, ticket: u64, then: OnDurable) {
         match &self.group {
+            // The speed layer: run it now, or queue it for the covering round.
             Some(group) => group.when_durable(ticket, then),
+            // The plain way: this thread's own fsync, then the work, here.
             None => then.durable(self.state.sync_for(ticket)),
         }
     }
@@ -92,6 +99,7 @@ impl Durability {
     /// released by the committer's next round.
     pub(super) fn mark_all_synced(&self) {
         let written = self.written();
+        // `fetch_max`: a concurrent fsync may have published a later line already.
         self.state.synced.fetch_max(written, Ordering::AcqRel);
     }
 
@@ -101,6 +109,7 @@ impl Durability {
     /// the file: one that read a target including lines of the new file fsyncs the new
     /// file; one that read an older target was covered already.
     pub(super) fn switch_file(&self, file: File) {
+        // An fsync running on the old file keeps its own `Arc` to it until it ends.
         *self.state.file.lock() = Arc::new(file);
     }
 
@@ -109,6 +118,7 @@ impl Durability {
         self.state.poisoned.store(true, Ordering::Release);
     }
 
+    /// Has an fsync (or a write the journal could not undo) failed?
     pub(super) fn is_poisoned(&self) -> bool {
         self.state.is_poisoned()
     }

@@ -48,7 +48,9 @@
 //! [`group_commit`]: super::group_commit
 //! [`padding`]: super::padding
 
+// Reading the journal back at start-up (`Journal::open`).
 mod recovery;
+// Setting it aside for a checkpoint, and making its next file ahead.
 mod rotation;
 
 use std::fs::File;
@@ -102,6 +104,7 @@ impl Change {
 pub struct JournalEntry {
     /// The line it was read from, for error messages.
     pub line: u64,
+    /// Every change of the transaction, applied together at replay.
     pub changes: Vec<Change>,
 }
 
@@ -116,11 +119,15 @@ pub trait Staged {
 }
 
 /// Proof that a transaction was written; pass it to [`Journal::wait_durable`].
+///
+/// It holds the line's sequence number: lines become durable in order, so "is ticket
+/// 41 durable?" is one comparison with the last line synced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(u64);
 
 /// The append-only journal of one data directory.
 pub struct Journal {
+    /// `journal.csv` in the data directory: named in errors, renamed by a rotation.
     path: PathBuf,
     /// The file as written by commits, its padded size, and the bytes reused to encode
     /// a line. Lock order: always taken *after* the table locks, and held only for one
@@ -147,12 +154,17 @@ pub struct Journal {
     /// full disk is not asked again at every write.
     next_tried_for: AtomicU64,
     next_ready_for: AtomicU64,
+    /// How often the writer lock was contended, for STATS.
     stats: LockStats,
 }
 
+/// What only the thread holding the writer lock touches: the file as written, and the
+/// buffer a line is encoded in.
 struct Writer {
     /// Opened for writing, not appending: every write says where it goes.
     file: File,
+    /// The line being written, reused from one commit to the next: no allocation per
+    /// transaction while the tables' locks are held.
     line: Vec<u8>,
     /// How the line is encoded (`--csv`).
     csv: CsvEncoding,
@@ -208,7 +220,9 @@ impl Journal {
     /// The caller holds the tables' write locks (that is how it has `&mut` guards), so
     /// the order of lines in the journal is the order of the changes in memory.
     pub fn commit(&self, tables: &mut [&mut dyn Staged]) -> Result<Ticket> {
+        // The disk first: memory changes only once the line is written.
         let result = self.write_line(tables);
+        // Every table of the transaction, or none: one line holds all their changes.
         for table in tables.iter_mut() {
             match result {
                 Ok(_) => table.apply_staged(),
@@ -218,16 +232,23 @@ impl Journal {
         result
     }
 
+    /// Encodes the tables' staged changes as one line and writes it, under the writer
+    /// lock; logs a run of refused writes after releasing it.
     fn write_line(&self, tables: &[&mut dyn Staged]) -> Result<Ticket> {
+        // Lock order: the caller holds its table locks; the writer lock comes last.
         let mut writer = self.lock_writer();
         let csv = writer.csv;
+        // Encoded under the writer lock, into the one reused buffer.
         let mut line = LineEncoder::start(&mut writer.line, csv);
         for table in tables {
             table.encode_staged(&mut line);
         }
+        // Nothing staged (a request that changed nothing): no line, but a ticket for
+        // what was written before, which the caller may have read.
         if line.changes() == 0 {
             return Ok(self.latest());
         }
+        // The checksum goes in front, over every field (src/storage/line.rs).
         line.finish();
         let written = self.write_encoded(&mut writer);
         // A full disk refuses every write: say so in a few lines, not one each.
@@ -235,6 +256,7 @@ impl Journal {
             Ok(_) => writer.refused.succeeded(),
             Err(_) => writer.refused.refused(Instant::now()),
         };
+        // Logging takes time: not while every writer waits for this lock.
         drop(writer);
         if let Some(report) = report {
             report.log(written.as_ref().err());
@@ -244,6 +266,7 @@ impl Journal {
 
     /// Writes the line encoded in `writer` at the journal's end.
     fn write_encoded(&self, writer: &mut Writer) -> Result<Ticket> {
+        // After a failed fsync nothing new may be acknowledged: refuse before writing.
         if self.is_poisoned() {
             return Err(Error::Poisoned);
         }
@@ -252,6 +275,7 @@ impl Journal {
         let end = at + writer.line.len() as u64;
         // If growing fails, no byte of the line was written: nothing to undo.
         let grown = writer.make_room(end);
+        // The file's size as it stands, grown or not, for readers without the lock.
         self.capacity.store(writer.capacity(at), Ordering::Release);
         grown.map_err(|e| Error::io(&self.path, e))?;
         if let Err(e) = self.write_at(writer, at) {
@@ -263,6 +287,8 @@ impl Journal {
             }
             return Err(Error::io(&self.path, e));
         }
+        // The line is whole: the next one goes after it, and the checkpoint policy
+        // (`upkeep`) sees the new length without taking this lock.
         self.len.store(end, Ordering::Release);
         self.capacity.store(writer.capacity(end), Ordering::Release);
         // Still under the writer lock, so sequence numbers follow the file's order.
@@ -272,6 +298,7 @@ impl Journal {
     /// Writes the encoded line at `at`. Under fault injection it writes the first half
     /// and then fails, like a disk that fills up in the middle of a write.
     fn write_at(&self, writer: &Writer, at: u64) -> io::Result<()> {
+        // Counts down atomically, so each of the N injected failures is used once.
         let injected = self
             .failing_writes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
@@ -284,12 +311,14 @@ impl Journal {
                 "injected write failure",
             ));
         }
+        // `pwrite` at the line's place: with padding, over the zeros there.
         writer.file.write_all_at(&writer.line, at)
     }
 
     /// Returns once the transaction with this ticket, and every one before it, is on
     /// disk: after an fsync of this thread's own, or, with group commit, one it shares.
     pub fn wait_durable(&self, ticket: Ticket) -> Result<()> {
+        // `false`: an fsync failed, and the line may never reach the disk.
         if self.durability.wait(ticket.0) {
             Ok(())
         } else {
@@ -325,8 +354,10 @@ impl Journal {
     /// ([`Journal::prepare_next`]). Without padding (`--prezero off`) it does nothing.
     pub fn keep_room(&self, bytes: u64) {
         let mut writer = self.lock_writer();
+        // Remembered for the files a rotation makes without one made ahead.
         writer.room = bytes;
         let len = self.len_bytes();
+        // Ahead of need: a disk without room now only means the file grows later.
         writer.make_room_or_warn(len + bytes);
         self.capacity.store(writer.capacity(len), Ordering::Release);
     }
@@ -339,6 +370,7 @@ impl Journal {
 
     /// The data directory: `journal.csv` and the files a checkpoint sets beside it.
     fn dir(&self) -> &Path {
+        // `journal.csv` always has a parent; "." only keeps this free of `unwrap`.
         self.path.parent().unwrap_or(Path::new("."))
     }
 
@@ -374,7 +406,9 @@ impl Journal {
         &self.stats
     }
 
+    /// Takes the writer lock, counting whether it had to wait (for STATS).
     fn lock_writer(&self) -> parking_lot::MutexGuard<'_, Writer> {
+        // A `try_lock` first: only a lock that was busy is timed as a wait.
         self.stats
             .acquire(|| self.writer.try_lock(), || self.writer.lock())
     }

@@ -9,14 +9,26 @@
 //! back, and a new file size is. If every line grew the file, every fsync would flush
 //! the data *and* commit the new size through the ext4 journal, a second write and
 //! cache flush. While lines fit in the padding the size does not change, and an fsync
-//! is one flush. (PostgreSQL zero-fills its WAL segments for the same reason.) The
-//! ablation table in docs/BENCHMARKS.md ("What each speed layer buys") measures TRANSFER
-//! at 50 connections with and without it, in the same run.
+//! is one flush. (PostgreSQL zero-fills its WAL segments for the same reason.) What
+//! that is worth is the `--prezero off` row of the ablation table in docs/BENCHMARKS.md
+//! ("What each speed layer buys"): TRANSFER at 50 connections with and without it, in
+//! the same run.
 //!
 //! Switch it off with `feira-server --prezero off`: the journal then keeps no padding
 //! (its writer holds no [`Padding`]), each line's write grows the file as an append
 //! would, a rotation starts an empty file, and no next file is made ahead
-//! (src/storage/journal/rotation.rs). Recovery is the same either way: a file without
+//! (src/storage/journal/rotation.rs).
+//!
+//! # Why it is safe
+//!
+//! No line holds a zero byte (names and stored text refuse control characters:
+//! src/protocol/names.rs), and every whole line ends in `\n`, so the zeros after the
+//! last line can never be mistaken for part of it. A crash can leave a line cut short
+//! and followed by zeros, or zeros (padding a power cut kept unwritten) before a later
+//! line: both are past the last fsync, so nothing there was acknowledged, and recovery
+//! drops them as a torn end (src/storage/journal/recovery.rs). One part stays on with
+//! the layer off: recovery strips trailing zeros whatever the flag, since a data
+//! directory written with the layer on may be opened with it off, and a file without
 //! zeros simply has none to strip.
 //!
 //! So the journal ends at the file's last byte that is not zero, not at the end of the
@@ -140,7 +152,7 @@ impl Padding {
 
 /// How much bigger the next journal file is made than this one, until it holds a
 /// checkpoint's lines: eight times, so that a busy journal goes from 1 MiB to 65 MiB
-/// after two early checkpoints (doubling took six).
+/// after two early checkpoints (doubling would take six).
 pub(super) const GROWTH: u64 = 8;
 
 /// What a journal needs after a write, by [`plan`].

@@ -43,6 +43,9 @@ pub(super) struct SyncState {
 }
 
 impl SyncState {
+    /// The state of a journal file that has no line written since it was opened: every
+    /// line read back at start-up was made durable by `Journal::open`, so counting starts
+    /// at zero on both sides.
     pub(super) fn new(file: File) -> SyncState {
         SyncState {
             file: Mutex::new(Arc::new(file)),
@@ -53,18 +56,26 @@ impl SyncState {
         }
     }
 
+    /// The sequence number of the last line written. The journal counts a line only
+    /// once its write has returned, so an fsync that begins after reading a count
+    /// covers every line counted.
     pub(super) fn written(&self) -> u64 {
         self.written.load(Ordering::Acquire)
     }
 
+    /// The sequence number of the last line known to be durable.
     pub(super) fn synced(&self) -> u64 {
         self.synced.load(Ordering::Acquire)
     }
 
+    /// Is line `ticket` durable? Lines become durable in order (an fsync covers every
+    /// line before its target), so one number answers for all of them.
     pub(super) fn is_durable(&self, ticket: u64) -> bool {
         self.synced() >= ticket
     }
 
+    /// Has an fsync failed? Then no line written after the last good one may be called
+    /// durable, ever.
     pub(super) fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
     }
@@ -72,13 +83,17 @@ impl SyncState {
     /// The plain wait: if line `ticket` is not durable yet, run an fsync here. Returns
     /// whether the line is durable (`false` only once the journal is poisoned).
     pub(super) fn sync_for(&self, ticket: u64) -> bool {
+        // Another thread's fsync, begun after our line was written, may have covered it.
         if self.is_durable(ticket) {
             return true;
         }
+        // After a failed fsync, trying again would not tell us what is on disk.
         if self.is_poisoned() {
             return false;
         }
+        // Our own fsync covers our line: it was written before this call.
         self.fsync();
+        // `false` here only if that fsync failed (and poisoned the journal).
         self.is_durable(ticket)
     }
 
@@ -87,14 +102,24 @@ impl SyncState {
     /// target it read before its own fsync began, so `synced` only ever grows, and only
     /// to a line an fsync has covered.
     pub(super) fn fsync(&self) {
+        // The target is read *before* the fsync starts: a line counted later may not
+        // be covered by it, so it must not be published as synced.
         let target = self.written();
+        // Nothing new since the last fsync: an fsync would cost the disk for nothing.
         if target <= self.synced() {
             return;
         }
+        // The handle is cloned out and the lock released before the fsync: a rotation
+        // that switches files never waits for a slow disk.
         let file = Arc::clone(&self.file.lock());
+        // `fdatasync`: the lines, and the file's size only if it changed (the
+        // pre-zeroed journal keeps it unchanged: src/storage/padding.rs).
         match file.sync_data() {
             Ok(()) => {
+                // Counted for STATS and for the tests that show fsyncs being shared.
                 self.fsyncs.fetch_add(1, Ordering::Relaxed);
+                // `fetch_max`: fsyncs run side by side may finish in any order, and
+                // `synced` must never go back.
                 self.synced.fetch_max(target, Ordering::AcqRel);
             }
             // After a failed fsync the kernel may have dropped the dirty pages: we

@@ -35,6 +35,8 @@ impl Journal {
     pub fn rotate(&self) -> Result<()> {
         let dir = self.dir();
         let old = dir.join(OLD_JOURNAL);
+        // The writer lock for the whole switch: no line may be written to either file
+        // while the journal moves from one to the other.
         let mut writer = self.lock_writer();
         if old.exists() {
             log::warn!(
@@ -61,6 +63,8 @@ impl Journal {
         };
         let file = prepared
             .and_then(|()| OpenOptions::new().write(true).open(&self.path))
+            // No next file (none made, or it could not be renamed): a new one with
+            // just the header, fsynced, so that a crash finds a whole journal.
             .or_else(|_| {
                 let file = OpenOptions::new()
                     .create_new(true)
@@ -71,7 +75,9 @@ impl Journal {
                 Ok(file)
             })
             .and_then(|file| {
+                // Both renames (and the new file) durable before any line goes into it.
                 snapshot::sync_dir(dir)?;
+                // The size says how much padding the new file already has.
                 let size = file.metadata()?.len();
                 Ok((file, size))
             });
@@ -83,14 +89,17 @@ impl Journal {
                 return Err(io_err(e));
             }
         };
+        // The fsyncs follow the journal to its new file (every old line is durable).
         self.durability
             .switch_file(file.try_clone().map_err(io_err)?);
         writer.file = file;
+        // The new file holds only its header: lines start right after it.
         let len = HEADER.len() as u64;
         if writer.padding.is_some() {
             writer.padding = Some(Padding::new(size.max(len)));
         }
         self.len.store(len, Ordering::Release);
+        // A new journal file: `upkeep` may make a next file for this one.
         self.rotations.fetch_add(1, Ordering::AcqRel);
         // The journal's small room, if no next file was made ahead.
         let end = len + writer.room;
@@ -110,10 +119,15 @@ impl Journal {
             return Ok(());
         }
         let dir = self.dir();
+        // Which journal file this next file is for: `upkeep` compares it with the
+        // current one.
         let file = self.rotations();
+        // Tried once per journal file, even if it fails: a full disk is not asked again
+        // at every write.
         self.next_tried_for.store(file, Ordering::Release);
         padding::zeroed_file(dir, NEXT_JOURNAL, HEADER.as_bytes(), room)
             .map_err(|e| Error::io(dir.join(NEXT_JOURNAL), e))?;
+        // Whole and in place: `upkeep` may now ask for an early switch to it.
         self.next_ready_for.store(file, Ordering::Release);
         Ok(())
     }
@@ -130,6 +144,7 @@ impl Journal {
             }
             return Upkeep::Nothing;
         }
+        // The padding's policy, on what the journal stands at now (src/storage/padding.rs).
         let file = self.rotations();
         padding::plan(&Standing {
             len: self.len_bytes(),
@@ -159,7 +174,10 @@ impl Journal {
         let dir = self.dir();
         let old = dir.join(OLD_JOURNAL);
         match fs::remove_file(&old) {
+            // The deletion made durable: a restart must not replay a journal whose
+            // lines are all in the snapshots (harmless, but slow).
             Ok(()) => snapshot::sync_dir(dir).map_err(|e| Error::io(&old, e)),
+            // Nothing set aside, or deleted already: nothing to do.
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(&old, e)),
         }

@@ -10,8 +10,11 @@
 //! spends most of its time on rows that did not change. Such a table's new rows all
 //! have keys above every saved one, so when no saved row has changed since (`Saved`
 //! tracks it), a checkpoint appends just the new rows and fsyncs the file: it costs
-//! what changed, not the size of the table (0.4 s instead of 0.8 s for the checkpoint
-//! of a busy server holding a million orders, docs/bench-notes.md).
+//! what changed, not the size of the table. What that is worth under load is the
+//! `--checkpoint rewrite` row of the ablation table in docs/BENCHMARKS.md ("What each
+//! speed layer buys"): its TRANSFERs grow the ledger, which every checkpoint of the
+//! row either appends to or rewrites. (docs/bench-notes.md, "Checkpoints inside the
+//! measured seconds", times one checkpoint of a million orders both ways.)
 //!
 //! Switch it off with `feira-server --checkpoint rewrite`: every checkpoint then
 //! rewrites every snapshot whole.
@@ -24,6 +27,12 @@
 //! dropped ([`read`](super::read)), the journal is replayed, and the table is marked so
 //! that its next checkpoint rewrites the file rather than appending after the tear. A
 //! write that fails (a full disk) is cut off again, leaving the file as it was.
+//!
+//! Which rows may be appended is decided under the table's read lock, chunk by chunk
+//! (`Table::save`): any change at or below the last key saved marks the file stale, so
+//! an append never leaves a saved row out of date. One part stays on with the layer
+//! off: dropping a torn last row when a snapshot is read, since a data directory
+//! written with appending on may be opened with it off.
 
 use std::fs::{self, File};
 use std::io;
