@@ -8,7 +8,10 @@
 //!
 //! - [`accept`]: the accept loop: a thread per connection, a stop switch that wakes a
 //!   blocked `accept`, `ERR BUSY` for a connection that is not let in, a clean drain.
+//! - `loopback` (tests only): a connected pair of sockets on 127.0.0.1.
 
 pub mod accept;
+#[cfg(test)]
+pub mod loopback;
 
 pub use accept::{AcceptLoop, AcceptOptions, Accepted, Handler, LiveConnections, StopSwitch};

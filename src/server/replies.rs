@@ -123,14 +123,12 @@ mod tests {
     use crate::shop::catalog;
     use crate::storage::Layers;
     use std::io::{BufRead, BufReader};
-    use std::net::TcpListener;
     use std::thread;
 
-    /// A connected pair on loopback: (the server's end, the client's end).
+    /// A connected pair on loopback: (the server's end, shared as the connection
+    /// thread shares it, and the client's end).
     fn pair() -> (Arc<TcpStream>, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
+        let (server, client) = crate::net::loopback::pair();
         (Arc::new(server), client)
     }
 

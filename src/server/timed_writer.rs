@@ -165,15 +165,8 @@ pub fn cut_off(stream: &TcpStream) {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::net::TcpListener;
 
-    /// A connected pair on loopback: (the server's end, the client's end).
-    fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        (server, client)
-    }
+    use crate::net::loopback::pair;
 
     #[test]
     fn a_reply_the_client_reads_arrives_whole() {
