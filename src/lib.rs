@@ -66,6 +66,8 @@ pub mod clock;
 pub mod db;
 pub mod demo;
 pub mod error;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod net;
 pub mod p2p;
 pub mod protocol;
