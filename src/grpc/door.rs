@@ -9,7 +9,7 @@
 //!
 //! The limits, each against a way one client could hurt the others:
 //! - a message over [`GrpcConfig::max_message`] (64 KiB, like a Redis inline command)
-//!   is refused with `RESOURCE_EXHAUSTED` before it is decoded;
+//!   is refused with `RESOURCE_EXHAUSTED` before it is decoded (src/grpc/too_large.rs);
 //! - a call must finish within [`GrpcConfig::call_timeout`], so a client that opens a
 //!   stream and never sends its message holds nothing for long;
 //! - at most [`GrpcConfig::max_connections`] connections at once, each carrying at
@@ -27,6 +27,7 @@ use tonic::transport::Server;
 use super::pb::store_server::StoreServer;
 use super::store::StoreService;
 use super::tokens::Tokens;
+use super::too_large::TooLarge;
 use super::{FILE_DESCRIPTOR_SET, limit};
 use crate::error::{Error, Result};
 use crate::server::SharedRef;
@@ -34,6 +35,9 @@ use crate::server::SharedRef;
 /// Calls one connection may have in flight at once (HTTP/2's
 /// `SETTINGS_MAX_CONCURRENT_STREAMS`).
 pub const MAX_STREAMS: u32 = 64;
+
+/// How long a stopping door waits for its calls in flight and its clients' goodbyes.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The largest reply message, in bytes.
 pub const MAX_REPLY: usize = 4 * 1024 * 1024;
@@ -104,8 +108,9 @@ impl GrpcDoor {
                 if let Err(e) = runtime.block_on(serve(shared, config, listener, stopped)) {
                     log::error!("the gRPC door stopped: {e}");
                 }
-                // Store work still running finishes, within a bound.
-                runtime.shutdown_timeout(Duration::from_secs(10));
+                // Store work still running finishes (a commit is never cut in half),
+                // within a bound.
+                runtime.shutdown_timeout(SHUTDOWN_GRACE);
             })
             .map_err(|e| Error::Other(format!("cannot start the gRPC thread: {e}")))?;
         log::info!("gRPC door on {addr} (service feira.v1.Store, reflection on)");
@@ -166,18 +171,27 @@ async fn serve(
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    Server::builder()
+    let (drain, drained) = oneshot::channel::<()>();
+    let server = Server::builder()
         .timeout(config.call_timeout)
         .max_concurrent_streams(MAX_STREAMS)
         .http2_keepalive_interval(Some(Duration::from_secs(60)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .add_service(store)
+        .add_service(TooLarge(store))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(incoming, async {
-            // A dropped sender (the door dropped) stops the door too.
-            let _ = stopped.await;
-        })
-        .await?;
+            let _ = drained.await;
+        });
+    let server = tokio::spawn(server);
+    // A dropped sender (the door dropped) stops the door too.
+    let _ = stopped.await;
+    let _ = drain.send(());
+    // Calls in flight finish; a client that does not answer the goodbye (HTTP/2's
+    // GOAWAY and its ping) is not waited for past the grace period.
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(served) => served??,
+        Err(_) => log::warn!("gRPC door: connections still open after {SHUTDOWN_GRACE:?}: closed"),
+    }
     Ok(())
 }

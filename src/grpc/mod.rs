@@ -19,6 +19,7 @@
 //! - `tokens`: the session tokens `Login` hands out;
 //! - `fields`: a message's fields checked as the line protocol checks its arguments;
 //! - [`status`]: feira's refusals as gRPC status codes, and back;
+//! - `too_large`: a message over the size limit answered `RESOURCE_EXHAUSTED`;
 //! - [`client`]: a blocking client, for `feira-cli --grpc` and the tests.
 //!
 //! Adding a service (proto/ names where): its file in build.rs's list, a file here
@@ -32,6 +33,7 @@ mod limit;
 pub mod status;
 mod store;
 mod tokens;
+mod too_large;
 
 pub use door::{GrpcConfig, GrpcDoor};
 
