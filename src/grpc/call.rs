@@ -14,6 +14,10 @@
 //! thread only parses, checks the token (a leaf mutex, held for one map lookup) and
 //! writes the answer.
 //!
+//! A call cut by its timeout while its work runs still finishes that work (a commit is
+//! never cut in half, and the pool's thread cannot be interrupted): the client only
+//! does not hear of it, like a socket client that hung up before its reply.
+//!
 //! What runs on the blocking thread is the socket door's own code: the same access
 //! rule ([`LoggedIn::may_use`]), the same domain functions, the same locks in the same
 //! order, the same journal, and the same rule that a reply leaves only once every
@@ -49,8 +53,8 @@ impl Caller {
     /// refused here: [`Caller::run`] refuses it only for a call that needs a user.
     pub fn of(shared: &SharedRef, tokens: &Tokens, metadata: &MetadataMap) -> Caller {
         let header = metadata.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = header.and_then(|h| h.strip_prefix("Bearer "));
-        let user = token.and_then(|t| tokens.check(t.trim()).map(|u| (u, t.trim().to_string())));
+        let token = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+        let user = token.and_then(|t| Some((tokens.check(t)?, t.to_string())));
         Caller {
             shared: Arc::clone(shared),
             bad_token: header.is_some() && user.is_none(),
