@@ -53,7 +53,9 @@ impl Caller {
     /// refused here: [`Caller::run`] refuses it only for a call that needs a user.
     pub fn of(shared: &SharedRef, tokens: &Tokens, metadata: &MetadataMap) -> Caller {
         let header = metadata.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+        let token = header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
         let user = token.and_then(|t| Some((tokens.check(t)?, t.to_string())));
         Caller {
             shared: Arc::clone(shared),

@@ -87,10 +87,10 @@ fn more_connections_than_the_limit_are_closed_and_the_others_served() {
     let addr = both.grpc_addr();
     let mut first = both.grpc_login(ALICE);
     let mut second = both.grpc_login(BOB);
-    // A third connection is closed at once: it cannot make a call.
+    // A third connection is closed at once: it cannot even log in.
     let third = impatient_client(&addr).and_then(|mut client| {
         client
-            .list_products(None)
+            .login("alice", "alice-pass")
             .map_err(|status| format!("{status:?}"))
     });
     assert!(third.is_err(), "a third connection was served: {third:?}");
