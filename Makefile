@@ -54,7 +54,7 @@ clippy:
 
 # Everything CI checks. Tests run with nextest when it is installed, else cargo test.
 # The examples are built first: tests/demos.rs runs them as programs.
-## test: formatting, lints and every test (what CI runs)
+## test: formatting, lints and every test, without and with the grpc feature (what CI runs)
 test: fmt clippy
 	$(CARGO) build --examples
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -62,5 +62,6 @@ test: fmt clippy
 	else \
 		$(CARGO) test --all-targets --no-fail-fast && $(CARGO) test --doc; \
 	fi
+	@$(MAKE) --no-print-directory test-grpc
 
 -include mk/*.mk

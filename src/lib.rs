@@ -27,6 +27,7 @@
 //! | | [`p2p`] | peer-to-peer file transfer (seed 002): a serving peer, all-or-nothing downloads with SHA-256 |
 //! | | [`chord`] | the Chord ring of seed 000: a node server, its maintenance thread, lookups (`feira-chord`) |
 //! | 4. the server and the client | [`server`] | the store server: its listener, one thread per connection (`connection.rs`), replies sent once durable (`replies.rs`; the committer path, a speed layer: `reply_handover.rs`), sessions, the dispatcher, timeouts, shutdown |
+//! | | `grpc` | the gRPC door (the `grpc` feature): `feira.v1.Store` from the same tables, locks and journal; its own small async runtime |
 //! | | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
 //! | 5. the programs | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
 //! | | [`bench`] | `feira-bench`: a thread-per-connection load generator, HDR latencies, invariant checks |
@@ -66,6 +67,8 @@ pub mod clock;
 pub mod db;
 pub mod demo;
 pub mod error;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod net;
 pub mod p2p;
 pub mod protocol;

@@ -135,3 +135,26 @@ fn every_help_names_the_variable() {
         assert!(help.contains("[env: FEIRA_ADDR=]"), "{bin} --help:\n{help}");
     }
 }
+
+/// A build without the `grpc` feature refuses the gRPC flags, saying how to get a build
+/// that has them, rather than serving one door of the two asked for.
+#[cfg(not(feature = "grpc"))]
+#[test]
+fn without_the_grpc_feature_the_grpc_flags_say_how_to_build() {
+    let dir = demo_data_dir();
+    let mut command = support::server_process::server_command(dir.path(), "127.0.0.1:0");
+    command.args(["--grpc-addr", "127.0.0.1:0"]);
+    let server = support::server_process::run_to_end(command, std::time::Duration::from_secs(30));
+    assert_eq!(server.code(), Some(1), "{server:?}");
+    assert!(server.stderr.contains("--features grpc"), "{server:?}");
+    let child = Command::new(env!("CARGO_BIN_EXE_feira-cli"))
+        .args(["--grpc", "127.0.0.1:1", "products"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("feira-cli runs");
+    let cli = finish(child, std::time::Duration::from_secs(30));
+    assert_eq!(cli.code(), Some(2), "{cli:?}");
+    assert!(cli.stderr.contains("--features grpc"), "{cli:?}");
+}

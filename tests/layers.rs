@@ -40,7 +40,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "the domains",
         &["sharing", "wallet", "shop", "accounts", "p2p", "chord"],
     ),
-    ("the server and the client", &["server", "client"]),
+    ("the server and the client", &["server", "grpc", "client"]),
     ("the programs", &["cli", "bench", "demo"]),
 ];
 

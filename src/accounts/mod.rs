@@ -28,6 +28,8 @@ pub mod password;
 pub mod throttle;
 pub mod token_bucket;
 
+use std::net::IpAddr;
+
 use crate::clock::now_rfc3339;
 use crate::db::Db;
 use crate::db::identity;
@@ -147,6 +149,29 @@ pub fn authenticate(
             "unknown user or wrong password",
         )),
     }
+}
+
+/// A login, as both doors make it (LOGIN on a socket, `Login` over gRPC): refused at
+/// once over the throttle's limits (THROTTLED, before any hashing), else the password
+/// checked through the hash gate ([`authenticate`]); the throttle learns how it went,
+/// so failures count against the name and the address whichever door they came through.
+pub fn log_in(
+    db: &Db,
+    gate: &password::HashGate,
+    throttle: &throttle::Throttle,
+    name: &str,
+    password: &str,
+    from: IpAddr,
+) -> Result<User, Refusal> {
+    let attempt = throttle.admit_login(gate, name, from)?;
+    let result = authenticate(db, gate, name, password);
+    if result.is_ok() {
+        // A correct password gives its tokens back and forgives this name's earlier
+        // failures from this address.
+        attempt.succeeded();
+    }
+    // Otherwise dropping the attempt counts the failure.
+    result
 }
 
 /// Deletes an account after checking its password again. Its wallet must be empty:

@@ -40,6 +40,11 @@ struct Args {
     /// to the peer and receiving its header together, and for each wait on the file.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Send the command over the gRPC door at this address instead (one-shot mode:
+    /// products, product, order, orders, restock, balance); needs a build with the
+    /// `grpc` feature.
+    #[arg(long, value_name = "ADDR")]
+    grpc: Option<String>,
     /// Print the reply exactly as it came over the wire (one-shot mode).
     #[arg(long)]
     raw: bool,
@@ -122,6 +127,9 @@ fn main() -> ExitCode {
             min_rate: args.min_rate,
         },
     };
+    if let Some(grpc) = &args.grpc {
+        return ExitCode::from(grpc_oneshot(&options, grpc, &args.command).code());
+    }
     let stats_flags = args
         .command
         .first()
@@ -138,4 +146,25 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::from(cli::run(&options, &args.command).code())
+}
+
+/// `--grpc ADDR`: one command over the gRPC door.
+#[cfg(feature = "grpc")]
+fn grpc_oneshot(options: &Options, addr: &str, command: &[String]) -> cli::Exit {
+    if command.is_empty() {
+        eprintln!(
+            "feira-cli: --grpc runs one command: products, product, order, orders, restock or balance"
+        );
+        return cli::Exit::Trouble;
+    }
+    cli::grpc_oneshot::run(options, addr, command)
+}
+
+/// `--grpc ADDR` in a build without gRPC: say how to get one.
+#[cfg(not(feature = "grpc"))]
+fn grpc_oneshot(_: &Options, _: &str, _: &[String]) -> cli::Exit {
+    eprintln!(
+        "feira-cli: this feira-cli was built without gRPC: build it with `cargo build --release --features grpc`"
+    );
+    cli::Exit::Trouble
 }

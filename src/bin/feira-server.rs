@@ -59,6 +59,14 @@ struct ServeArgs {
     #[arg(long, default_value_t = DEFAULT_REGISTRATIONS_PER_HOUR,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_registrations_per_hour: u32,
+    /// Also serve gRPC (proto/feira.proto, docs/RPC.md) on this address, from the same
+    /// tables, locks and journal; needs a build with the `grpc` feature. Without this
+    /// flag, nothing gRPC runs.
+    #[arg(long, value_name = "ADDR")]
+    grpc_addr: Option<String>,
+    /// gRPC connections served at once; more are closed at once.
+    #[arg(long, default_value_t = 256)]
+    grpc_max_connections: usize,
     #[command(flatten)]
     speed: SpeedArgs,
 }
@@ -259,6 +267,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             demo.join(", ")
         );
     }
+    // The gRPC door, if asked for: stopped first at shutdown, so that its calls have
+    // finished before the socket door's final checkpoint.
+    let stop_grpc = start_grpc(args.grpc_addr, args.grpc_max_connections, &shared)?;
     // SIGINT (Ctrl-C) and SIGTERM both ask for a graceful shutdown.
     let handle = server.shutdown_handle();
     let mut signals = signal_hook::iterator::Signals::new([
@@ -271,11 +282,48 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
                 log::info!("signal {signal} received: shutting down");
+                stop_grpc();
                 handle.shutdown();
             }
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
     server.run().map_err(|e| e.to_string())
+}
+
+/// Starts the gRPC door on `addr`, if given; returns what stops it.
+#[cfg(feature = "grpc")]
+fn start_grpc(
+    addr: Option<String>,
+    max_connections: usize,
+    shared: &feira::server::SharedRef,
+) -> Result<Box<dyn FnOnce() + Send>, String> {
+    let Some(addr) = addr else {
+        return Ok(Box::new(|| {}));
+    };
+    let config = feira::grpc::GrpcConfig {
+        addr,
+        max_connections,
+        ..feira::grpc::GrpcConfig::default()
+    };
+    let door = feira::grpc::GrpcDoor::start(shared.clone(), config).map_err(|e| e.to_string())?;
+    Ok(Box::new(move || door.stop()))
+}
+
+/// `--grpc-addr` in a build without gRPC: refused, saying how to get one.
+#[cfg(not(feature = "grpc"))]
+fn start_grpc(
+    addr: Option<String>,
+    _max_connections: usize,
+    _shared: &feira::server::SharedRef,
+) -> Result<Box<dyn FnOnce() + Send>, String> {
+    match addr {
+        Some(_) => Err(
+            "--grpc-addr: this feira-server was built without gRPC: build it with \
+             `cargo build --release --features grpc` (or run `make run-grpc`)"
+                .into(),
+        ),
+        None => Ok(Box::new(|| {})),
+    }
 }
 
 fn check(data: &std::path::Path) -> Result<(), String> {

@@ -96,7 +96,7 @@ pub(super) fn call(client: &mut Client, addr: &str, line: &str) -> Result<Reply,
 }
 
 /// Prints the reply and picks the exit code.
-fn show(options: &Options, verb: &str, reply: &Reply) -> Exit {
+pub(super) fn show(options: &Options, verb: &str, reply: &Reply) -> Exit {
     let mut out = io::stdout().lock();
     // A closed stdout (`feira-cli products | head -1`) is not worth a panic.
     let _ = if options.raw {

@@ -33,8 +33,6 @@ use std::time::Instant;
 use super::Shared;
 use super::session::Session;
 use crate::accounts::throttle;
-use crate::db::identity;
-use crate::db::schema::Role;
 use crate::protocol::verbs::{Access, VERBS, VerbSpec, verb_spec};
 use crate::protocol::{ErrorCode, Refusal, Reply, Request};
 
@@ -134,12 +132,9 @@ impl Session {
         (reply, flow)
     }
 
-    /// May this session use a verb with this access level?
-    ///
-    /// Why every request, and not once at LOGIN: the account may be deleted from another
-    /// connection at any moment, and its name taken by a new account. The check is
-    /// cheap (one lookup under the `users` read lock), and it is what makes a session
-    /// die with its account (docs/RELIABILITY.md, "A session dies with its account").
+    /// May this session use a verb with this access level? Anyone may use some verbs;
+    /// the others need a live account ([`LoggedIn::may_use`](super::session::LoggedIn::may_use),
+    /// the rule both doors share), and a session whose account is gone is logged out.
     fn check_access(&mut self, shared: &Shared, access: Access) -> Result<(), Refusal> {
         // PING, HELP, REGISTER, LOGIN and the like: no lock at all.
         if access == Access::Anyone {
@@ -152,23 +147,13 @@ impl Session {
                 "log in first: LOGIN <user> <password>",
             ));
         };
-        // The account may have been deleted from another connection, and its name
-        // even taken by a new account since: the id tells them apart.
-        if !identity::is_live(&shared.db, &user.account()) {
-            // Logged out, so that the next request is refused as AUTH_REQUIRED without
-            // a lookup: the account cannot come back.
+        let allowed = user.may_use(&shared.db, access);
+        // Logged out, so that the next request is refused as AUTH_REQUIRED without a
+        // lookup: the account cannot come back.
+        if matches!(&allowed, Err(refusal) if refusal.code == ErrorCode::AuthRequired) {
             self.user = None;
-            return Err(identity::gone());
         }
-        // The role read at LOGIN holds for the session: no verb changes a role (an
-        // admin is made by hand, in users.csv).
-        if access == Access::Admin && user.role != Role::Admin {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "only an admin may do that",
-            ));
-        }
-        Ok(())
+        allowed
     }
 
     /// Routes a request to its handler: one arm per verb, in the order of

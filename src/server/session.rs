@@ -9,9 +9,11 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::accounts::throttle;
+use crate::db::Db;
 use crate::db::identity;
 use crate::db::schema::{Account, AccountId, Role};
-use crate::protocol::Refusal;
+use crate::protocol::verbs::Access;
+use crate::protocol::{ErrorCode, Refusal};
 use crate::sharing::Token;
 use crate::sharing::audit_limit::RowBudget;
 
@@ -29,6 +31,31 @@ impl LoggedIn {
     /// The account this session acts as.
     pub fn account(&self) -> Account {
         Account::new(self.id, &self.name)
+    }
+
+    /// May this user use a verb with this access level? Checked on every request, by
+    /// both doors (the socket door's dispatcher and the gRPC door).
+    ///
+    /// Why every request, and not once at LOGIN: the account may be deleted from another
+    /// connection at any moment, and its name taken by a new account. The check is
+    /// cheap (one lookup under the `users` read lock), and it is what makes a session
+    /// die with its account (docs/RELIABILITY.md, "A session dies with its account"):
+    /// AUTH_REQUIRED then, and the caller forgets the session.
+    pub fn may_use(&self, db: &Db, access: Access) -> Result<(), Refusal> {
+        // The account may have been deleted from another connection, and its name
+        // even taken by a new account since: the id tells them apart.
+        if !identity::is_live(db, &self.account()) {
+            return Err(identity::gone());
+        }
+        // The role read at LOGIN holds for the session: no verb changes a role (an
+        // admin is made by hand, in users.csv).
+        if access == Access::Admin && self.role != Role::Admin {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "only an admin may do that",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -22,7 +22,8 @@
 //!   client binary;
 //! - [`tools`]: a tool this machine may lack (`python3`): under CI a failure,
 //!   elsewhere a loud SKIPPED;
-//! - [`chord`]: a Chord ring in this process, and its ground truth.
+//! - [`chord`]: a Chord ring in this process, and its ground truth;
+//! - `grpc` (with the `grpc` feature): the gRPC door beside a [`TestServer`].
 // Each test file uses a different part of this module (and of what it re-exports).
 #![allow(dead_code, unused_imports)]
 
@@ -31,6 +32,8 @@ pub mod client;
 pub mod data;
 pub mod fake_server;
 pub mod feira_cli;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod process;
 pub mod raw;
 pub mod rng;

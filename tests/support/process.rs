@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::wait::wait_until;
 
 /// How a child process ended, and what it printed.
+#[derive(Debug)]
 pub struct Run {
     pub status: ExitStatus,
     pub stdout: String,

@@ -53,20 +53,20 @@ impl Session {
         name: &str,
         password: &str,
     ) -> Result<Reply, Refusal> {
-        // Over a limit: refused at once, before any hashing (src/accounts/throttle.rs). The
-        // same for every name, whether an account has it or not, so the refusals do not
-        // tell which names exist.
-        let attempt = shared
-            .throttle
-            .admit_login(&shared.hash_gate, name, self.address())
-            .inspect_err(|refusal| log::debug!("{}: login for {name}: {refusal}", self.peer))?;
-        // The slow part (an argon2 hash, ~25 ms), taken in turn through the hash gate,
-        // with no table lock held.
-        match accounts::authenticate(&shared.db, &shared.hash_gate, name, password) {
+        // Over a limit: refused at once, before any hashing (src/accounts/throttle.rs),
+        // the same for every name, whether an account has it or not, so the refusals
+        // do not tell which names exist. Else the slow part (an argon2 hash, ~25 ms),
+        // taken in turn through the hash gate, with no table lock held.
+        let login = accounts::log_in(
+            &shared.db,
+            &shared.hash_gate,
+            &shared.throttle,
+            name,
+            password,
+            self.address(),
+        );
+        match login {
             Ok(user) => {
-                // A correct password gives its tokens back and forgives this name's
-                // earlier failures from this address.
-                attempt.succeeded();
                 log::info!("{}: {name} logged in", self.peer);
                 // This connection announced another user's files: that user is
                 // disconnected (seed 002: connecting as someone else replaces them).
@@ -82,9 +82,11 @@ impl Session {
                 });
                 Ok(Reply::ok(format!("welcome, {name} ({})", user.role)))
             }
+            Err(refusal) if refusal.code == ErrorCode::Throttled => {
+                log::debug!("{}: login for {name}: {refusal}", self.peer);
+                Err(refusal)
+            }
             Err(refusal) => {
-                // Dropping the attempt counts the failure.
-                drop(attempt);
                 log::warn!("{}: failed login for {name}", self.peer);
                 Err(refusal)
             }
