@@ -10,6 +10,9 @@
 CARGO ?= cargo
 ADDR  ?= $(or $(FEIRA_ADDR),127.0.0.1:7878)
 STATE ?= state
+# Also serve the web door here (the time service, JSON, the live dashboard: docs/HTTP.md):
+# `make run-server HTTP_ADDR=127.0.0.1:8080` prints the dashboard's address and token.
+HTTP_ADDR ?=
 # Where `make build` puts the programs the class runs.
 BIN_DIR := ./target/release
 
@@ -32,9 +35,10 @@ $(STATE):
 
 # `exec`: the server replaces the shell, so Ctrl-C reaches it alone and its clean exit
 # is make's (no `make: *** ... Interrupt` after a graceful shutdown).
-## run-server: start the server on a copy of the demo data (state/); Ctrl-C stops it
+## run-server: start the server on a copy of the demo data (state/); HTTP_ADDR=... adds the dashboard; Ctrl-C stops it
 run-server: build $(STATE)
-	RUST_LOG=$${RUST_LOG:-info} exec $(BIN_DIR)/feira-server --addr $(ADDR) --data $(STATE)
+	RUST_LOG=$${RUST_LOG:-info} exec $(BIN_DIR)/feira-server --addr $(ADDR) --data $(STATE) \
+		$(if $(HTTP_ADDR),--http-addr $(HTTP_ADDR))
 
 ## run-client: open the interactive client
 run-client: build

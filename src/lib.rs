@@ -29,6 +29,7 @@
 //! | 4. the server and the client | [`server`] | the store server: its listener, one thread per connection (`connection.rs`), replies sent once durable (`replies.rs`; the committer path, a speed layer: `reply_handover.rs`), sessions, the dispatcher, timeouts, shutdown |
 //! | | `grpc` | the gRPC door (the `grpc` feature): `feira.v1.Store` from the same tables, locks and journal; its own small async runtime |
 //! | | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
+//! | | [`http`] | the web door (`--http-addr`): `/time`, JSON statistics and catalogue, the live dashboard |
 //! | 5. the programs | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
 //! | | [`bench`] | `feira-bench`: a thread-per-connection load generator, HDR latencies, invariant checks |
 //! | | [`demo`] | the demo accounts shipped in `data/`, and the start-up warning while their passwords work |
@@ -69,6 +70,7 @@ pub mod demo;
 pub mod error;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+pub mod http;
 pub mod net;
 pub mod p2p;
 pub mod protocol;

@@ -40,7 +40,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         "the domains",
         &["sharing", "wallet", "shop", "accounts", "p2p", "chord"],
     ),
-    ("the server and the client", &["server", "grpc", "client"]),
+    (
+        "the server and the client",
+        &["server", "grpc", "client", "http"],
+    ),
     ("the programs", &["cli", "bench", "demo"]),
 ];
 

@@ -67,6 +67,10 @@ struct ServeArgs {
     /// gRPC connections served at once; more are closed at once.
     #[arg(long, default_value_t = 256)]
     grpc_max_connections: usize,
+    /// Also serve HTTP here (the time service, JSON statistics, the live dashboard:
+    /// docs/HTTP.md), like 127.0.0.1:8080. Without it, nothing HTTP runs.
+    #[arg(long)]
+    http_addr: Option<String>,
     #[command(flatten)]
     speed: SpeedArgs,
 }
@@ -253,6 +257,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let server = Server::bind(config).map_err(|e| e.to_string())?;
     let shared = server.shared();
+    let web = match &args.http_addr {
+        Some(addr) => Some(start_web(addr, &shared)?),
+        None => None,
+    };
     if shared.db.users.read().is_empty() {
         log::warn!(
             "{} holds no accounts: REGISTER creates customers, but there is no admin; \
@@ -287,7 +295,29 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             }
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
-    server.run().map_err(|e| e.to_string())
+    let result = server.run().map_err(|e| e.to_string());
+    // The web door reads the server's tables: it stops after the store has drained.
+    drop(web);
+    result
+}
+
+/// Starts the web door, and prints where the dashboard is, with its token (to the
+/// terminal only: it is the instructor's key to the statistics).
+fn start_web(
+    addr: &str,
+    shared: &feira::server::SharedRef,
+) -> Result<feira::http::RunningDoor, String> {
+    let token = feira::http::Token::generate()?;
+    let door = feira::http::WebDoor::bind(addr, shared.clone(), token.clone(), Default::default())
+        .map_err(|e| e.to_string())?;
+    let web = door.start().map_err(|e| e.to_string())?;
+    log::info!("http: serving on {} (docs/HTTP.md)", web.addr);
+    println!(
+        "dashboard: http://{}/?token={}  (or an admin's name and password)",
+        web.addr,
+        token.as_str()
+    );
+    Ok(web)
 }
 
 /// Starts the gRPC door on `addr`, if given; returns what stops it.

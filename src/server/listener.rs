@@ -111,10 +111,14 @@ impl Server {
         let audit = AuditLog::open(&config.data_dir, config.audit.clone())?;
         // Each part has its own synchronisation (src/server/mod.rs): there is no lock
         // around the whole.
+        let counters = Counters::default();
+        counters
+            .key_rotations
+            .fetch_add(pass.rotated as u64, Ordering::Relaxed);
         let shared = Arc::new(Shared {
             hash_gate: HashGate::new(config.hash_concurrency),
             throttle: Throttle::new(config.throttle),
-            counters: Counters::default(),
+            counters,
             peers: ConnectedPeers::default(),
             audit,
             started: Instant::now(),
@@ -158,8 +162,11 @@ impl Server {
         // The rotation thread lives exactly as long as the server serves: keys due while
         // it was stopped were replaced in `bind`, and no key may change while the tables
         // are saved at the end.
-        let rotator =
-            rotation::Rotator::spawn(self.shared.clone(), self.shared.config.wallet.key_lifetime)?;
+        let rotator = rotation::Rotator::spawn(
+            self.shared.clone(),
+            self.shared.config.wallet.key_lifetime,
+            self.shared.counters.key_rotations.clone(),
+        )?;
         // Every connection on a thread of its own, until shutdown (src/net/accept.rs).
         let clients = Arc::new(Clients {
             shared: self.shared.clone(),

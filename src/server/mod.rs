@@ -70,6 +70,9 @@ pub struct Counters {
     pub requests: AtomicU64,
     /// Requests handled, by verb: one counter per row of `protocol::verbs::VERBS`.
     pub by_verb: Vec<AtomicU64>,
+    /// Pay keys replaced since start. Shared (`Arc`) with the key rotation thread,
+    /// which counts its passes into it (src/wallet/rotation.rs).
+    pub key_rotations: Arc<AtomicU64>,
 }
 
 impl Default for Counters {
@@ -83,6 +86,7 @@ impl Default for Counters {
                 .iter()
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            key_rotations: Arc::new(AtomicU64::new(0)),
         }
     }
 }

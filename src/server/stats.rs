@@ -1,9 +1,11 @@
 //! STATS: what the server is doing, for a class watching it under load.
 //!
 //! Why these figures: connections and threads show the thread-per-connection model
-//! at work; requests by verb show the load; and each lock's acquisitions and wait times
-//! show *where* threads queue, which is the lesson of the lock-per-table design. Run
-//! `feira-bench` in one terminal and `feira-cli stats --watch` in another.
+//! at work; requests by verb show the load; each lock's acquisitions and wait times
+//! show *where* threads queue, which is the lesson of the lock-per-table design; and
+//! journal lines against fsyncs show group commit (many lines share one fsync under
+//! load). Run `feira-bench` in one terminal and `feira-cli stats --watch` in another,
+//! or open the web dashboard (src/http/, which shows the same [`Snapshot`] as JSON).
 //!
 //! Every line is `* <kind> <name> <values...>`, so programs can read it:
 //!
@@ -22,45 +24,94 @@ use std::sync::atomic::Ordering;
 use super::Shared;
 use crate::protocol::Reply;
 use crate::protocol::verbs::VERBS;
+use crate::storage::LockStatsSnapshot;
+
+/// Every figure STATS shows, read once. The STATS reply and the web door's
+/// `/api/stats` are both written from one of these, so they cannot disagree about
+/// what is shown.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The `server` figures, by name, in the order STATS lists them.
+    pub server: Vec<(&'static str, u64)>,
+    /// Requests handled per verb since start, one entry per verb of the protocol (in
+    /// `protocol::verbs::VERBS` order), zeros included.
+    pub verbs: Vec<(&'static str, u64)>,
+    /// Each lock's contention counters, in lock order (src/db.rs).
+    pub locks: Vec<(&'static str, LockStatsSnapshot)>,
+}
+
+impl Snapshot {
+    /// A `server` figure by name (0 for a name STATS does not have).
+    pub fn server(&self, name: &str) -> u64 {
+        (self.server.iter())
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| *v)
+    }
+}
+
+/// Reads every figure. Atomics only, and one copy of each lock's counters: no table
+/// lock is taken, so watching the server never slows it.
+pub fn snapshot(shared: &Shared) -> Snapshot {
+    let counters = &shared.counters;
+    let journal = &shared.db.journal;
+    let server = vec![
+        ("uptime_secs", shared.started.elapsed().as_secs()),
+        ("connections_live", counters.live() as u64),
+        (
+            "connections_accepted",
+            counters.accepted.load(Ordering::Relaxed),
+        ),
+        (
+            "connections_refused",
+            counters.refused.load(Ordering::Relaxed),
+        ),
+        ("threads", os_threads().unwrap_or(0)),
+        ("requests", counters.requests.load(Ordering::Relaxed)),
+        ("journal_bytes", journal.len_bytes()),
+        // Lines written against fsyncs run: their ratio is group commit at work.
+        ("journal_lines", journal.lines_written()),
+        ("journal_fsyncs", journal.fsync_count()),
+        // The audit thread's side of the channel: rows written, events dropped because
+        // the channel stayed full, writes that failed (see sharing::audit); and rows
+        // withheld because their connection was over its row budget
+        // (sharing::audit_limit).
+        ("audit_written", shared.audit.written()),
+        ("audit_dropped", shared.audit.dropped()),
+        ("audit_failures", shared.audit.failures()),
+        ("audit_limited", shared.audit.limited()),
+        // Pay keys replaced since start (at start-up and by the rotation thread).
+        (
+            "key_rotations",
+            counters.key_rotations.load(Ordering::Relaxed),
+        ),
+    ];
+    let verbs = VERBS
+        .iter()
+        .zip(&counters.by_verb)
+        .map(|(spec, count)| (spec.name, count.load(Ordering::Relaxed)))
+        .collect();
+    Snapshot {
+        server,
+        verbs,
+        locks: shared.db.lock_stats(),
+    }
+}
 
 /// Builds the STATS reply.
 pub fn reply(shared: &Shared) -> Reply {
-    let counters = &shared.counters;
+    let snapshot = snapshot(shared);
     let mut rows: Vec<Vec<String>> = Vec::new();
-    let mut server = |name: &str, value: u64| {
-        rows.push(vec!["server".into(), name.into(), value.to_string()]);
-    };
-    server("uptime_secs", shared.started.elapsed().as_secs());
-    server("connections_live", counters.live() as u64);
-    server(
-        "connections_accepted",
-        counters.accepted.load(Ordering::Relaxed),
-    );
-    server(
-        "connections_refused",
-        counters.refused.load(Ordering::Relaxed),
-    );
-    server("threads", os_threads().unwrap_or(0));
-    server("requests", counters.requests.load(Ordering::Relaxed));
-    server("journal_bytes", shared.db.journal.len_bytes());
-    server("journal_fsyncs", shared.db.journal.fsync_count());
-    // The audit thread's side of the channel: rows written, events dropped because the
-    // channel stayed full, writes that failed (see sharing::audit); and rows withheld
-    // because their connection was over its row budget (sharing::audit_limit).
-    server("audit_written", shared.audit.written());
-    server("audit_dropped", shared.audit.dropped());
-    server("audit_failures", shared.audit.failures());
-    server("audit_limited", shared.audit.limited());
-    for (spec, count) in VERBS.iter().zip(&counters.by_verb) {
-        let count = count.load(Ordering::Relaxed);
-        if count > 0 {
-            rows.push(vec!["verb".into(), spec.name.into(), count.to_string()]);
-        }
+    for (name, value) in &snapshot.server {
+        rows.push(vec!["server".into(), (*name).into(), value.to_string()]);
     }
-    for (name, stats) in shared.db.lock_stats() {
+    // Only the verbs used since start: a short reply for a terminal.
+    for (name, count) in snapshot.verbs.iter().filter(|(_, count)| *count > 0) {
+        rows.push(vec!["verb".into(), (*name).into(), count.to_string()]);
+    }
+    for (name, stats) in &snapshot.locks {
         rows.push(vec![
             "lock".into(),
-            name.into(),
+            (*name).into(),
             stats.acquisitions.to_string(),
             stats.contended.to_string(),
             stats.total_wait.as_micros().to_string(),

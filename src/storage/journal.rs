@@ -380,6 +380,12 @@ impl Journal {
         self.len.load(Ordering::Acquire)
     }
 
+    /// How many lines (transactions) have been written since the journal was opened;
+    /// against [`Journal::fsync_count`], how many lines each fsync covered on average.
+    pub fn lines_written(&self) -> u64 {
+        self.durability.written()
+    }
+
     /// How many fsyncs the journal has run.
     pub fn fsync_count(&self) -> u64 {
         self.durability.fsync_count()

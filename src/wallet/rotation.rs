@@ -21,6 +21,7 @@
 //! waits for a sleeping thread.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
@@ -112,15 +113,23 @@ pub struct Rotator {
 
 impl Rotator {
     /// Starts the thread. `owner` is whatever keeps the database alive (the server's
-    /// shared state, or an `Arc<Db>` in tests).
-    pub fn spawn<S>(owner: Arc<S>, lifetime: Duration) -> Result<Rotator>
+    /// shared state, or an `Arc<Db>` in tests); `rotated` counts every key it replaces
+    /// (the server's STATS shows it).
+    pub fn spawn<S>(owner: Arc<S>, lifetime: Duration, rotated: Arc<AtomicU64>) -> Result<Rotator>
     where
         S: AsRef<Db> + Send + Sync + 'static,
     {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
         let thread = thread::Builder::new()
             .name("key-rotation".into())
-            .spawn(move || run(<S as AsRef<Db>>::as_ref(&owner), lifetime, &stopped))
+            .spawn(move || {
+                run(
+                    <S as AsRef<Db>>::as_ref(&owner),
+                    lifetime,
+                    &rotated,
+                    &stopped,
+                )
+            })
             .map_err(|e| Error::Other(format!("cannot start the key rotation thread: {e}")))?;
         Ok(Rotator {
             stop: Some(stop),
@@ -143,11 +152,12 @@ impl Drop for Rotator {
     }
 }
 
-fn run(db: &Db, lifetime: Duration, stopped: &Receiver<()>) {
+fn run(db: &Db, lifetime: Duration, rotated: &AtomicU64, stopped: &Receiver<()>) {
     log::info!("key rotation: every key is replaced {lifetime:?} after it is issued");
     loop {
         let wait = match rotate_due(db, lifetime) {
             Ok(pass) => {
+                rotated.fetch_add(pass.rotated as u64, Ordering::Relaxed);
                 if pass.rotated > 0 {
                     log::info!("key rotation: replaced {} pay keys", pass.rotated);
                 }
@@ -244,7 +254,7 @@ mod tests {
     fn dropping_the_rotator_stops_its_thread() {
         let (_dir, db) = db_with(&["ana"], Cents(0));
         let db = Arc::new(db);
-        let rotator = Rotator::spawn(db.clone(), LIFETIME).unwrap();
+        let rotator = Rotator::spawn(db.clone(), LIFETIME, Arc::default()).unwrap();
         // The thread sleeps for up to 180 s; stopping must wake it, not wait it out.
         rotator.stop();
         assert_eq!(

@@ -23,7 +23,8 @@
 //! - [`tools`]: a tool this machine may lack (`python3`): under CI a failure,
 //!   elsewhere a loud SKIPPED;
 //! - [`chord`]: a Chord ring in this process, and its ground truth;
-//! - `grpc` (with the `grpc` feature): the gRPC door beside a [`TestServer`].
+//! - `grpc` (with the `grpc` feature): the gRPC door beside a [`TestServer`];
+//! - [`web`]: the web door beside a test server, and a `GET` to it.
 // Each test file uses a different part of this module (and of what it re-exports).
 #![allow(dead_code, unused_imports)]
 
@@ -41,6 +42,7 @@ pub mod server;
 pub mod server_process;
 pub mod tools;
 pub mod wait;
+pub mod web;
 
 pub use client::*;
 pub use data::*;

@@ -24,6 +24,8 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// The lines of its log (stderr), as they come.
     log: mpsc::Receiver<String>,
+    /// The lines it prints on its standard output (the web door's address and token).
+    stdout: mpsc::Receiver<String>,
     /// The lines it logged before the one that gave its address (start-up).
     pub started_log: Vec<String>,
     /// The line that gave its address (`... listening on 127.0.0.1:41234`).
@@ -48,10 +50,19 @@ impl ServerProcess {
     /// (RUST_LOG=info), and waits (30 s at most) until it does.
     pub fn spawn(mut command: Command) -> ServerProcess {
         let mut child = command
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("the feira-server binary starts");
+        let printed = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let (printed_lines, stdout) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in printed.lines().map_while(Result::ok) {
+                if printed_lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
         let (lines, log) = mpsc::channel();
         // Keep reading until the process ends, so that it never blocks on a full pipe.
@@ -85,6 +96,7 @@ impl ServerProcess {
             child,
             addr,
             log,
+            stdout,
             started_log: seen,
             listening_line,
         }
@@ -94,6 +106,30 @@ impl ServerProcess {
     /// address), without waiting for more.
     pub fn new_log_lines(&self) -> Vec<String> {
         self.log.try_iter().collect()
+    }
+
+    /// The first line it prints on its standard output that contains `needle`, waiting
+    /// 30 s at most (which fails the test).
+    pub fn stdout_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("feira-server printed no line with {needle:?}"),
+            }
+        }
+    }
+
+    /// The names of its threads (`conn-7`, `http-accept`), from /proc.
+    pub fn thread_names(&self) -> Vec<String> {
+        let tasks = format!("/proc/{}/task", self.pid());
+        let entries = std::fs::read_dir(&tasks).unwrap_or_else(|e| panic!("{tasks}: {e}"));
+        entries
+            .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_string())
+            .collect()
     }
 
     /// Its process id.
