@@ -23,6 +23,7 @@ Examples:
   feira-cli --user alice order \"Raquete de tênis\" 1     (prompts for the password)
   feira-cli chord lookup apple --via 127.0.0.1:7000   (ask a Chord node: docs/CHORD.md)
   feira-cli --user admin stats --watch       STATS every second, with rates (Ctrl-C stops)
+  feira-cli time --http 127.0.0.1:8080       the server's clock, and this machine's skew from it
 
 The password comes from $FEIRA_PASSWORD, or is asked on the terminal.
 Exit codes: 0 success; 1 the server answered ERR (printed on stderr as `ERR CODE message`);
@@ -99,6 +100,21 @@ struct StatsArgs {
     count: Option<u64>,
 }
 
+/// `feira-cli time --http ADDR`: the time from the server's web door (`GET /time`),
+/// and how far this machine's clock is from it. Not a verb of the store's protocol:
+/// the client's own command, over HTTP.
+#[derive(Parser, Debug)]
+#[command(
+    name = "feira-cli time",
+    bin_name = "feira-cli time",
+    about = "The server's time from its web door, and the skew of this machine's clock"
+)]
+struct TimeArgs {
+    /// The web door's address (`feira-server --http-addr`), like 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    http: String,
+}
+
 fn interval(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .parse()
@@ -127,6 +143,14 @@ fn main() -> ExitCode {
             min_rate: args.min_rate,
         },
     };
+    if args
+        .command
+        .first()
+        .is_some_and(|w| w.eq_ignore_ascii_case("time"))
+    {
+        let time = TimeArgs::parse_from(&args.command);
+        return ExitCode::from(cli::clock_skew::run(&time.http, options.timeout).code());
+    }
     if let Some(grpc) = &args.grpc {
         return ExitCode::from(grpc_oneshot(&options, grpc, &args.command).code());
     }

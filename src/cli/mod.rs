@@ -18,12 +18,14 @@
 //!   [`commands`]: the interactive client's own commands, as `help` lists them;
 //! - [`oneshot`]: `feira-cli --user alice products 5.00`, for scripts; [`watch`]:
 //!   `stats --watch`, STATS refreshed every second with rates per second;
+//!   [`clock_skew`]: `time --http ADDR`, the server's clock against this machine's;
 //! - [`repl`]: the interactive session, with the numbered menu and raw verbs;
 //! - `grpc_oneshot` (with the `grpc` feature): `feira-cli --grpc ADDR products`, one
 //!   command over the gRPC door, printed as [`oneshot`] prints it.
 //!
 //! Exit codes are the same in both modes; see [`Exit`].
 
+pub mod clock_skew;
 pub mod columns;
 pub mod commands;
 pub mod connect;
