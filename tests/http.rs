@@ -443,3 +443,35 @@ fn the_door_opens_only_with_its_flag_and_prints_its_token() {
     assert!(logged.contains("http: serving on"), "{logged}");
     assert!(!logged.contains(token), "the token is not in the log");
 }
+
+#[test]
+fn feira_cli_time_shows_the_servers_clock_and_the_skew() {
+    use support::feira_cli;
+    let server = start_server();
+    let web = start_web(&server);
+    let mut command = feira_cli::command(server.addr);
+    command.args(["time", "--http", &web.addr]);
+    let run = feira_cli::run(command, "");
+    assert_eq!(run.code(), Some(0), "{}{}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    let server_time = lines[0]
+        .strip_prefix("server time  ")
+        .expect("the server's time");
+    humantime::parse_rfc3339(server_time).expect("an RFC 3339 time");
+    assert!(
+        lines[1].starts_with("round trip   ") && lines[1].ends_with(" ms"),
+        "{}",
+        lines[1]
+    );
+    // One machine, one clock: the skew is within its bound.
+    assert!(lines[2].starts_with("skew         "), "{}", lines[2]);
+    assert!(lines[2].contains("the clocks agree"), "{}", lines[2]);
+
+    // No web door there: exit 2, saying what to check.
+    let mut command = feira_cli::command(server.addr);
+    command.args(["time", "--http", &server.addr.to_string()]);
+    let run = feira_cli::run(command, "");
+    assert_eq!(run.code(), Some(2), "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("--http-addr"), "{}", run.stderr);
+}

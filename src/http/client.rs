@@ -1,5 +1,5 @@
 //! A small blocking HTTP `GET`: what `feira-cli time --http` and the tests need, and
-//! no more (one request per connection, the body read to the end).
+//! no more (one request per connection, the body read to its `Content-Length`).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -48,10 +48,43 @@ pub fn get(
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes())?;
-    // The server closes after its response: read to the end, at most 16 MiB.
+    read_reply(&mut stream)
+}
+
+/// Reads one response: up to the end of its body (`Content-Length`), or of the
+/// connection, at most 16 MiB. Something that does not start as HTTP does (the store's
+/// own door, answering `ERR ...`) is an error at once, not after the timeout.
+fn read_reply(stream: &mut TcpStream) -> io::Result<Reply> {
+    const MOST: usize = 16 << 20;
     let mut bytes = Vec::new();
-    (&mut stream).take(16 << 20).read_to_end(&mut bytes)?;
-    parse_reply(&bytes)
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut chunk)?;
+        bytes.extend_from_slice(&chunk[..n]);
+        let prefix = &b"HTTP/1."[..bytes.len().min(7)];
+        if !bytes.starts_with(prefix) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the answer is not HTTP",
+            ));
+        }
+        if n == 0 || bytes.len() >= MOST || is_whole(&bytes) {
+            return parse_reply(&bytes);
+        }
+    }
+}
+
+/// Has this response arrived whole (its head, and a body of its `Content-Length`)?
+fn is_whole(bytes: &[u8]) -> bool {
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let length = (head.lines())
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok());
+    length.is_some_and(|length| bytes.len() >= end + 4 + length)
 }
 
 /// The first address `addr` resolves to.
