@@ -362,6 +362,22 @@ fn a_request_line_of_a_mebibyte_is_413_and_a_head_that_never_ends_is_408() {
     assert_eq!(reply.status, 408, "{reply:?}");
     let took = started.elapsed();
     assert!(took < Duration::from_secs(5), "408 after {took:?}");
+
+    // Half a head, then silence: the same deadline.
+    let mut silent = TcpStream::connect(&web.addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    silent
+        .write_all(b"GET /time HTTP/1.1\r\nHost: a\r\n")
+        .unwrap();
+    let mut bytes = Vec::new();
+    let _ = silent.read_to_end(&mut bytes);
+    let reply = parse_reply(&bytes).expect("a response");
+    assert_eq!(reply.status, 408, "{reply:?}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "408 after {took:?}");
     ok(&mut server.client(), "PING");
 }
 
