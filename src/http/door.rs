@@ -57,13 +57,13 @@ impl Default for WebLimits {
 }
 
 /// What every HTTP connection thread shares.
-pub(super) struct Web {
+struct Web {
     /// The store server's shared state: the same tables and counters STATS reads.
-    pub shared: SharedRef,
+    shared: SharedRef,
     /// The start-up token (src/http/access.rs).
-    pub token: Token,
+    token: Token,
     /// The bounds.
-    pub limits: WebLimits,
+    limits: WebLimits,
     /// HTTP connections being served now (shared with each connection's [`Place`]).
     live: Arc<AtomicUsize>,
 }
@@ -147,7 +147,7 @@ impl Drop for RunningDoor {
 }
 
 /// One HTTP connection's place among `max_clients`; the count drops with it.
-pub(super) struct Place(Arc<AtomicUsize>);
+struct Place(Arc<AtomicUsize>);
 
 impl Drop for Place {
     fn drop(&mut self) {
@@ -191,7 +191,7 @@ fn serve(web: &Web, stream: &TcpStream, peer: &str) {
     let started = Instant::now();
     let (response, with_body) = match read_head(stream, started, web.limits.head) {
         Ok(head) => {
-            let response = routes::route(web, &head, peer);
+            let response = routes::route(&web.shared, &web.token, &head, peer);
             log::debug!(
                 "http {peer}: {} {} -> {}",
                 head.method,

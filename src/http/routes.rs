@@ -13,13 +13,12 @@
 
 use std::time::SystemTime;
 
-use super::access::{self, Viewer};
-use super::door::Web;
+use super::access::{self, Token, Viewer};
 use super::head::Head;
 use super::json;
 use super::response::Response;
 use crate::protocol::Cents;
-use crate::server::stats;
+use crate::server::{Shared, stats};
 use crate::shop::catalog;
 
 /// The dashboard: HTML, CSS and JavaScript in one file, compiled into the binary, so
@@ -30,8 +29,9 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 /// Where the dashboard page receives the token it polls with.
 const TOKEN_SLOT: &str = "__FEIRA_TOKEN__";
 
-/// Answers one request.
-pub(super) fn route(web: &Web, head: &Head, peer: &str) -> Response {
+/// Answers one request from `peer`, with the server's shared state and the start-up
+/// token.
+pub(super) fn route(shared: &Shared, token: &Token, head: &Head, peer: &str) -> Response {
     if head.method != "GET" && head.method != "HEAD" {
         return Response::error(405, "the web door only reads: GET")
             .with_header("Allow", "GET, HEAD");
@@ -44,17 +44,16 @@ pub(super) fn route(web: &Web, head: &Head, peer: &str) -> Response {
     if announces_body {
         return Response::error(413, "a GET request carries no body");
     }
-    let shared = &web.shared;
     match head.path.as_str() {
         "/time" => Response::json(&json::time(SystemTime::now())),
         "/healthz" => Response::json(&serde_json::json!({ "status": "ok" })),
-        "/api/products" => products(web, head),
-        "/api/stats" => match access::check(head, shared, &web.token, peer) {
+        "/api/products" => products(shared, head),
+        "/api/stats" => match access::check(head, shared, token, peer) {
             Ok(_) => Response::json(&json::stats(&stats::snapshot(shared), SystemTime::now())),
             Err(refused) => refused,
         },
-        "/" => match access::check(head, shared, &web.token, peer) {
-            Ok(viewer) => dashboard(web, &viewer),
+        "/" => match access::check(head, shared, token, peer) {
+            Ok(viewer) => dashboard(token, &viewer),
             Err(refused) => refused,
         },
         _ => Response::error(
@@ -66,20 +65,20 @@ pub(super) fn route(web: &Web, head: &Head, peer: &str) -> Response {
 
 /// The catalogue, all of it or up to `max_price` (written as the protocol writes money:
 /// `2.50`).
-fn products(web: &Web, head: &Head) -> Response {
+fn products(shared: &Shared, head: &Head) -> Response {
     let max_price = match head.param("max_price").map(str::parse::<Cents>) {
         None => None,
         Some(Ok(price)) => Some(price),
         Some(Err(e)) => return Response::error(400, &format!("max_price: {e}")),
     };
-    Response::json(&json::products(&catalog::list(&web.shared.db, max_price)))
+    Response::json(&json::products(&catalog::list(&shared.db, max_price)))
 }
 
 /// The page, carrying the token so that its polls need no password (each would cost a
 /// password hash).
-fn dashboard(web: &Web, viewer: &Viewer) -> Response {
+fn dashboard(token: &Token, viewer: &Viewer) -> Response {
     if let Viewer::Admin(name) = viewer {
         log::info!("http: dashboard opened by {name}");
     }
-    Response::html(DASHBOARD.replace(TOKEN_SLOT, web.token.as_str()))
+    Response::html(DASHBOARD.replace(TOKEN_SLOT, token.as_str()))
 }
