@@ -36,7 +36,11 @@
 //!
 //! After the kind, options separated by `;`: `any WORD...`, words of the block that
 //! differ in every run (`any 168`: the seconds left on a pay key); `wait 11s`, to wait
-//! that long after the previous block before this one, as the text tells the reader to.
+//! that long after the previous block before this one, as the text tells the reader to;
+//! on an `output` block, `until`: the `run` block before it only reads a file that
+//! another thread writes (`cat state/audit.csv`), so it is run again until it prints
+//! what the block shows, for up to the test's deadline (a reader at human speed never
+//! sees the gap; a loaded test machine can).
 //! What else may differ between runs is in `walkthrough/matching.rs`: timestamps, pay
 //! keys, checksums, durations; a line `...` stands for any number of lines.
 //!
@@ -356,6 +360,18 @@ impl Class {
         }
     }
 
+    /// Runs `run` again, a few times a second, until what it prints matches `output`
+    /// or the deadline passes (then the caller's check reports the difference).
+    fn run_until_it_prints(&mut self, run: &Block, output: &Block) {
+        let deadline = Instant::now() + DEADLINE;
+        while matching::check(&output.lines, &self.printed, &output.any).is_err()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(100));
+            self.run(run);
+        }
+    }
+
     fn conversation(&mut self, name: &str, block: &Block) {
         let is_reply = |line: &str| ["* ", "OK", "ERR"].iter().any(|p| line.starts_with(p));
         let mut lines = block.lines.iter().peekable();
@@ -519,6 +535,7 @@ fn the_walkthrough_runs_as_written() {
     let mut class = Class::new();
     let mut previous = Instant::now();
     let mut after_run = false;
+    let mut last_run: Option<&markdown::Block> = None;
     for block in &blocks {
         if block.wait_secs > 0 {
             let until = previous + Duration::from_secs(block.wait_secs);
@@ -530,11 +547,12 @@ fn the_walkthrough_runs_as_written() {
             Kind::Conversation(name) => class.conversation(name, block),
             Kind::Run => class.run(block),
             Kind::Output => {
-                assert!(
-                    after_run,
-                    "{WALKTHROUGH}:{}: output of no `run` block",
-                    block.line
-                );
+                let run = last_run.filter(|_| after_run).unwrap_or_else(|| {
+                    panic!("{WALKTHROUGH}:{}: output of no `run` block", block.line)
+                });
+                if block.until {
+                    class.run_until_it_prints(run, block);
+                }
                 let printed = class.printed.clone();
                 class.check(block, &block.lines, &printed);
             }
@@ -543,6 +561,9 @@ fn the_walkthrough_runs_as_written() {
             Kind::Skip(_) => {}
         }
         after_run = block.kind == Kind::Run;
+        if after_run {
+            last_run = Some(block);
+        }
     }
     // Skipping is the exception (the ring, the benchmark, the exercises): most steps run.
     let run = blocks

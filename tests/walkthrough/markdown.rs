@@ -29,6 +29,9 @@ pub struct Block {
     pub any: Vec<String>,
     /// How long to wait after the previous block before this one (`wait 11s`).
     pub wait_secs: u64,
+    /// For an `output` block (`until`): the `run` block before it only reads, and is
+    /// run again until it prints this, because another thread writes what it reads.
+    pub until: bool,
     pub lines: Vec<String>,
 }
 
@@ -37,12 +40,12 @@ pub struct Block {
 const CHECKED: [&str; 2] = ["sh", "text"];
 
 /// Parses a marker's text (what follows `test:`).
-fn parse_marker(text: &str) -> Result<(Kind, Vec<String>, u64), String> {
+fn parse_marker(text: &str) -> Result<(Kind, Vec<String>, u64, bool), String> {
     // A reason is prose, and may hold any punctuation: it is the rest of the marker.
     if let Some(why) = text.strip_prefix("skip:").map(str::trim)
         && !why.is_empty()
     {
-        return Ok((Kind::Skip(why.to_string()), Vec::new(), 0));
+        return Ok((Kind::Skip(why.to_string()), Vec::new(), 0, false));
     }
     let mut parts = text.split(';').map(str::trim);
     let head = parts.next().unwrap_or_default();
@@ -54,8 +57,12 @@ fn parse_marker(text: &str) -> Result<(Kind, Vec<String>, u64), String> {
         ("transcript", "") => Kind::Transcript,
         _ => return Err(format!("unknown marker `test: {text}`")),
     };
-    let (mut any, mut wait_secs) = (Vec::new(), 0);
+    let (mut any, mut wait_secs, mut until) = (Vec::new(), 0, false);
     for option in parts {
+        if option == "until" && kind == Kind::Output {
+            until = true;
+            continue;
+        }
         match option.split_once(' ') {
             Some(("any", words)) => any.extend(words.split_whitespace().map(str::to_string)),
             Some(("wait", secs)) => {
@@ -67,7 +74,7 @@ fn parse_marker(text: &str) -> Result<(Kind, Vec<String>, u64), String> {
             _ => return Err(format!("unknown option `{option}` in `test: {text}`")),
         }
     }
-    Ok((kind, any, wait_secs))
+    Ok((kind, any, wait_secs, until))
 }
 
 /// The marker on this line, if it is one: `<!-- test: ... -->`.
@@ -95,17 +102,18 @@ pub fn blocks(text: &str) -> Result<Vec<Block>, Vec<String>> {
                 if CHECKED.contains(&language.as_str()) {
                     let parsed = match (pending.take(), &skipping) {
                         (Some((_, marker)), _) => parse_marker(marker),
-                        (None, Some(why)) => Ok((Kind::Skip(why.clone()), Vec::new(), 0)),
+                        (None, Some(why)) => Ok((Kind::Skip(why.clone()), Vec::new(), 0, false)),
                         (None, None) => Err(format!(
                             "no `<!-- test: ... -->` marker before this {language} block"
                         )),
                     };
                     match parsed {
-                        Ok((kind, any, wait_secs)) => blocks.push(Block {
+                        Ok((kind, any, wait_secs, until)) => blocks.push(Block {
                             line: start,
                             kind,
                             any,
                             wait_secs,
+                            until,
                             lines,
                         }),
                         Err(problem) => problems.push(format!("line {start}: {problem}")),
@@ -167,5 +175,18 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("line 3: no `<!-- test"));
         assert!(problems[1].contains("unknown marker `test: jump`"));
+    }
+
+    #[test]
+    fn until_is_an_option_of_output_blocks_only() {
+        let text = "<!-- test: run -->\n```sh\ncat f\n```\n\n<!-- test: output; until -->\n```text\nx\n```\n";
+        let blocks = blocks(text).unwrap();
+        assert!(!blocks[0].until);
+        assert!(blocks[1].until);
+        let problems = super::blocks("<!-- test: run; until -->\n```sh\nls\n```\n").unwrap_err();
+        assert!(
+            problems[0].contains("unknown option `until`"),
+            "{problems:?}"
+        );
     }
 }
