@@ -16,6 +16,8 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use feira::chord::cli::ClientCommand;
+use feira::chord::lifecycle::MAX_CONNECTIONS;
+use feira::chord::store::Limits;
 use feira::chord::{Config, Node};
 
 #[derive(Parser)]
@@ -48,9 +50,21 @@ struct NodeArgs {
     /// m: the number of bits in an id (6 makes classroom drawings easy).
     #[arg(long, default_value_t = 32)]
     bits: u8,
-    /// r: the length of the successor list.
+    /// r: the length of the successor list, and how many nodes keep each key.
     #[arg(long, default_value_t = 3)]
     successors: usize,
+    /// How many nodes keep each key, if fewer than --successors (1: no replication).
+    #[arg(long)]
+    replicas: Option<usize>,
+    /// The most keys this node keeps (primary and replica copies).
+    #[arg(long, default_value_t = Limits::default().max_keys)]
+    max_keys: usize,
+    /// The most bytes of keys and values this node keeps.
+    #[arg(long, default_value_t = Limits::default().max_bytes)]
+    max_bytes: usize,
+    /// Client connections past this many get ERR BUSY (a reserve is kept for other nodes).
+    #[arg(long, default_value_t = MAX_CONNECTIONS)]
+    max_connections: usize,
     /// How often stabilize / fix_fingers / check_predecessor run, in milliseconds.
     #[arg(long, default_value_t = 200)]
     stabilize_ms: u64,
@@ -77,6 +91,12 @@ fn run_node(args: NodeArgs) -> ExitCode {
         join: args.join,
         bits: args.bits,
         successors: args.successors,
+        replicas: args.replicas,
+        limits: Limits {
+            max_keys: args.max_keys,
+            max_bytes: args.max_bytes,
+        },
+        max_connections: args.max_connections,
         stabilize_every: Duration::from_millis(args.stabilize_ms),
         rpc_timeout: Duration::from_millis(args.timeout_ms),
         id: args.id,

@@ -17,10 +17,13 @@ use super::id::Id;
 use super::leave;
 use super::lookup::{self, Lookup};
 use super::message::{Audience, Message, VERBS, VerbSpec, verb_spec};
-use super::node::Node;
+use super::node::{Node, Role};
+use super::put_get;
+use super::replication;
 use super::routing::NodeRef;
 use super::rows::{self, Row};
 use super::rpc::{NetTransport, Peer};
+use super::version::Version;
 use crate::protocol::{ErrorCode, Refusal, Reply};
 
 /// RING stops after this many nodes, in case the successors form a loop that never
@@ -33,6 +36,10 @@ pub struct Context {
     pub control: Arc<Control>,
     /// The budget of each call this node makes to another node.
     pub rpc_timeout: Duration,
+    /// How long a PUT waits before it tries again (one stabilisation round).
+    pub retry_pause: Duration,
+    /// Connections past this many are kept for other nodes (src/chord/server.rs).
+    pub max_connections: usize,
 }
 
 /// What the connection does after sending the reply.
@@ -54,11 +61,11 @@ impl Context {
         }
     }
 
-    fn peer(&self, node: NodeRef) -> Result<Peer, Error> {
+    pub(super) fn peer(&self, node: NodeRef) -> Result<Peer, Error> {
         Peer::connect(node.addr, self.node.ring(), self.rpc_timeout)
     }
 
-    fn find_successor(&self, target: Id) -> Result<Lookup, Error> {
+    pub(super) fn find_successor(&self, target: Id) -> Result<Lookup, Error> {
         lookup::find_successor(&self.node, target, &mut self.transport())
     }
 }
@@ -81,18 +88,19 @@ pub fn handle(ctx: &Context, message: Message) -> (Reply, After) {
                 Err(e) => Reply::from(e.to_refusal()),
             }
         }
-        Message::Put { key, value } => put(ctx, key, value),
-        Message::Get { key } => get(ctx, key),
+        Message::Put { key, value } => put_get::put(ctx, key, value),
+        Message::Get { key } => put_get::get(ctx, key),
         Message::Ring => ring(ctx),
         Message::Fingers => Reply::rows(rows::routing_rows(&node.routing()), format!("node {me}")),
         Message::Keys => {
             let keys = node.keys();
-            let count = keys.len();
-            let data = keys
-                .iter()
-                .map(|(id, k, v)| rows::stored_key_row(*id, k, v))
-                .collect();
-            Reply::rows(data, format!("{count} keys"))
+            let primary = keys.iter().filter(|k| k.role == Role::Primary).count();
+            let replica = keys.len() - primary;
+            let data = keys.iter().map(rows::stored_key_row).collect();
+            Reply::rows(
+                data,
+                format!("{} keys: {primary} primary, {replica} replica", keys.len()),
+            )
         }
         Message::Leave => {
             // The node stops whatever happens: a half-left node is worse than a gone one.
@@ -135,13 +143,41 @@ pub fn handle(ctx: &Context, message: Message) -> (Reply, After) {
                 Reply::ok("ignored")
             }
         }
-        Message::Store { key, value } => match node.store(key, value) {
-            Ok(()) => Reply::ok("stored"),
-            Err(refusal) => Reply::from(refusal),
-        },
+        Message::Store { key, value } => {
+            match replication::store_as_primary(node, &key, value, ctx.rpc_timeout) {
+                Ok((data, text)) => Reply::rows(data, text),
+                Err(refusal) => Reply::from(refusal),
+            }
+        }
         Message::Fetch { key } => match node.fetch(&key) {
-            Some(value) => Reply::rows(vec![vec!["value".to_string(), value]], ""),
+            Some((value, version)) => Reply::rows(
+                vec![vec!["value".to_string(), value], rows::version_row(version)],
+                "",
+            ),
             None => Reply::err(ErrorCode::NotFound, format!("no key {key:?} on {me}")),
+        },
+        Message::Replicate {
+            lo,
+            hi,
+            key,
+            version,
+            value,
+        } => replicate(node, (lo, hi), &key, version, value),
+        Message::Sync { lo, hi, digest } => sync(node, (lo, hi), digest),
+        Message::Handoff {
+            key,
+            version,
+            value,
+        } => handoff(node, &key, version, value),
+        Message::Join { node: candidate } => match node.reserve_join(candidate) {
+            Ok(()) => Reply::ok(format!(
+                "id {} reserved for {}",
+                candidate.id, candidate.addr
+            )),
+            Err(holder) => Reply::err(
+                ErrorCode::Conflict,
+                format!("id {} is already taken by {holder}", candidate.id),
+            ),
         },
         Message::PredecessorLeaves {
             leaving,
@@ -173,6 +209,62 @@ pub fn handle(ctx: &Context, message: Message) -> (Reply, After) {
     (reply, After::Continue)
 }
 
+/// REPLICATE: a copy from the primary of (lo, hi]. The key must be in that range, the
+/// range must be one a primary before us could hold, and the version not from the
+/// future; a copy older than ours is acknowledged and ignored.
+fn replicate(node: &Node, (lo, hi): (Id, Id), key: &str, version: Version, value: String) -> Reply {
+    let id = node.ring().key_id(key);
+    if !node.ring().in_open_closed(id, lo, hi) {
+        return Reply::err(
+            ErrorCode::BadRequest,
+            format!("key {key:?} (id {id}) is outside the sender's range ({lo}, {hi}]"),
+        );
+    }
+    let kept = node
+        .accept_claim(lo, hi)
+        .and_then(|()| node.merge_copy(key, version, value));
+    match kept {
+        Ok(true) => Reply::ok("stored"),
+        Ok(false) => Reply::ok("kept a copy at least as new"),
+        Err(refusal) => Reply::from(refusal),
+    }
+}
+
+/// SYNC: does our copy of (lo, hi] match the primary's digest? If not, list it.
+fn sync(node: &Node, (lo, hi): (Id, Id), digest: u64) -> Reply {
+    if let Err(refusal) = node.accept_claim(lo, hi) {
+        return Reply::from(refusal);
+    }
+    if node.digest(lo, hi) == digest {
+        return Reply::ok("in sync");
+    }
+    let data: Vec<Row> = node
+        .versions_in(lo, hi)
+        .iter()
+        .map(|(key, version)| rows::have_row(key, *version))
+        .collect();
+    let count = data.len();
+    Reply::rows(data, format!("differs: {count} keys here"))
+}
+
+/// HANDOFF: a key we are the primary of, from a node that held it.
+fn handoff(node: &Node, key: &str, version: Version, value: String) -> Reply {
+    let id = node.ring().key_id(key);
+    if let Some((lo, hi)) = node.primary_range()
+        && !node.ring().in_open_closed(id, lo, hi)
+    {
+        return Reply::err(
+            ErrorCode::BadRequest,
+            format!("key {key:?} (id {id}) is not in this node's range ({lo}, {hi}]"),
+        );
+    }
+    match node.merge_copy(key, version, value) {
+        Ok(true) => Reply::ok("stored"),
+        Ok(false) => Reply::ok("kept a copy at least as new"),
+        Err(refusal) => Reply::from(refusal),
+    }
+}
+
 fn help(verb: Option<&str>) -> Reply {
     let row = |v: &VerbSpec| -> Row {
         vec![
@@ -193,57 +285,6 @@ fn help(verb: Option<&str>) -> Reply {
             Some(spec) => Reply::rows(vec![row(spec)], ""),
             None => Reply::err(ErrorCode::NotFound, format!("no verb {name:?}")),
         },
-    }
-}
-
-/// PUT: find the key's successor, then STORE there (or here, if it is us).
-fn put(ctx: &Context, key: String, value: String) -> Reply {
-    let id = ctx.node.ring().key_id(&key);
-    let lookup = match ctx.find_successor(id) {
-        Ok(lookup) => lookup,
-        Err(e) => return Reply::from(e.to_refusal()),
-    };
-    let holder = lookup.holder;
-    let stored = if holder == ctx.node.me() {
-        ctx.node.store(key.clone(), value).map_err(Reply::from)
-    } else {
-        ctx.peer(holder)
-            .and_then(|mut peer| peer.store(&key, &value))
-            .map_err(|e| Reply::from(e.to_refusal()))
-    };
-    if let Err(reply) = stored {
-        return reply;
-    }
-    let mut data = vec![rows::key_row(&key, id)];
-    data.extend(rows::lookup_rows(&lookup));
-    Reply::rows(data, format!("stored on {holder}"))
-}
-
-/// GET: find the key's successor, then FETCH there (or read here).
-fn get(ctx: &Context, key: String) -> Reply {
-    let id = ctx.node.ring().key_id(&key);
-    let lookup = match ctx.find_successor(id) {
-        Ok(lookup) => lookup,
-        Err(e) => return Reply::from(e.to_refusal()),
-    };
-    let holder = lookup.holder;
-    let fetched = if holder == ctx.node.me() {
-        Ok(ctx.node.fetch(&key))
-    } else {
-        ctx.peer(holder).and_then(|mut peer| peer.fetch(&key))
-    };
-    match fetched {
-        Ok(Some(value)) => {
-            let mut data = vec![rows::key_row(&key, id)];
-            data.extend(rows::lookup_rows(&lookup));
-            data.push(vec!["value".to_string(), value]);
-            Reply::rows(data, format!("from {holder}"))
-        }
-        Ok(None) => Reply::err(
-            ErrorCode::NotFound,
-            format!("no key {key:?} (id {id}) on its successor {holder}"),
-        ),
-        Err(e) => Reply::from(e.to_refusal()),
     }
 }
 

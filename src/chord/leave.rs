@@ -5,33 +5,45 @@
 //! (SIGINT to `feira-chord node`) both run it, and the order of its steps is the
 //! lesson.
 //!
+//! With replication the successor already holds a copy of every key this node is the
+//! primary of, so the hand-over is a SYNC that usually moves nothing; a leave that
+//! dies half-way loses nothing, since the copies were there before it began. Under
+//! load the hand-over stops at [`LEAVE_DEADLINE`]: the node leaves anyway, having
+//! handed what it could, and the replicas keep the rest.
+//!
 //! [`Stopper`]: super::Stopper
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{info, warn};
 
 use super::control::Control;
 use super::error::Error;
 use super::node::Node;
+use super::replication::sync_with;
 use super::routing::NodeRef;
 use super::rpc::Peer;
 
+/// A leave hands over what it can within this long, then leaves anyway.
+pub const LEAVE_DEADLINE: Duration = Duration::from_secs(10);
+
 /// The graceful leave (the paper's voluntary departure).
 ///
-/// 1. Stop maintenance, and refuse new STOREs.
-/// 2. Hand every key to the first successor that answers (STORE), then tell it that
-///    its predecessor is now ours (PREDECESSOR_LEAVES).
+/// 1. Stop maintenance; refuse new STOREs and copies (retryable BUSY).
+/// 2. Make sure the first successor that answers holds every key of our range
+///    (predecessor, me] (SYNC, then REPLICATE what differs), then tell it that its
+///    predecessor is now ours (PREDECESSOR_LEAVES).
 /// 3. Tell our predecessor that its successor list is now ours (SUCCESSOR_LEAVES).
 ///
 /// The caller stops the node afterwards, whatever the outcome.
 pub fn leave(node: &Node, control: &Control, timeout: Duration) -> Result<String, Error> {
     let me = node.me();
+    let deadline = Instant::now() + LEAVE_DEADLINE;
     control.stop_maintenance();
     let Some(departure) = node.begin_leaving() else {
         return Ok("already leaving".to_string());
     };
-    let count = departure.keys.len();
+    let count = node.usage().0;
     let successors: Vec<NodeRef> = departure
         .successors
         .iter()
@@ -45,15 +57,23 @@ pub fn leave(node: &Node, control: &Control, timeout: Duration) -> Result<String
     let mut last_error = None;
     let mut heir = None;
     for successor in &successors {
+        // Our range; without a predecessor, everything but the successor's own keys.
+        let lo = departure.predecessor.map_or(successor.id, |p| p.id);
         let handed = Peer::connect(successor.addr, node.ring(), timeout).and_then(|mut peer| {
-            for (key, value) in &departure.keys {
-                peer.store(key, value)?;
-            }
-            peer.predecessor_leaves(me.id, departure.predecessor)
+            let report = sync_with(
+                node,
+                &mut peer,
+                (lo, me.id),
+                usize::MAX,
+                Some(deadline),
+                false,
+            )?;
+            peer.predecessor_leaves(me.id, departure.predecessor)?;
+            Ok(report)
         });
         match handed {
-            Ok(()) => {
-                heir = Some(*successor);
+            Ok(report) => {
+                heir = Some((*successor, report));
                 break;
             }
             Err(e) => {
@@ -61,12 +81,17 @@ pub fn leave(node: &Node, control: &Control, timeout: Duration) -> Result<String
                 last_error = Some(e);
             }
         }
+        if Instant::now() >= deadline {
+            break;
+        }
     }
-    let Some(heir) = heir else {
-        let e = last_error.map_or_else(|| "no successor".to_string(), |e| e.to_string());
+    let Some((heir, report)) = heir else {
+        let e = last_error.map_or_else(|| "the deadline passed".to_string(), |e| e.to_string());
         return Err(Error::NoRoute {
             target: me.id,
-            detail: format!("left, but could not hand {count} keys to any successor: {e}"),
+            detail: format!(
+                "left, but could not hand its keys to any successor (the replicas keep them): {e}"
+            ),
         });
     };
     if let Some(p) = departure.predecessor.filter(|p| *p != me) {
@@ -77,6 +102,16 @@ pub fn leave(node: &Node, control: &Control, timeout: Duration) -> Result<String
             warn!("{me}: leaving: could not tell predecessor {p}: {e}");
         }
     }
-    info!("{me}: left the ring; {count} keys handed to {heir}");
-    Ok(format!("left the ring: {count} keys handed to {heir}"))
+    let how = if report.complete {
+        format!("{} copies sent, the rest were there", report.pushed)
+    } else {
+        format!(
+            "deadline reached after {} copies; the replicas keep the rest",
+            report.pushed
+        )
+    };
+    info!("{me}: left the ring; keys handed to {heir} ({how})");
+    Ok(format!(
+        "left the ring: {count} keys handed to {heir} ({how})"
+    ))
 }

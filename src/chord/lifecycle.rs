@@ -21,11 +21,19 @@ use super::id::Ring;
 use super::leave::leave;
 use super::maintenance;
 use super::message::MAX_SUCCESSORS;
-use super::node::Node;
+use super::node::{KeyPolicy, Node};
 use super::routing::{NodeRef, Routing};
 use super::rpc::Peer;
 use super::server;
+use super::store::Limits;
 use crate::net::LiveConnections;
+use crate::protocol::ErrorCode;
+
+pub use super::server::MAX_CONNECTIONS;
+
+/// A replica claim lasts this many stabilisation rounds after the primary's last SYNC
+/// (and keys are given back only when the predecessor has been the same this long).
+pub const SETTLE_ROUNDS: u32 = 8;
 
 /// How a node is started.
 #[derive(Debug, Clone)]
@@ -40,6 +48,14 @@ pub struct Config {
     pub bits: u8,
     /// r: the length of the successor list (1 to 32).
     pub successors: usize,
+    /// How many nodes keep each key (its primary and the next nodes of the successor
+    /// list); `None`: as many as `successors`, the usual r.
+    pub replicas: Option<usize>,
+    /// How much the node agrees to store.
+    pub limits: Limits,
+    /// Client connections past this many are refused with `ERR BUSY`; a few more are
+    /// kept for other nodes, so that the ring keeps working (src/chord/server.rs).
+    pub max_connections: usize,
     /// How often the maintenance round runs.
     pub stabilize_every: Duration,
     /// The budget of each call to another node (connect, send, whole reply).
@@ -58,6 +74,9 @@ impl Config {
             join: None,
             bits: 32,
             successors: 3,
+            replicas: None,
+            limits: Limits::default(),
+            max_connections: server::MAX_CONNECTIONS,
             stabilize_every: Duration::from_millis(200),
             rpc_timeout: Duration::from_secs(1),
             id: None,
@@ -67,6 +86,15 @@ impl Config {
     /// A node on 127.0.0.1 with a port chosen by the system (tests, examples).
     pub fn local() -> Config {
         Config::new(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The key policy: r replicas, the limits, and how long claims last (a few rounds).
+    fn key_policy(&self) -> KeyPolicy {
+        KeyPolicy {
+            replicas: self.replicas.unwrap_or(self.successors).max(1),
+            limits: self.limits,
+            settle: self.stabilize_every * SETTLE_ROUNDS,
+        }
     }
 
     /// How long joining may take: a FIND_SUCCESSOR is a whole lookup on the other side.
@@ -117,6 +145,15 @@ impl Node {
     /// already taken).
     pub fn start(config: Config) -> Result<NodeHandle, Error> {
         let ring = Ring::new(config.bits).map_err(Error::Config)?;
+        if config
+            .replicas
+            .is_some_and(|r| !(1..=config.successors).contains(&r))
+        {
+            return Err(Error::Config(format!(
+                "replicas must be from 1 to the length of the successor list ({})",
+                config.successors
+            )));
+        }
         if !(1..=MAX_SUCCESSORS).contains(&config.successors) {
             return Err(Error::Config(format!(
                 "the successor list needs 1 to {MAX_SUCCESSORS} entries, not {}",
@@ -146,7 +183,12 @@ impl Node {
             None => ring.node_id(addr),
         };
         let me = NodeRef { id, addr };
-        let node = Arc::new(Node::new(me, ring, config.successors));
+        let node = Arc::new(Node::with_policy(
+            me,
+            ring,
+            config.successors,
+            config.key_policy(),
+        ));
 
         if let Some(via) = &config.join {
             let successor = join(&node, via, config.join_timeout())?;
@@ -163,6 +205,8 @@ impl Node {
             node: Arc::clone(&node),
             control: Arc::clone(&control),
             rpc_timeout: config.rpc_timeout,
+            retry_pause: config.stabilize_every,
+            max_connections: config.max_connections,
         });
         let accept = server::spawn_accept(accept_loop, ctx).map_err(Error::Listen)?;
         let mut handle = NodeHandle {
@@ -258,8 +302,10 @@ impl Drop for NodeHandle {
 }
 
 /// Joins the ring through `via`: checks that it is a chord node on a ring of the
-/// same size, then asks it for the successor of our id. That successor is all a
-/// new node needs; stabilisation does the rest.
+/// same size, then asks it for the successor of our id, and asks that successor to
+/// reserve our id (JOIN: two nodes with one id that join at once are told apart
+/// there, src/chord/node/joins.rs). That successor is all a new node needs;
+/// stabilisation does the rest.
 fn join(node: &Node, via: &str, timeout: Duration) -> Result<NodeRef, Error> {
     let me = node.me();
     let ring = node.ring();
@@ -279,5 +325,21 @@ fn join(node: &Node, via: &str, timeout: Duration) -> Result<NodeRef, Error> {
             holder: found.holder.to_string(),
         });
     }
-    Ok(found.holder)
+    let reserved =
+        Peer::connect(found.holder.addr, ring, timeout).and_then(|mut peer| peer.join(me));
+    match reserved {
+        Ok(()) => Ok(found.holder),
+        Err(Error::Refused { refusal, .. }) if refusal.code == ErrorCode::Conflict => {
+            let said = format!("id {} is already taken by ", me.id);
+            let holder = refusal
+                .message
+                .strip_prefix(&said)
+                .unwrap_or(&refusal.message);
+            Err(Error::IdTaken {
+                id: me.id,
+                holder: holder.to_string(),
+            })
+        }
+        Err(e) => Err(e),
+    }
 }

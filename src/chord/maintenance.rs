@@ -14,9 +14,12 @@
 //! 2. **check_predecessor**: PING the predecessor; if it does not answer, forget it,
 //!    so that the next NOTIFY can replace it.
 //! 3. **fix_fingers**: look up the start of the next finger and record the answer.
-//! 4. **move misplaced keys**: a node keeps the keys in (predecessor, itself]. Keys
-//!    outside that range (because a node joined just before us) are stored on the
-//!    node a lookup names, then removed here. This is how keys move to a new node.
+//! 4. **sync replicas**: a primary checks that its r - 1 replicas hold what it holds
+//!    (SYNC, a digest first), and sends or fetches the keys that differ. This is how
+//!    keys reach a node that joins and come back to r copies after a crash.
+//! 5. **give back orphans**: keys held here that are neither ours nor claimed by a
+//!    primary go back to their primary, and are dropped once it has them.
+//!    (Both are in src/chord/replication.rs.)
 //!
 //! Every step copies what it needs from the node, calls out with no lock held, and
 //! records the answer; every call has a timeout, so a round always ends.
@@ -30,12 +33,9 @@ use log::{debug, info, warn};
 
 use super::lookup;
 use super::node::Node;
+use super::replication;
 use super::routing::NodeRef;
 use super::rpc::{NetTransport, Peer};
-
-/// At most this many misplaced keys are moved per round, so that one round stays short
-/// even after a join in front of a node holding many keys.
-pub const KEYS_PER_ROUND: usize = 32;
 
 /// Starts the maintenance thread. It runs a round every `interval` until `stop`
 /// receives a message or its sender is dropped.
@@ -62,7 +62,8 @@ pub fn round(node: &Node, rpc_timeout: Duration) {
     stabilize(node, rpc_timeout);
     check_predecessor(node, rpc_timeout);
     fix_fingers(node, rpc_timeout);
-    move_misplaced_keys(node, rpc_timeout);
+    replication::sync_replicas(node, rpc_timeout);
+    replication::give_back_orphans(node, rpc_timeout);
 }
 
 /// The paper's `stabilize`, with the successor list.
@@ -158,42 +159,5 @@ pub fn fix_fingers(node: &Node, timeout: Duration) {
     match lookup::find_successor(node, start, &mut transport) {
         Ok(found) => node.record_finger(i, found.holder),
         Err(e) => debug!("{}: fix_fingers {i} ({start}): {e}", node.me()),
-    }
-}
-
-/// Moves the keys that are not ours to the node that a lookup names for them.
-pub fn move_misplaced_keys(node: &Node, timeout: Duration) {
-    let me = node.me();
-    let mut transport = NetTransport {
-        ring: node.ring(),
-        timeout,
-    };
-    let mut moved = 0;
-    for (id, key, value) in node.misplaced_keys(KEYS_PER_ROUND) {
-        let holder = match lookup::find_successor(node, id, &mut transport) {
-            Ok(found) => found.holder,
-            Err(e) => {
-                debug!("{me}: cannot place key {key:?} ({id}) yet: {e}");
-                break;
-            }
-        };
-        if holder == me {
-            // The rest of the ring does not route this id to the new node yet: keep
-            // the key until it does, or lookups would not find it anywhere.
-            continue;
-        }
-        let sent = Peer::connect(holder.addr, node.ring(), timeout)
-            .and_then(|mut peer| peer.store(&key, &value));
-        match sent {
-            Ok(()) => {
-                node.remove_if_unchanged(&key, &value);
-                debug!("{me}: moved key {key:?} ({id}) to {holder}");
-                moved += 1;
-            }
-            Err(e) => warn!("{me}: could not move key {key:?} to {holder}: {e}"),
-        }
-    }
-    if moved > 0 {
-        info!("{me}: moved {moved} keys to the nodes that now hold them");
     }
 }

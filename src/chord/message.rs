@@ -13,6 +13,7 @@ use std::fmt;
 
 use super::id::{Id, Ring};
 use super::routing::NodeRef;
+use super::version::Version;
 use crate::protocol::Refusal;
 use crate::protocol::args::{self, Args, bad};
 use crate::protocol::token;
@@ -79,13 +80,13 @@ pub const VERBS: &[VerbSpec] = &[
         "PUT",
         "<key> <value>",
         Audience::User,
-        "stores a value on the key's successor",
+        "stores a value on the key's successor and its replicas",
     ),
     verb(
         "GET",
         "<key>",
         Audience::User,
-        "reads a value from the key's successor",
+        "reads a value from the key's successor, else from a replica",
     ),
     verb(
         "RING",
@@ -99,7 +100,12 @@ pub const VERBS: &[VerbSpec] = &[
         Audience::User,
         "this node's predecessor, successor list and finger table",
     ),
-    verb("KEYS", "", Audience::User, "the keys stored on this node"),
+    verb(
+        "KEYS",
+        "",
+        Audience::User,
+        "the keys stored on this node, as primary or as replica",
+    ),
     verb(
         "LEAVE",
         "",
@@ -147,13 +153,37 @@ pub const VERBS: &[VerbSpec] = &[
         "STORE",
         "<key> <value>",
         Audience::Node,
-        "keeps a key here, no routing (PUT at the holder, key transfers)",
+        "a PUT at the key's primary: versions it, copies it to the replicas",
     ),
     verb(
         "FETCH",
         "<key>",
         Audience::Node,
-        "reads a key kept here, no routing",
+        "reads a key kept here, and its version, no routing",
+    ),
+    verb(
+        "REPLICATE",
+        "<lo> <hi> <key> <version> <value>",
+        Audience::Node,
+        "from the primary of (lo, hi]: keep this copy unless yours is newer",
+    ),
+    verb(
+        "SYNC",
+        "<lo> <hi> <digest>",
+        Audience::Node,
+        "from the primary of (lo, hi]: do your copies match this digest?",
+    ),
+    verb(
+        "HANDOFF",
+        "<key> <version> <value>",
+        Audience::Node,
+        "a key you are the primary of, from a node that held it",
+    ),
+    verb(
+        "JOIN",
+        "<id> <addr>",
+        Audience::Node,
+        "\"I am about to become your predecessor\": reserves the id",
     ),
     verb(
         "PREDECESSOR_LEAVES",
@@ -214,6 +244,26 @@ pub enum Message {
     Fetch {
         key: String,
     },
+    Replicate {
+        lo: Id,
+        hi: Id,
+        key: String,
+        version: Version,
+        value: String,
+    },
+    Sync {
+        lo: Id,
+        hi: Id,
+        digest: u64,
+    },
+    Handoff {
+        key: String,
+        version: Version,
+        value: String,
+    },
+    Join {
+        node: NodeRef,
+    },
     PredecessorLeaves {
         leaving: Id,
         predecessor: Option<NodeRef>,
@@ -262,6 +312,24 @@ impl Message {
             "FETCH" => Message::Fetch {
                 key: args.text("key")?,
             },
+            "REPLICATE" => Message::Replicate {
+                lo: args.id("lo")?,
+                hi: args.id("hi")?,
+                key: args.text("key")?,
+                version: args.version()?,
+                value: args.text("value")?,
+            },
+            "SYNC" => Message::Sync {
+                lo: args.id("lo")?,
+                hi: args.id("hi")?,
+                digest: args.digest()?,
+            },
+            "HANDOFF" => Message::Handoff {
+                key: args.text("key")?,
+                version: args.version()?,
+                value: args.text("value")?,
+            },
+            "JOIN" => Message::Join { node: args.node()? },
             "PREDECESSOR_LEAVES" => Message::PredecessorLeaves {
                 leaving: args.id("leaving-id")?,
                 predecessor: if args.remaining() > 0 {
@@ -312,9 +380,18 @@ impl Message {
             Message::Notify { .. } => "NOTIFY",
             Message::Store { .. } => "STORE",
             Message::Fetch { .. } => "FETCH",
+            Message::Replicate { .. } => "REPLICATE",
+            Message::Sync { .. } => "SYNC",
+            Message::Handoff { .. } => "HANDOFF",
+            Message::Join { .. } => "JOIN",
             Message::PredecessorLeaves { .. } => "PREDECESSOR_LEAVES",
             Message::SuccessorLeaves { .. } => "SUCCESSOR_LEAVES",
         }
+    }
+
+    /// Who sends this verb: a person, or another node.
+    pub fn audience(&self) -> Audience {
+        verb_spec(self.verb()).map_or(Audience::User, |spec| spec.audience)
     }
 
     /// The message as tokens, the verb first.
@@ -338,7 +415,28 @@ impl Message {
                 tokens.push(value.clone());
             }
             Message::FindSuccessor { id } | Message::NextHop { id } => tokens.push(id.to_string()),
-            Message::Notify { node } => tokens.extend(node.to_tokens()),
+            Message::Notify { node } | Message::Join { node } => tokens.extend(node.to_tokens()),
+            Message::Replicate {
+                lo,
+                hi,
+                key,
+                version,
+                value,
+            } => tokens.extend([
+                lo.to_string(),
+                hi.to_string(),
+                key.clone(),
+                version.to_string(),
+                value.clone(),
+            ]),
+            Message::Sync { lo, hi, digest } => {
+                tokens.extend([lo.to_string(), hi.to_string(), digest.to_string()])
+            }
+            Message::Handoff {
+                key,
+                version,
+                value,
+            } => tokens.extend([key.clone(), version.to_string(), value.clone()]),
             Message::PredecessorLeaves {
                 leaving,
                 predecessor,
@@ -396,6 +494,23 @@ impl ChordArgs {
         self.ring
             .parse_id(&text)
             .map_err(|e| bad(format!("<{what}>: {e}")))
+    }
+
+    /// A version, `<stamp>/<writer>`.
+    fn version(&mut self) -> Result<Version, Refusal> {
+        let text = self.text("version")?;
+        Version::parse(&text).map_err(|e| bad(format!("<version>: {e}")))
+    }
+
+    /// A digest: a decimal number of 64 bits.
+    fn digest(&mut self) -> Result<u64, Refusal> {
+        let text = self.text("digest")?;
+        text.parse().map_err(|_| {
+            bad(format!(
+                "<digest> must be a number, not {}",
+                token::quote(&text)
+            ))
+        })
     }
 
     /// A node: its id, then its address.

@@ -15,18 +15,26 @@
 //! - [`routing`]: the values nodes tell each other: [`NodeRef`] (a node's id and
 //!   address), [`Step`] (one node's answer to "what do you know about id?"),
 //!   [`Routing`] (a copy of a node's tables).
+//! - [`version`]: which of two copies of a key is newer; [`store`]: the keys one node
+//!   keeps, merged by version, within limits.
 //! - [`node`]: one node's state (successor list, predecessor, finger table, keys)
-//!   behind one lock, and the local rules: the next hop, NOTIFY, the successor list.
+//!   behind one lock, and the local rules: the next hop, NOTIFY, the successor list;
+//!   which keys it keeps as primary or replica (`node/keys.rs`), and one node per id
+//!   (`node/joins.rs`).
 //! - [`lookup`]: the iterative lookup, driven by the node that was asked.
 //! - [`message`]: the verbs, parsed once into a typed [`Message`]; [`rows`]: the data
 //!   rows of the replies, written and read in one place.
 //! - [`rpc`]: calls to another node, each bounded by a timeout; the CLI and the tests
-//!   use the same [`Peer`]. [`maintenance`]: the one background thread that runs
-//!   stabilize, check_predecessor, fix_fingers, and moves keys to their node.
+//!   use the same [`Peer`]. [`replication`]: each key on r nodes (a PUT's copies,
+//!   SYNC every round, orphans given back). [`maintenance`]: the one background
+//!   thread that runs stabilize, check_predecessor, fix_fingers and the replication
+//!   steps.
 //! - `control`: what stops a node's threads (the accept loop's switch, maintenance);
 //!   `leave`: the graceful leave, which hands the keys over.
-//! - `handler`: what a node does for each verb. `server`: the node's accept loop (the
-//!   crate's one, `net::accept`) and one thread per connection.
+//! - `put_get`: PUT and GET from the node a client asked (retries, reading a replica
+//!   when the primary is gone). `handler`: what a node does for each verb. `server`:
+//!   the node's accept loop (the crate's one, `net::accept`), one thread per
+//!   connection, and a reserve of connections for the ring's own traffic.
 //! - [`lifecycle`]: start and join, stop, and the handle that owns a running node.
 //! - [`cli`]: `feira-chord`'s subcommands, which talk to nodes through [`Peer`].
 //!
@@ -37,6 +45,8 @@
 //!   is the successor of n + 2^i) makes lookups take about ½·log2 N hops instead of N.
 //! - Joins set only the new node's successor; periodic stabilisation repairs the
 //!   rest. The successor list of length r lets the ring survive r - 1 adjacent crashes.
+//! - Each key is kept on its successor (the *primary*) and the next r - 1 nodes (its
+//!   *replicas*), with a version, so a crash loses a key only if all r holders fail.
 //!
 //! The wire format is the main protocol's (`protocol::token`, `protocol::frame`,
 //! `protocol::Reply`); only the verbs differ.
@@ -55,6 +65,7 @@
 mod control;
 mod handler;
 mod leave;
+mod put_get;
 mod server;
 
 pub mod cli;
@@ -65,11 +76,14 @@ pub mod lookup;
 pub mod maintenance;
 pub mod message;
 pub mod node;
+pub mod replication;
 pub mod routing;
 pub mod rows;
 pub mod rpc;
+pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod version;
 
 pub use error::Error;
 pub use id::{Id, Ring};

@@ -18,24 +18,54 @@
 //! a successor list is rebuilt) are pure functions of the state, so they are unit
 //! tested without any sockets (src/chord/node/tests.rs).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::id::{Id, Ring};
 use super::routing::{NodeRef, Routing, Step};
-use crate::protocol::{ErrorCode, Refusal};
+use super::store::{Limits, Store};
+
+mod joins;
+mod keys;
+
+pub use keys::{Role, StoredKey};
 
 /// At most this many candidates in a [`Step::Next`]: enough to route around a few dead
 /// nodes, few enough to keep a NEXT_HOP reply short.
 pub const MAX_CANDIDATES: usize = 8;
 
-/// What a leaving node takes with it when it starts to leave.
+/// What a leaving node needs to know when it starts to leave.
 #[derive(Debug)]
 pub struct Departure {
     pub predecessor: Option<NodeRef>,
     pub successors: Vec<NodeRef>,
-    pub keys: Vec<(String, String)>,
+}
+
+/// How a node keeps keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// r for keys: a key is kept on its successor and the next `replicas - 1` nodes of
+    /// the successor list. 1 means no replication.
+    pub replicas: usize,
+    /// How much the node agrees to keep.
+    pub limits: Limits,
+    /// How long things must stay quiet before the node gives keys away: a replica
+    /// claim lasts this long after the primary's last SYNC, and keys are only handed
+    /// back once the predecessor has not changed for this long. A few rounds.
+    pub settle: Duration,
+}
+
+impl KeyPolicy {
+    /// r replicas, the default limits, and a second to settle.
+    pub fn new(replicas: usize) -> KeyPolicy {
+        KeyPolicy {
+            replicas: replicas.max(1),
+            limits: Limits::default(),
+            settle: Duration::from_secs(1),
+        }
+    }
 }
 
 /// One Chord node's shared state.
@@ -46,6 +76,8 @@ pub struct Node {
     ring: Ring,
     /// r, the length of the successor list: the ring survives r - 1 adjacent failures.
     successors_wanted: usize,
+    /// How keys are replicated and bounded.
+    policy: KeyPolicy,
     /// Everything that changes. A `parking_lot::Mutex` rather than `std`'s: it cannot be
     /// poisoned, so a bug that panics in one connection thread does not take every
     /// other thread down with it, and it is smaller and faster uncontended. Not an
@@ -59,35 +91,72 @@ struct State {
     /// has not yet learnt of any other (a fresh ring, or every successor failed).
     successors: Vec<NodeRef>,
     /// The node that most recently convinced us it precedes us (NOTIFY); `None` until
-    /// one does, or after it stops answering. Never `me`.
+    /// one does, or after it stops answering. Never `me`. Changed only through
+    /// [`State::set_predecessor`].
     predecessor: Option<NodeRef>,
+    /// When `predecessor` last changed: keys are only handed back once it is settled.
+    predecessor_since: Instant,
     /// m entries; entry i is the first node at or after me + 2^i, as last learnt.
     /// Entry 0 is always the successor. `None`: not learnt yet, or forgotten.
     fingers: Vec<Option<NodeRef>>,
     /// The finger that fix_fingers refreshes next (the paper's `next`).
     next_finger: u8,
-    /// The keys this node keeps. Its own are those whose id is in (predecessor, me].
-    store: BTreeMap<String, String>,
+    /// The keys this node keeps, as primary (id in (predecessor, me]) or as replica.
+    store: Store,
+    /// Replica claims: primary id -> (the primary's range (lo, hi], when it last said
+    /// so). Keys in a fresh claim are kept as replicas (src/chord/node/keys.rs).
+    claims: HashMap<Id, (Id, Id, Instant)>,
+    /// Nodes about to become our predecessor (JOIN), by id: their address and until
+    /// when the id stays reserved for them (src/chord/node/joins.rs).
+    joining: HashMap<Id, (std::net::SocketAddr, Instant)>,
     /// Set when LEAVE starts: from then on, STORE is refused, so no key arrives after
     /// the keys have been handed over.
     leaving: bool,
 }
 
+impl State {
+    fn set_predecessor(&mut self, predecessor: Option<NodeRef>) {
+        if self.predecessor != predecessor {
+            self.predecessor = predecessor;
+            self.predecessor_since = Instant::now();
+        }
+    }
+}
+
 impl Node {
-    /// A node alone on its ring, holding nothing.
+    /// A node alone on its ring, holding nothing, keeping each key on r nodes.
     pub fn new(me: NodeRef, ring: Ring, successors_wanted: usize) -> Node {
+        Node::with_policy(
+            me,
+            ring,
+            successors_wanted,
+            KeyPolicy::new(successors_wanted),
+        )
+    }
+
+    /// A node alone on its ring, with its own way of keeping keys.
+    pub fn with_policy(
+        me: NodeRef,
+        ring: Ring,
+        successors_wanted: usize,
+        policy: KeyPolicy,
+    ) -> Node {
         let mut fingers = vec![None; usize::from(ring.bits())];
         fingers[0] = Some(me);
         Node {
             me,
             ring,
             successors_wanted: successors_wanted.max(1),
+            policy,
             state: Mutex::new(State {
                 successors: vec![me],
                 predecessor: None,
+                predecessor_since: Instant::now(),
                 fingers,
                 next_finger: 0,
-                store: BTreeMap::new(),
+                store: Store::new(policy.limits),
+                claims: HashMap::new(),
+                joining: HashMap::new(),
                 leaving: false,
             }),
         }
@@ -186,7 +255,7 @@ impl Node {
         }
         state.fingers[0] = Some(state.successors[0]);
         if state.predecessor == Some(dead) {
-            state.predecessor = None;
+            state.set_predecessor(None);
         }
     }
 
@@ -224,12 +293,15 @@ impl Node {
             return false;
         }
         let mut state = self.state.lock();
+        if self.id_reserved_for_another(&state, candidate) {
+            return false;
+        }
         let accept = match state.predecessor {
             None => true,
             Some(p) => self.ring.in_open(candidate.id, p.id, self.me.id),
         };
         if accept {
-            state.predecessor = Some(candidate);
+            state.set_predecessor(Some(candidate));
         }
         accept
     }
@@ -238,7 +310,7 @@ impl Node {
     pub fn clear_predecessor_if(&self, p: NodeRef) -> bool {
         let mut state = self.state.lock();
         if state.predecessor == Some(p) {
-            state.predecessor = None;
+            state.set_predecessor(None);
             true
         } else {
             false
@@ -276,99 +348,13 @@ impl Node {
         state.next_finger = if j >= ring.bits() { 0 } else { j };
     }
 
-    // ----- Keys -----
-
-    /// Keeps a key here. Refused once the node has started to leave.
-    pub fn store(&self, key: String, value: String) -> Result<(), Refusal> {
-        let mut state = self.state.lock();
-        if state.leaving {
-            return Err(Refusal::new(
-                ErrorCode::Internal,
-                "this node is leaving the ring: retry in a moment",
-            ));
-        }
-        state.store.insert(key, value);
-        Ok(())
-    }
-
-    /// A key kept here.
-    pub fn fetch(&self, key: &str) -> Option<String> {
-        self.state.lock().store.get(key).cloned()
-    }
-
-    /// Every key kept here with its id, in id order (the order of the ring).
-    pub fn keys(&self) -> Vec<(Id, String, String)> {
-        let copy: Vec<(String, String)> = self
-            .state
-            .lock()
-            .store
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        // Hash outside the lock: it is the slow part.
-        let mut keys: Vec<(Id, String, String)> = copy
-            .into_iter()
-            .map(|(k, v)| (self.ring.key_id(&k), k, v))
-            .collect();
-        keys.sort();
-        keys
-    }
-
-    /// Up to `limit` keys kept here that are not ours: their id is outside
-    /// (predecessor, me]. They arrived before a node joined between our predecessor and
-    /// us, or during a concurrent join; maintenance moves them to their successor.
-    pub fn misplaced_keys(&self, limit: usize) -> Vec<(Id, String, String)> {
-        let Some(predecessor) = self.predecessor() else {
-            // Without a predecessor we cannot tell which keys are ours: keep them all.
-            return Vec::new();
-        };
-        self.keys()
-            .into_iter()
-            .filter(|(id, _, _)| !self.ring.in_open_closed(*id, predecessor.id, self.me.id))
-            .take(limit)
-            .collect()
-    }
-
-    /// Removes a key that was handed to another node, unless it changed meanwhile
-    /// (a PUT after the copy): then the new value stays, and moves next round.
-    pub fn remove_if_unchanged(&self, key: &str, value: &str) -> bool {
-        let mut state = self.state.lock();
-        if state.store.get(key).is_some_and(|v| v == value) {
-            state.store.remove(key);
-            true
-        } else {
-            false
-        }
-    }
-
-    // ----- Leaving -----
-
-    /// Starts a graceful leave: no more STOREs, and a copy of what must be handed over.
-    /// `None` if a leave has already started (a second LEAVE must not hand over twice).
-    pub fn begin_leaving(&self) -> Option<Departure> {
-        let mut state = self.state.lock();
-        if state.leaving {
-            return None;
-        }
-        state.leaving = true;
-        Some(Departure {
-            predecessor: state.predecessor,
-            successors: state.successors.clone(),
-            keys: state
-                .store
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        })
-    }
-
     /// Our predecessor `leaving` is leaving; its own predecessor becomes ours.
     pub fn predecessor_leaves(&self, leaving: Id, replacement: Option<NodeRef>) -> bool {
         let mut state = self.state.lock();
         if state.predecessor.map(|p| p.id) != Some(leaving) {
             return false;
         }
-        state.predecessor = replacement.filter(|p| p.id != self.me.id);
+        state.set_predecessor(replacement.filter(|p| p.id != self.me.id));
         true
     }
 

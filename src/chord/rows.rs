@@ -11,7 +11,9 @@
 
 use super::id::{Id, Ring};
 use super::lookup::Lookup;
+use super::node::{Role, StoredKey};
 use super::routing::{NodeRef, Routing, Step};
+use super::version::Version;
 
 /// A row.
 pub type Row = Vec<String>;
@@ -149,23 +151,68 @@ pub fn parse_routing(ring: Ring, rows: &[Row]) -> Result<Routing, String> {
     })
 }
 
-// ----- KEYS -----
+// ----- KEYS, FETCH, SYNC -----
 
-/// `key <key> <id> <value>`.
-pub fn stored_key_row(id: Id, key: &str, value: &str) -> Row {
+/// `primary <key> <id> <version> <value>`, or `replica ...`: one key kept on a node.
+pub fn stored_key_row(stored: &StoredKey) -> Row {
     vec![
-        "key".to_string(),
-        key.to_string(),
-        id.to_string(),
-        value.to_string(),
+        stored.role.tag().to_string(),
+        stored.key.clone(),
+        stored.id.to_string(),
+        stored.version.to_string(),
+        stored.value.clone(),
     ]
 }
 
-pub fn parse_stored_keys(ring: Ring, rows: &[Row]) -> Result<Vec<(Id, String, String)>, String> {
-    tagged(rows, "key")
+pub fn parse_stored_keys(ring: Ring, rows: &[Row]) -> Result<Vec<StoredKey>, String> {
+    let mut keys = Vec::new();
+    for (role, tag) in [(Role::Primary, "primary"), (Role::Replica, "replica")] {
+        for row in tagged(rows, tag) {
+            match row.as_slice() {
+                [_, key, id, version, value] => keys.push(StoredKey {
+                    id: ring.parse_id(id)?,
+                    key: key.clone(),
+                    value: value.clone(),
+                    version: Version::parse(version)?,
+                    role,
+                }),
+                _ => {
+                    return Err(format!(
+                        "expected \"{tag} <key> <id> <version> <value>\", got {row:?}"
+                    ));
+                }
+            }
+        }
+    }
+    keys.sort_by(|a, b| (a.id, &a.key).cmp(&(b.id, &b.key)));
+    Ok(keys)
+}
+
+/// `version <stamp>/<writer>`.
+pub fn version_row(version: Version) -> Row {
+    vec!["version".to_string(), version.to_string()]
+}
+
+/// The one `version` row of a reply.
+pub fn parse_version(rows: &[Row]) -> Result<Version, String> {
+    match one(rows, "version")?.as_slice() {
+        [_, version] => Version::parse(version),
+        row => Err(format!(
+            "expected \"version <stamp>/<writer>\", got {row:?}"
+        )),
+    }
+}
+
+/// `have <key> <version>`: a key a replica holds, in a SYNC reply.
+pub fn have_row(key: &str, version: Version) -> Row {
+    vec!["have".to_string(), key.to_string(), version.to_string()]
+}
+
+pub fn parse_haves(rows: &[Row]) -> Result<Vec<(String, Version)>, String> {
+    tagged(rows, "have")
         .map(|row| match row.as_slice() {
-            [_, key, id, value] => Ok((ring.parse_id(id)?, key.clone(), value.clone())),
-            _ => Err(format!("expected \"key <key> <id> <value>\", got {row:?}")),
+            [_, key, version] => Ok((key.clone(), Version::parse(version)?)),
+            _ => Err(format!("expected \"have <key> <version>\", got {row:?}")),
         })
         .collect()
 }
@@ -210,6 +257,31 @@ mod tests {
             ],
         };
         assert_eq!(parse_routing(ring(), &routing_rows(&routing)), Ok(routing));
+    }
+
+    #[test]
+    fn stored_keys_round_trip_with_their_role() {
+        let stored = |key: &str, id: u64, role| StoredKey {
+            id: ring().id(id).unwrap(),
+            key: key.to_string(),
+            value: format!("{key} = \"x\""),
+            version: Version {
+                stamp: 17,
+                writer: 56,
+            },
+            role,
+        };
+        let keys = vec![
+            stored("Caju", 3, Role::Replica),
+            stored("Maçã", 53, Role::Primary),
+        ];
+        let rows: Vec<Row> = keys.iter().map(stored_key_row).collect();
+        assert_eq!(rows[1][0], "primary");
+        let version = keys[0].version;
+        assert_eq!(parse_stored_keys(ring(), &rows), Ok(keys));
+        let haves = vec![("k".to_string(), version)];
+        let rows: Vec<Row> = haves.iter().map(|(k, v)| have_row(k, *v)).collect();
+        assert_eq!(parse_haves(&rows), Ok(haves));
     }
 
     #[test]

@@ -19,8 +19,10 @@ use super::error::Error;
 use super::id::{Id, Ring};
 use super::lookup::{Lookup, Transport};
 use super::message::Message;
+use super::node::StoredKey;
 use super::routing::{NodeRef, Routing, Step};
 use super::rows::{self, Row};
+use super::version::Version;
 use crate::protocol::{ErrorCode, Reply};
 
 /// The largest reply accepted, in bytes. KEYS on a node with many keys is the largest
@@ -218,28 +220,79 @@ impl Peer {
         self.call(&Message::Notify { node: me }).map(|_| ())
     }
 
-    /// STORE: keeps a key on that node, with no routing.
-    pub fn store(&mut self, key: &str, value: &str) -> Result<(), Error> {
+    /// STORE: a PUT at the key's primary, which versions it and copies it to its
+    /// replicas. Returns the reply's rows (`version`, one `replica` per copy) and text.
+    pub fn store(&mut self, key: &str, value: &str) -> Result<(Vec<Row>, String), Error> {
         self.call(&Message::Store {
             key: key.to_string(),
+            value: value.to_string(),
+        })
+    }
+
+    /// FETCH: a key kept on that node and its version (`None` if it answers NOT_FOUND).
+    pub fn fetch(&mut self, key: &str) -> Result<Option<(String, Version)>, Error> {
+        match self.call(&Message::Fetch {
+            key: key.to_string(),
+        }) {
+            Ok((rows, _)) => {
+                let parsed = (|| match rows::one(&rows, "value")?.as_slice() {
+                    [_, value] => Ok((value.clone(), rows::parse_version(&rows)?)),
+                    row => Err(format!("bad value row {row:?}")),
+                })();
+                parsed.map(Some).map_err(|e| self.garbage("FETCH", e))
+            }
+            Err(Error::Refused { refusal, .. }) if refusal.code == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// REPLICATE: a copy of a key from its primary, whose range is (lo, hi].
+    pub fn replicate(
+        &mut self,
+        (lo, hi): (Id, Id),
+        key: &str,
+        version: Version,
+        value: &str,
+    ) -> Result<(), Error> {
+        self.call(&Message::Replicate {
+            lo,
+            hi,
+            key: key.to_string(),
+            version,
             value: value.to_string(),
         })
         .map(|_| ())
     }
 
-    /// FETCH: a key kept on that node (`None` if it answers NOT_FOUND).
-    pub fn fetch(&mut self, key: &str) -> Result<Option<String>, Error> {
-        match self.call(&Message::Fetch {
-            key: key.to_string(),
-        }) {
-            Ok((rows, _)) => match rows::one(&rows, "value").map(|r| r.as_slice()) {
-                Ok([_, value]) => Ok(Some(value.clone())),
-                Ok(row) => Err(self.garbage("FETCH", format!("bad value row {row:?}"))),
-                Err(e) => Err(self.garbage("FETCH", e)),
-            },
-            Err(Error::Refused { refusal, .. }) if refusal.code == ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(e),
+    /// SYNC: `None` if that node's copies of (lo, hi] match `digest`, else the keys and
+    /// versions it holds there.
+    pub fn sync(
+        &mut self,
+        (lo, hi): (Id, Id),
+        digest: u64,
+    ) -> Result<Option<Vec<(String, Version)>>, Error> {
+        let (rows, text) = self.call(&Message::Sync { lo, hi, digest })?;
+        if text == "in sync" {
+            return Ok(None);
         }
+        rows::parse_haves(&rows)
+            .map(Some)
+            .map_err(|e| self.garbage("SYNC", e))
+    }
+
+    /// HANDOFF: a key that node is the primary of.
+    pub fn handoff(&mut self, key: &str, version: Version, value: &str) -> Result<(), Error> {
+        self.call(&Message::Handoff {
+            key: key.to_string(),
+            version,
+            value: value.to_string(),
+        })
+        .map(|_| ())
+    }
+
+    /// JOIN: asks our future successor to reserve our id for us.
+    pub fn join(&mut self, me: NodeRef) -> Result<(), Error> {
+        self.call(&Message::Join { node: me }).map(|_| ())
     }
 
     pub fn predecessor_leaves(
@@ -310,7 +363,7 @@ impl Peer {
     }
 
     /// KEYS: the keys kept on that node, in id order.
-    pub fn keys(&mut self) -> Result<Vec<(Id, String, String)>, Error> {
+    pub fn keys(&mut self) -> Result<Vec<StoredKey>, Error> {
         let (rows, _) = self.call(&Message::Keys)?;
         rows::parse_stored_keys(self.ring, &rows).map_err(|e| self.garbage("KEYS", e))
     }

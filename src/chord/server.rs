@@ -6,10 +6,20 @@
 //! A node calling another node is just another connection to that node's listener.
 //!
 //! The accept loop is the crate's one (src/net/accept.rs): a stop switch that wakes a
-//! blocked `accept` by connecting to it, `ERR BUSY` past [`MAX_CONNECTIONS`], a named
-//! thread per connection. When the node stops, every open connection is shut down, so
-//! that its thread, blocked reading, returns, and is joined: a stopped node answers
-//! nothing more.
+//! blocked `accept` by connecting to it, `ERR BUSY` past the limit, a named thread per
+//! connection. When the node stops, every open connection is shut down, so that its
+//! thread, blocked reading, returns, and is joined: a stopped node answers nothing more.
+//!
+//! # The ring's own traffic first
+//! A node that refuses its neighbours' calls is, to them, a dead node: they drop it
+//! from the ring and its keys become unreadable. So client connections alone cannot
+//! fill a node: past `max_connections` (default [`MAX_CONNECTIONS`]) another
+//! [`RING_RESERVE`] connections are admitted *for node verbs only* (PING, NOTIFY,
+//! SYNC, ...). On such a connection a user verb is answered `ERR BUSY` and the
+//! connection closes, and so does silence longer than [`RESERVE_IDLE`], so idle
+//! clients cannot sit in the reserve. (A client that pretends to be a node can still
+//! use it: without authentication, nothing tells them apart. docs/CHORD.md says what
+//! a class could add.)
 
 use std::io::{self, BufReader, BufWriter, ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,7 +30,7 @@ use std::time::Duration;
 use log::{debug, info};
 
 use super::handler::{self, After, Context};
-use super::message::Message;
+use super::message::{Audience, Message};
 use super::routing::NodeRef;
 use crate::net::{AcceptLoop, AcceptOptions, Accepted, Handler, LiveConnections};
 use crate::protocol::frame::{Line, read_line};
@@ -29,6 +39,13 @@ use crate::protocol::{DEFAULT_MAX_LINE, ErrorCode, Reply};
 /// More simultaneous connections than this are refused with `ERR BUSY`: a node in a
 /// ring of 64 needs a handful at a time, so this only bites on a runaway client.
 pub const MAX_CONNECTIONS: usize = 512;
+
+/// Connections admitted past the client limit, for other nodes' calls only.
+pub const RING_RESERVE: usize = 64;
+
+/// A connection in the reserve silent for this long is closed: a node's call sends
+/// its request at once.
+pub const RESERVE_IDLE: Duration = Duration::from_secs(2);
 
 /// A connection silent for this long is told `ERR TIMEOUT` and closed, so that a
 /// forgotten telnet session does not hold a thread forever.
@@ -64,17 +81,18 @@ pub fn spawn_accept(
 /// What the accept loop asks of a node: its connection limit, its BUSY line, and the
 /// conversation.
 impl Handler for Context {
-    type Place = ();
+    /// Whether the connection was admitted into the ring's reserve.
+    type Place = Reserve;
 
-    fn admit(&self, _conn: &Accepted, open: usize) -> Result<(), String> {
-        if open >= MAX_CONNECTIONS {
+    fn admit(&self, _conn: &Accepted, open: usize) -> Result<Reserve, String> {
+        if open >= self.max_connections + RING_RESERVE {
             return Err("too many connections: try again later".into());
         }
-        Ok(())
+        Ok(Reserve(open >= self.max_connections))
     }
 
-    fn serve(&self, conn: &Accepted, _place: &mut ()) {
-        if let Err(e) = serve(&conn.stream, self) {
+    fn serve(&self, conn: &Accepted, place: &mut Reserve) {
+        if let Err(e) = serve(&conn.stream, self, *place) {
             debug!(
                 "{}: connection from {} ended: {e}",
                 self.node.me(),
@@ -88,9 +106,18 @@ impl Handler for Context {
     }
 }
 
+/// A connection admitted past the client limit: node verbs only, and briefly idle.
+#[derive(Debug, Clone, Copy)]
+pub struct Reserve(bool);
+
 /// One connection: read a line, answer it, until the peer leaves or goes quiet.
-fn serve(stream: &TcpStream, ctx: &Context) -> io::Result<()> {
-    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+fn serve(stream: &TcpStream, ctx: &Context, reserve: Reserve) -> io::Result<()> {
+    let idle = if reserve.0 {
+        RESERVE_IDLE
+    } else {
+        IDLE_TIMEOUT
+    };
+    stream.set_read_timeout(Some(idle))?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream);
@@ -109,6 +136,13 @@ fn serve(stream: &TcpStream, ctx: &Context) -> io::Result<()> {
         };
         let (reply, after) = match line {
             Line::Text(text) => match Message::parse(&text, ring) {
+                Ok(message) if reserve.0 && message.audience() == Audience::User => (
+                    Reply::err(
+                        ErrorCode::Busy,
+                        "too many connections: try again later (the rest are kept for other nodes)",
+                    ),
+                    After::Close,
+                ),
                 Ok(message) => handler::handle(ctx, message),
                 Err(refusal) => (Reply::from(refusal), After::Continue),
             },

@@ -6,8 +6,10 @@
 //! i + 1 (wrapping), its predecessor node i - 1, and the holder of id k is the first
 //! node whose id is k or more (wrapping to the first node).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use feira::chord::node::Role;
 use feira::chord::{Config, Id, Node, NodeHandle, NodeRef, Peer, Ring};
 
 use super::rng::Rng;
@@ -97,6 +99,58 @@ pub fn check_ring(sorted: &[NodeRef], r: usize) -> Result<(), String> {
             return Err(format!(
                 "{node}: predecessor {predecessor:?} instead of {want_predecessor}"
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Is every key of `want` on exactly its r holders (its successor as `primary`, the
+/// next r - 1 nodes as `replica`), with its value, and is nothing else stored?
+/// Asked over TCP (KEYS) of every node in `sorted`.
+pub fn check_replicas(
+    sorted: &[NodeRef],
+    want: &BTreeMap<String, String>,
+    r: usize,
+) -> Result<(), String> {
+    let n = sorted.len();
+    let mut copies: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, node) in sorted.iter().enumerate() {
+        let keys = Peer::connect(node.addr, ring(), Duration::from_secs(5))
+            .and_then(|mut peer| peer.keys())
+            .map_err(|e| e.to_string())?;
+        for stored in keys {
+            if want.get(&stored.key) != Some(&stored.value) {
+                return Err(format!(
+                    "{node} holds {:?} = {:?}, which was never put",
+                    stored.key, stored.value
+                ));
+            }
+            let primary = sorted
+                .iter()
+                .position(|s| *s == successor_of(sorted, stored.id))
+                .unwrap_or(0);
+            let distance = (i + n - primary) % n;
+            if distance >= r.min(n) {
+                return Err(format!(
+                    "{:?} ({}) is on {node}, {distance} nodes after its primary {}",
+                    stored.key, stored.id, sorted[primary]
+                ));
+            }
+            let want_role = if distance == 0 {
+                Role::Primary
+            } else {
+                Role::Replica
+            };
+            if stored.role != want_role {
+                return Err(format!("{:?} on {node} is {:?}", stored.key, stored.role));
+            }
+            *copies.entry(stored.key).or_default() += 1;
+        }
+    }
+    for key in want.keys() {
+        let found = copies.get(key).copied().unwrap_or(0);
+        if found != r.min(n) {
+            return Err(format!("{key:?} has {found} copies, not {}", r.min(n)));
         }
     }
     Ok(())

@@ -48,6 +48,32 @@ fn every_message_round_trips() {
             value: "\"q\"".into(),
         },
         Message::Fetch { key: "a".into() },
+        Message::Replicate {
+            lo: ring().id(8).unwrap(),
+            hi: id,
+            key: "Caju".into(),
+            version: Version {
+                stamp: 1_764_547_200_123,
+                writer: 42,
+            },
+            value: "R$ 3,00".into(),
+        },
+        Message::Sync {
+            lo: ring().id(8).unwrap(),
+            hi: id,
+            digest: u64::MAX,
+        },
+        Message::Handoff {
+            key: "Maçã".into(),
+            version: Version {
+                stamp: 1,
+                writer: 0,
+            },
+            value: "".into(),
+        },
+        Message::Join {
+            node: node(9, 7009),
+        },
         Message::PredecessorLeaves {
             leaving: id,
             predecessor: None,
@@ -73,6 +99,22 @@ fn every_message_round_trips() {
     let covered: std::collections::BTreeSet<&str> = messages.iter().map(Message::verb).collect();
     let table: std::collections::BTreeSet<&str> = VERBS.iter().map(|v| v.name).collect();
     assert_eq!(covered, table);
+}
+
+#[test]
+fn replication_messages_refuse_bad_versions_and_digests() {
+    for line in [
+        "REPLICATE 1 2 k 10 v",
+        "REPLICATE 1 2 k 10/x v",
+        "REPLICATE 1 99 k 10/1 v",
+        "HANDOFF k -1/1 v",
+        "SYNC 1 2 abc",
+        "SYNC 1 2 -5",
+        "JOIN 9 nowhere",
+    ] {
+        let refusal = Message::parse(line, ring()).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::BadRequest, "{line}");
+    }
 }
 
 #[test]

@@ -132,50 +132,130 @@ fn forget_removes_a_dead_node_everywhere() {
     assert_eq!(node.predecessor(), None);
 }
 
-#[test]
-fn keys_outside_predecessor_to_me_are_misplaced() {
-    let node = Node::new(n(32), ring(), 3);
-    for k in 0..40 {
-        node.store(format!("k{k}"), "v".into()).unwrap();
-    }
-    // No predecessor: nothing can be called misplaced.
-    assert!(node.misplaced_keys(100).is_empty());
-    node.notify(n(14));
-    let misplaced = node.misplaced_keys(100);
-    assert!(!misplaced.is_empty());
-    for (key_id, _, _) in &misplaced {
-        assert!(!ring().in_open_closed(*key_id, id(14), id(32)));
-    }
-    let kept = node.keys().len() - misplaced.len();
-    let ours = node
-        .keys()
-        .iter()
-        .filter(|(k, _, _)| ring().in_open_closed(*k, id(14), id(32)))
-        .count();
-    assert_eq!(kept, ours);
-    assert_eq!(node.misplaced_keys(2).len(), 2);
+/// A node whose claims and predecessor settle at once, so orphans show immediately.
+fn settled(me: u64, replicas: usize) -> Node {
+    let mut policy = KeyPolicy::new(replicas);
+    policy.settle = std::time::Duration::ZERO;
+    Node::with_policy(n(me), ring(), 3, policy)
 }
 
 #[test]
-fn remove_if_unchanged_keeps_a_newer_value() {
-    let node = Node::new(n(8), ring(), 3);
-    node.store("k".into(), "old".into()).unwrap();
-    node.store("k".into(), "new".into()).unwrap();
-    assert!(!node.remove_if_unchanged("k", "old"));
-    assert!(node.remove_if_unchanged("k", "new"));
+fn keys_are_primary_in_predecessor_to_me_and_replica_elsewhere() {
+    let node = settled(32, 3);
+    for k in 0..200 {
+        node.write(&format!("k{k}"), "v".into()).unwrap();
+    }
+    // No predecessor: the node cannot tell, so it calls every key its own.
+    assert!(node.keys().iter().all(|k| k.role == Role::Primary));
+    assert!(node.orphans(100).is_empty());
+    node.notify(n(14));
+    for key in node.keys() {
+        let ours = ring().in_open_closed(key.id, id(14), id(32));
+        assert_eq!(key.role == Role::Primary, ours, "{key:?}");
+    }
+    // Keys outside (14, 32] and unclaimed are orphans, to be given back.
+    let orphans = node.orphans(100);
+    assert!(!orphans.is_empty());
+    assert!(
+        orphans
+            .iter()
+            .all(|(k, _, _)| !ring().in_open_closed(*k, id(14), id(32)))
+    );
+    assert_eq!(node.orphans(2).len(), 2);
+    // A primary before us claims (8, 14]: those keys are replicas, not orphans.
+    node.accept_claim(id(8), id(14)).unwrap();
+    let claimed = |k: &Id| ring().in_open_closed(*k, id(8), id(14));
+    assert!(
+        orphans.iter().any(|(k, _, _)| claimed(k)),
+        "some keys in (8, 14]"
+    );
+    assert!(node.orphans(100).iter().all(|(k, _, _)| !claimed(k)));
+}
+
+#[test]
+fn a_claim_over_this_node_is_refused() {
+    let node = settled(32, 3);
+    // (14, 40] contains 32: no primary before us holds our own keys.
+    assert!(node.accept_claim(id(14), id(40)).is_err());
+    assert!(node.accept_claim(id(20), id(32)).is_err());
+    assert!(
+        node.accept_claim(id(5), id(5)).is_err(),
+        "(5, 5] is the whole ring"
+    );
+    assert!(node.accept_claim(id(14), id(21)).is_ok());
+}
+
+#[test]
+fn writes_get_rising_versions_and_stale_copies_lose() {
+    let node = settled(8, 3);
+    let v1 = node.write("k", "one".into()).unwrap();
+    let v2 = node.write("k", "two".into()).unwrap();
+    assert!(v2 > v1, "{v2} after {v1}");
+    assert_eq!(v2.writer, 8);
+    assert_eq!(node.merge_copy("k", v1, "one".into()), Ok(false));
+    assert_eq!(node.fetch("k"), Some(("two".to_string(), v2)));
+    let from_the_future = crate::chord::version::Version {
+        stamp: u64::MAX,
+        writer: 1,
+    };
+    assert!(
+        node.merge_copy("k", from_the_future, "pinned".into())
+            .is_err()
+    );
+    assert!(!node.remove_if_version("k", v1));
+    assert!(node.remove_if_version("k", v2));
     assert_eq!(node.fetch("k"), None);
 }
 
 #[test]
-fn leaving_refuses_stores_and_hands_over_state() {
+fn replica_targets_are_the_first_r_minus_one_successors() {
     let node = node_8();
-    node.store("a".into(), "1".into()).unwrap();
+    assert_eq!(node.replica_targets(), [n(14), n(21)]);
+    let single = Node::with_policy(n(8), ring(), 3, KeyPolicy::new(1));
+    single.adopt_successors(n(14), &[n(21)]);
+    assert!(single.replica_targets().is_empty(), "r = 1: no copies");
+    assert!(
+        Node::new(n(8), ring(), 3).replica_targets().is_empty(),
+        "alone"
+    );
+}
+
+#[test]
+fn leaving_refuses_stores_and_copies() {
+    let node = node_8();
+    let v = node.write("a", "1".into()).unwrap();
     let departure = node.begin_leaving().unwrap();
     assert!(node.begin_leaving().is_none(), "only one leave");
-    assert_eq!(departure.keys, [("a".to_string(), "1".to_string())]);
     assert_eq!(departure.predecessor, Some(n(1)));
     assert_eq!(departure.successors, [n(14), n(21), n(32)]);
-    assert!(node.store("b".into(), "2".into()).is_err());
+    let refused = node.write("b", "2".into()).unwrap_err();
+    assert_eq!(refused.code, crate::protocol::ErrorCode::Busy, "retryable");
+    assert!(node.merge_copy("a", v, "1".into()).is_err());
+    assert_eq!(node.fetch("a").map(|(v, _)| v), Some("1".to_string()));
+}
+
+#[test]
+fn one_id_one_node_even_when_two_join_at_once() {
+    let node = node_8();
+    let other = |port: u16| NodeRef {
+        id: id(5),
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+    };
+    assert!(node.reserve_join(other(9005)).is_ok());
+    assert!(
+        node.reserve_join(other(9005)).is_ok(),
+        "the same node again"
+    );
+    assert!(
+        node.reserve_join(other(9006)).is_err(),
+        "same id, another address"
+    );
+    assert!(node.reserve_join(n(8)).is_err(), "our own id");
+    assert!(node.reserve_join(n(1)).is_ok(), "our predecessor itself");
+    // NOTIFY obeys the reservation.
+    node.clear_predecessor_if(n(1));
+    assert!(!node.notify(other(9006)));
+    assert!(node.notify(other(9005)));
 }
 
 #[test]
