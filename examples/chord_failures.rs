@@ -278,7 +278,7 @@ fn churn(ring: Ring, rate: f64, seed: u64) -> Result<Churn> {
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
     let lookups = Arc::new(Mutex::new((0usize, 0usize)));
     let mut clients = Vec::new();
-    for c in 0..2 {
+    for (c, entry) in entries.into_iter().enumerate() {
         let (stop, acknowledged, lookups) = (
             Arc::clone(&stop),
             Arc::clone(&acknowledged),
@@ -287,8 +287,7 @@ fn churn(ring: Ring, rate: f64, seed: u64) -> Result<Churn> {
         clients.push(thread::spawn(move || {
             let mut i = 0usize;
             while !stop.load(Ordering::SeqCst) {
-                let Ok(mut peer) = Peer::connect(entries[c].addr, ring, Duration::from_secs(10))
-                else {
+                let Ok(mut peer) = Peer::connect(entry.addr, ring, Duration::from_secs(10)) else {
                     continue;
                 };
                 let key = format!("client {c} key {i}");

@@ -129,17 +129,14 @@ fn a_quarter_crashing_at_once_loses_only_keys_whose_three_holders_died() {
     }
     let after = sorted(&alive);
     // Ground truth: a key is lost if its primary and both replicas crashed.
-    let holders = |key: &str| {
+    let all_holders_died = |key: &str| {
         let first = before
             .iter()
             .position(|n| *n == successor_of(&before, ring().key_id(key)))
             .unwrap();
-        (0..3).map(move |k| before[(first + k) % NODES])
+        (0..3).all(|k| doomed.contains(&before[(first + k) % NODES]))
     };
-    let lost: Vec<&String> = keys
-        .iter()
-        .filter(|k| holders(k).all(|h| doomed.contains(&h)))
-        .collect();
+    let lost: Vec<&String> = keys.iter().filter(|k| all_holders_died(k)).collect();
     let survivors: Vec<String> = keys.iter().filter(|k| !lost.contains(k)).cloned().collect();
     assert!(
         lost.len() <= 300 / 20,

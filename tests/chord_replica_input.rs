@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use feira::chord::store::{Limits, MAX_VALUE_BYTES};
 use feira::chord::version::{Version, now_ms};
-use feira::chord::{Config, Error, Node, NodeHandle, NodeRef, Peer};
+use feira::chord::{Config, Error, Node, NodeHandle, NodeRef};
 use feira::protocol::ErrorCode;
 use support::chord::*;
 use support::{Rng, wait_until};
@@ -188,7 +188,14 @@ fn two_nodes_with_one_id_joining_at_once_cannot_both_get_in() {
             .iter()
             .filter(|r| matches!(r, Err(Error::IdTaken { .. })))
             .count();
-        assert_eq!((joined, taken), (1, 1), "round {round}: {results:?}");
+        let said: Vec<String> = results
+            .iter()
+            .map(|r| match r {
+                Ok(handle) => format!("joined as {}", handle.me()),
+                Err(e) => e.to_string(),
+            })
+            .collect();
+        assert_eq!((joined, taken), (1, 1), "round {round}: {said:?}");
         for handle in results.into_iter().flatten() {
             handle.leave().expect("the twin that got in leaves");
         }

@@ -31,6 +31,9 @@ use crate::protocol::ErrorCode;
 
 pub use super::server::MAX_CONNECTIONS;
 
+/// A join asks for its successor this many times if the one named cannot be reached.
+pub const JOIN_ATTEMPTS: u32 = 4;
+
 /// A replica claim lasts this many stabilisation rounds after the primary's last SYNC
 /// (and keys are given back only when the predecessor has been the same this long).
 pub const SETTLE_ROUNDS: u32 = 8;
@@ -191,7 +194,7 @@ impl Node {
         ));
 
         if let Some(via) = &config.join {
-            let successor = join(&node, via, config.join_timeout())?;
+            let successor = join(&node, via, config.join_timeout(), config.stabilize_every)?;
             node.adopt_successors(successor, &[]);
             info!("{me}: joined through {via}; successor is {successor}");
         } else {
@@ -306,7 +309,7 @@ impl Drop for NodeHandle {
 /// reserve our id (JOIN: two nodes with one id that join at once are told apart
 /// there, src/chord/node/joins.rs). That successor is all a new node needs;
 /// stabilisation does the rest.
-fn join(node: &Node, via: &str, timeout: Duration) -> Result<NodeRef, Error> {
+fn join(node: &Node, via: &str, timeout: Duration, pause: Duration) -> Result<NodeRef, Error> {
     let me = node.me();
     let ring = node.ring();
     let mut peer = Peer::connect(via, ring, timeout)?;
@@ -318,15 +321,27 @@ fn join(node: &Node, via: &str, timeout: Duration) -> Result<NodeRef, Error> {
             ring.bits()
         )));
     }
-    let found = peer.find_successor(me.id)?;
-    if found.holder.id == me.id {
-        return Err(Error::IdTaken {
-            id: me.id,
-            holder: found.holder.to_string(),
-        });
-    }
-    let reserved =
-        Peer::connect(found.holder.addr, ring, timeout).and_then(|mut peer| peer.join(me));
+    // The successor named may have just crashed (the ring has not noticed yet): then
+    // ask again, a stabilisation round later, a few times.
+    let mut attempt = 1;
+    let (found, reserved) = loop {
+        let found = peer.find_successor(me.id)?;
+        if found.holder.id == me.id {
+            return Err(Error::IdTaken {
+                id: me.id,
+                holder: found.holder.to_string(),
+            });
+        }
+        let reserved =
+            Peer::connect(found.holder.addr, ring, timeout).and_then(|mut peer| peer.join(me));
+        match reserved {
+            Err(Error::Unreachable { .. } | Error::Timeout { .. }) if attempt < JOIN_ATTEMPTS => {
+                std::thread::sleep(pause * attempt);
+                attempt += 1;
+            }
+            reserved => break (found, reserved),
+        }
+    };
     match reserved {
         Ok(()) => Ok(found.holder),
         Err(Error::Refused { refusal, .. }) if refusal.code == ErrorCode::Conflict => {

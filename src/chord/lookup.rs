@@ -46,6 +46,13 @@ impl Lookup {
 /// How the driver asks another node for its next step.
 pub trait Transport {
     fn next_hop(&mut self, node: NodeRef, target: Id) -> Result<Step, Error>;
+
+    /// The successor list of `node`, for when every node it named is dead. A transport
+    /// that cannot ask says nothing, and the lookup then fails as it would without.
+    fn successors(&mut self, node: NodeRef) -> Result<Vec<NodeRef>, Error> {
+        let _ = node;
+        Ok(Vec::new())
+    }
 }
 
 /// Finds the successor of `target`, starting from `node`'s own tables.
@@ -115,6 +122,37 @@ pub fn find_successor(
             }
         }
         let Some((candidate, answer)) = next else {
+            // Every node that `at` named is dead (it has not noticed yet). Its successor
+            // list goes past them: the first entry not known dead either holds the
+            // target (the dead ones in between no longer count) or is closer to it.
+            let list = if at == origin {
+                node.successors()
+            } else {
+                transport.successors(at).unwrap_or_default()
+            };
+            let after = list.into_iter().find(|s| *s != at && !dead.contains(s));
+            match after {
+                Some(s) if ring.in_open_closed(target, at.id, s.id) => {
+                    return Ok(Lookup {
+                        target,
+                        origin,
+                        holder: s,
+                        path,
+                        dead,
+                    });
+                }
+                Some(s) if ring.in_open(s.id, at.id, target) && s != origin => {
+                    calls += 1;
+                    if let Ok(answer) = transport.next_hop(s, target) {
+                        path.push(s);
+                        at = s;
+                        step = answer;
+                        continue;
+                    }
+                    dead.push(s);
+                }
+                _ => {}
+            }
             return Err(Error::NoRoute {
                 target,
                 detail: format!("no node that {at} knows before it answered"),

@@ -385,4 +385,8 @@ impl Transport for NetTransport {
     fn next_hop(&mut self, node: NodeRef, target: Id) -> Result<Step, Error> {
         Peer::connect(node.addr, self.ring, self.timeout)?.next_hop(target)
     }
+
+    fn successors(&mut self, node: NodeRef) -> Result<Vec<NodeRef>, Error> {
+        Peer::connect(node.addr, self.ring, self.timeout)?.get_successors()
+    }
 }
