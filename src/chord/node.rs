@@ -103,9 +103,11 @@ struct State {
     next_finger: u8,
     /// The keys this node keeps, as primary (id in (predecessor, me]) or as replica.
     store: Store,
-    /// Replica claims: primary id -> (the primary's range (lo, hi], when it last said
-    /// so). Keys in a fresh claim are kept as replicas (src/chord/node/keys.rs).
-    claims: HashMap<Id, (Id, Id, Instant)>,
+    /// Replica claims: a primary's range (lo, hi] (hi is the primary) -> when it last
+    /// said so. Keys in a fresh claim are kept as replicas (src/chord/node/keys.rs).
+    /// Keyed by the whole range, so that when a primary's range shrinks (a node joined
+    /// before it), the old claim still covers the keys until the newcomer's arrives.
+    claims: HashMap<(Id, Id), Instant>,
     /// Nodes about to become our predecessor (JOIN), by id: their address and until
     /// when the id stays reserved for them (src/chord/node/joins.rs).
     joining: HashMap<Id, (std::net::SocketAddr, Instant)>,

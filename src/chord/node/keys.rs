@@ -196,8 +196,8 @@ impl Node {
         let settle = self.policy.settle;
         state
             .claims
-            .retain(|_, (_, _, at)| now.duration_since(*at) < settle);
-        state.claims.insert(hi, (lo, hi, now));
+            .retain(|_, at| now.duration_since(*at) < settle);
+        state.claims.insert((lo, hi), now);
         Ok(())
     }
 
@@ -217,9 +217,9 @@ impl Node {
         };
         let fresh: Vec<(Id, Id)> = state
             .claims
-            .values()
-            .filter(|(_, _, at)| now.duration_since(*at) < settle)
-            .map(|(lo, hi, _)| (*lo, *hi))
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) < settle)
+            .map(|(range, _)| *range)
             .collect();
         state
             .store
