@@ -1,46 +1,27 @@
 //! What a node does for each verb: a [`Message`] in, a [`Reply`] out.
 //!
 //! Why apart from the server: the server is about sockets and threads, this file is
-//! about Chord. Verbs that only read or change local state (NEXT_HOP, NOTIFY, STORE)
-//! touch the node's lock briefly and answer at once; verbs that need other nodes
-//! (LOOKUP, PUT, GET, RING, FIND_SUCCESSOR) copy what they need, let go of the lock,
-//! and call out with a timeout on every call.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! about Chord. Verbs that only read or change local state (NEXT_HOP, NOTIFY, FETCH,
+//! REPLICATE, SYNC) touch the node's lock briefly and answer at once; verbs that need
+//! other nodes (LOOKUP, PUT, GET, STORE, RING, FIND_SUCCESSOR) copy what they need,
+//! let go of the lock, and call out with a timeout on every call.
 
 use log::info;
 
-use super::control::Control;
-use super::error::Error;
+use super::context::Context;
 use super::id::Id;
 use super::leave;
-use super::lookup::{self, Lookup};
 use super::message::{Audience, Message, VERBS, VerbSpec, verb_spec};
 use super::node::{Node, Role};
 use super::put_get;
 use super::replication;
-use super::routing::NodeRef;
 use super::rows::{self, Row};
-use super::rpc::{NetTransport, Peer};
 use super::version::Version;
 use crate::protocol::{ErrorCode, Refusal, Reply};
 
 /// RING stops after this many nodes, in case the successors form a loop that never
 /// comes back to the asking node (a broken ring must not make RING run forever).
 pub const MAX_RING_WALK: usize = 1024;
-
-/// What one connection thread needs to answer requests.
-pub struct Context {
-    pub node: Arc<Node>,
-    pub control: Arc<Control>,
-    /// The budget of each call this node makes to another node.
-    pub rpc_timeout: Duration,
-    /// How long a PUT waits before it tries again (one stabilisation round).
-    pub retry_pause: Duration,
-    /// Connections past this many are kept for other nodes (src/chord/server.rs).
-    pub max_connections: usize,
-}
 
 /// What the connection does after sending the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,23 +32,6 @@ pub enum After {
     Close,
     /// Close it and stop the whole node (after LEAVE).
     StopNode,
-}
-
-impl Context {
-    fn transport(&self) -> NetTransport {
-        NetTransport {
-            ring: self.node.ring(),
-            timeout: self.rpc_timeout,
-        }
-    }
-
-    pub(super) fn peer(&self, node: NodeRef) -> Result<Peer, Error> {
-        Peer::connect(node.addr, self.node.ring(), self.rpc_timeout)
-    }
-
-    pub(super) fn find_successor(&self, target: Id) -> Result<Lookup, Error> {
-        lookup::find_successor(&self.node, target, &mut self.transport())
-    }
 }
 
 /// Answers one message.

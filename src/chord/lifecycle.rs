@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use log::{info, warn};
 
+use super::context::Context;
 use super::control::Control;
 use super::error::Error;
-use super::handler::Context;
 use super::id::Ring;
 use super::leave::leave;
 use super::maintenance;

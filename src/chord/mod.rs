@@ -31,7 +31,8 @@
 //!   steps.
 //! - `control`: what stops a node's threads (the accept loop's switch, maintenance);
 //!   `leave`: the graceful leave, which hands the keys over.
-//! - `put_get`: PUT and GET from the node a client asked (retries, reading a replica
+//! - `context`: what a connection thread needs (the node, its control, call budgets).
+//!   `put_get`: PUT and GET from the node a client asked (retries, reading a replica
 //!   when the primary is gone). `handler`: what a node does for each verb. `server`:
 //!   the node's accept loop (the crate's one, `net::accept`), one thread per
 //!   connection, and a reserve of connections for the ring's own traffic.
@@ -62,6 +63,7 @@
 //! # Ok::<(), feira::chord::Error>(())
 //! ```
 
+mod context;
 mod control;
 mod handler;
 mod leave;

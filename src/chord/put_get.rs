@@ -11,8 +11,8 @@ use std::thread;
 
 use log::debug;
 
+use super::context::Context;
 use super::error::Error;
-use super::handler::Context;
 use super::lookup::Lookup;
 use super::replication::store_as_primary;
 use super::routing::NodeRef;

@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use log::{debug, info};
 
-use super::handler::{self, After, Context};
+use super::context::Context;
+use super::handler::{self, After};
 use super::message::{Audience, Message};
 use super::routing::NodeRef;
 use crate::net::{AcceptLoop, AcceptOptions, Accepted, Handler, LiveConnections};

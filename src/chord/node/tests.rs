@@ -132,11 +132,22 @@ fn forget_removes_a_dead_node_everywhere() {
     assert_eq!(node.predecessor(), None);
 }
 
-/// A node whose claims and predecessor settle at once, so orphans show immediately.
+/// How long claims last in these tests: far longer than a test takes.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn settled(me: u64, replicas: usize) -> Node {
     let mut policy = KeyPolicy::new(replicas);
-    policy.settle = std::time::Duration::ZERO;
+    policy.settle = SETTLE;
     Node::with_policy(n(me), ring(), 3, policy)
+}
+
+/// Pretends the predecessor was set `SETTLE` ago, so that orphans show now (the
+/// tests are inside `node`, so they may reach its state).
+fn age_predecessor(node: &Node) {
+    let mut state = node.state.lock();
+    if let Some(then) = std::time::Instant::now().checked_sub(SETTLE) {
+        state.predecessor_since = then;
+    }
 }
 
 #[test]
@@ -149,6 +160,11 @@ fn keys_are_primary_in_predecessor_to_me_and_replica_elsewhere() {
     assert!(node.keys().iter().all(|k| k.role == Role::Primary));
     assert!(node.orphans(100).is_empty());
     node.notify(n(14));
+    assert!(
+        node.orphans(100).is_empty(),
+        "not before the predecessor has settled"
+    );
+    age_predecessor(&node);
     for key in node.keys() {
         let ours = ring().in_open_closed(key.id, id(14), id(32));
         assert_eq!(key.role == Role::Primary, ours, "{key:?}");
