@@ -20,20 +20,25 @@ fn main() {
 mod grpc {
     use std::path::PathBuf;
 
-    /// Every .proto file of the gRPC door. A new service in a file of its own is one
-    /// more line here.
-    const PROTOS: &[&str] = &["proto/feira.proto"];
+    /// Every .proto file of the gRPC door, each a package of its own. A new service in a
+    /// file of its own is one more line here.
+    const PROTOS: &[&str] = &["proto/feira.proto", "proto/audit_log.proto"];
 
     pub fn generate() -> Result<(), Box<dyn std::error::Error>> {
+        let out = PathBuf::from(std::env::var("OUT_DIR")?);
         for proto in PROTOS {
             println!("cargo:rerun-if-changed={proto}");
+            let descriptors = protox::compile([proto], ["proto"])?;
+            // The descriptors, for server reflection (`tonic::include_file_descriptor_set!`):
+            // `feira_descriptor.bin` for proto/feira.proto, and so on.
+            let stem = std::path::Path::new(proto)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .ok_or("a .proto file name")?;
+            let bytes = prost::Message::encode_to_vec(&descriptors);
+            std::fs::write(out.join(format!("{stem}_descriptor.bin")), bytes)?;
+            tonic_prost_build::configure().compile_fds(descriptors)?;
         }
-        let descriptors = protox::compile(PROTOS, ["proto"])?;
-        // The descriptors, for server reflection (`tonic::include_file_descriptor_set!`).
-        let out = PathBuf::from(std::env::var("OUT_DIR")?);
-        let bytes = prost::Message::encode_to_vec(&descriptors);
-        std::fs::write(out.join("feira_descriptor.bin"), bytes)?;
-        tonic_prost_build::configure().compile_fds(descriptors)?;
         Ok(())
     }
 }

@@ -7,7 +7,8 @@
 //!   sends, more connections than the limit, numbers out of bounds;
 //! - `raw`: calls with hand-made bodies, which the typed client cannot send;
 //! - `binary`: `feira-server --grpc-addr` and `feira-cli --grpc`, as programs;
-//! - `python`: the Python client (grpcio) against the real server.
+//! - `python`: the Python client (grpcio) against the real server;
+//! - `log_server`: seed 002's log server (`feira-log`, `--log-server`), alive and dead.
 
 mod support;
 
@@ -15,6 +16,8 @@ mod support;
 mod bad_input;
 #[path = "grpc/binary.rs"]
 mod binary;
+#[path = "grpc/log_server.rs"]
+mod log_server;
 #[path = "grpc/python.rs"]
 mod python;
 #[path = "grpc/raw.rs"]

@@ -71,6 +71,11 @@ struct ServeArgs {
     /// docs/HTTP.md), like 127.0.0.1:8080. Without it, nothing HTTP runs.
     #[arg(long)]
     http_addr: Option<String>,
+    /// Also send every audited operation to seed 002's log server (`feira-log`) at this
+    /// address, besides audit.csv; needs a build with the `grpc` feature. A slow or dead
+    /// log server never slows the store: its events are dropped and counted (STATS).
+    #[arg(long, value_name = "ADDR")]
+    log_server: Option<String>,
     #[command(flatten)]
     speed: SpeedArgs,
 }
@@ -235,6 +240,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if !off.is_empty() {
         log::info!("speed layers switched off: {}", off.join(", "));
     }
+    // The log server's forwarder, if asked for: started before the audit thread, which
+    // hands it the events; stopped after it, so that the last events are sent.
+    let (forward, stop_forwarder) = start_log_forwarder(args.log_server)?;
+    let audit = feira::sharing::AuditOptions {
+        forward,
+        ..feira::sharing::AuditOptions::default()
+    };
     let config = Config {
         addr: args.addr,
         data_dir: args.data,
@@ -253,6 +265,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         },
         reply_path,
         storage,
+        audit,
         ..Config::default()
     };
     let server = Server::bind(config).map_err(|e| e.to_string())?;
@@ -298,6 +311,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let result = server.run().map_err(|e| e.to_string());
     // The web door reads the server's tables: it stops after the store has drained.
     drop(web);
+    stop_forwarder();
     result
 }
 
@@ -318,6 +332,42 @@ fn start_web(
         token.as_str()
     );
     Ok(web)
+}
+
+/// What stops the log forwarder (after sending what is queued, within a bound).
+type Stop = Box<dyn FnOnce() + Send>;
+
+/// Starts the forwarder to the log server at `addr`, if given: the handover for the
+/// audit log's options, and what stops it.
+#[cfg(feature = "grpc")]
+fn start_log_forwarder(
+    addr: Option<String>,
+) -> Result<(Option<feira::sharing::audit::Forward>, Stop), String> {
+    let Some(addr) = addr else {
+        return Ok((None, Box::new(|| {})));
+    };
+    let config = feira::grpc::ForwarderConfig {
+        addr,
+        ..feira::grpc::ForwarderConfig::default()
+    };
+    let (forwarder, forward) =
+        feira::grpc::LogForwarder::start(config).map_err(|e| e.to_string())?;
+    Ok((Some(forward), Box::new(move || forwarder.stop())))
+}
+
+/// `--log-server` in a build without gRPC: refused, saying how to get one.
+#[cfg(not(feature = "grpc"))]
+fn start_log_forwarder(
+    addr: Option<String>,
+) -> Result<(Option<feira::sharing::audit::Forward>, Stop), String> {
+    match addr {
+        Some(_) => Err(
+            "--log-server: this feira-server was built without gRPC: build it with \
+             `cargo build --release --features grpc`"
+                .into(),
+        ),
+        None => Ok((None, Box::new(|| {}))),
+    }
 }
 
 /// Starts the gRPC door on `addr`, if given; returns what stops it.

@@ -79,6 +79,10 @@ pub fn snapshot(shared: &Shared) -> Snapshot {
         ("audit_dropped", shared.audit.dropped()),
         ("audit_failures", shared.audit.failures()),
         ("audit_limited", shared.audit.limited()),
+        // Copies of the audit events for a log server (`--log-server`): acknowledged
+        // by it, and dropped because it was slow or gone (sharing::audit::forward).
+        ("log_forwarded", shared.audit.log_forwarded()),
+        ("log_dropped", shared.audit.log_dropped()),
         // Pay keys replaced since start (at start-up and by the rotation thread).
         (
             "key_rotations",

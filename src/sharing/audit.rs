@@ -42,11 +42,15 @@
 //!
 //! - this file: the [`AuditEvent`] (one row) and the [`AuditOptions`];
 //! - `sender`: the [`AuditLog`], what connection threads hold and send events to;
-//! - `logger`: the `audit` thread, the only one that writes `audit.csv`, and the file.
+//! - `logger`: the `audit` thread, the only one that writes `audit.csv`, and the file;
+//! - [`forward`]: copies of the events for a log server in another process (seed 002's),
+//!   handed over without ever waiting.
 
+pub mod forward;
 mod logger;
 mod sender;
 
+pub use forward::Forward;
 pub use logger::Sink;
 pub use sender::AuditLog;
 
@@ -125,6 +129,8 @@ pub struct AuditOptions {
     pub max_batch: usize,
     /// How many rows one connection's requests may write (see `audit_limit`).
     pub per_connection: RowLimit,
+    /// Where copies of the events go besides `audit.csv` (`--log-server`), if anywhere.
+    pub forward: Option<Forward>,
 }
 
 impl Default for AuditOptions {
@@ -137,6 +143,7 @@ impl Default for AuditOptions {
             sync_every: Duration::from_secs(1),
             max_batch: 1024,
             per_connection: RowLimit::default(),
+            forward: None,
         }
     }
 }

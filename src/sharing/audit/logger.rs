@@ -1,6 +1,7 @@
 //! The `audit` thread: it takes events off the channel in batches, writes them to
 //! `audit.csv` (the only code that touches the file), flushes each batch, fsyncs at
-//! most once a second, and marks every gap with an `AUDIT_DROPPED` row.
+//! most once a second, and marks every gap with an `AUDIT_DROPPED` row. With a log
+//! server, it also offers each event to the forwarder (`forward`).
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
@@ -205,8 +206,12 @@ impl<S: Sink> Logger<S> {
         }
     }
 
-    /// Encodes one row into the batch (the csv crate quotes commas, quotes, newlines).
+    /// Encodes one row into the batch (the csv crate quotes commas, quotes, newlines),
+    /// and offers a copy to the log server, if there is one (never waiting: `forward`).
     fn write(&mut self, event: &AuditEvent) {
+        if let Some(forward) = &self.options.forward {
+            forward.offer(event);
+        }
         let mut row = csv::WriterBuilder::new()
             .has_headers(false)
             .buffer_capacity(512)

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crossbeam_channel::{SendTimeoutError, Sender};
 use parking_lot::Mutex;
 
+use super::forward::ForwardCounters;
 use super::logger::{Counters, Logger, Message, Sink, open_file};
 use super::{AuditEvent, AuditOptions, FILE_NAME};
 use crate::error::{Error, Result};
@@ -21,6 +22,8 @@ pub struct AuditLog {
     sender: Sender<Message>,
     send_timeout: Duration,
     counters: Arc<Counters>,
+    /// The log server's counters, when events are forwarded to one.
+    forwarding: Option<Arc<ForwardCounters>>,
     /// The logger thread, until [`AuditLog::shutdown`] joins it.
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -45,6 +48,7 @@ impl AuditLog {
             sender,
             send_timeout: options.send_timeout,
             counters,
+            forwarding: options.forward.as_ref().map(|forward| forward.counters()),
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -81,6 +85,16 @@ impl AuditLog {
     /// Failed writes or fsyncs of the audit file.
     pub fn failures(&self) -> u64 {
         self.counters.failures.load(Ordering::Acquire)
+    }
+
+    /// Events the log server acknowledged (0 without one).
+    pub fn log_forwarded(&self) -> u64 {
+        self.forwarding.as_ref().map_or(0, |c| c.forwarded())
+    }
+
+    /// Events that never reached the log server: it was slow or gone (0 without one).
+    pub fn log_dropped(&self) -> u64 {
+        self.forwarding.as_ref().map_or(0, |c| c.dropped())
     }
 
     /// Counts one row withheld by its connection's row budget (`audit_limit`).
