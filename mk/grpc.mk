@@ -6,15 +6,25 @@
 # environment that `py-grpc` makes in target/ (grpcio and grpcio-tools from PyPI).
 
 GRPC_ADDR ?= 127.0.0.1:50051
+# Seed 002's log server: `make run-log` serves it; `make run-grpc LOG_SERVER=$(LOG_ADDR)`
+# makes the store server forward its audit events there.
+LOG_ADDR  ?= 127.0.0.1:50052
+LOG_SERVER ?=
 PY_VENV   := target/py-venv
 PY_STUBS  := target/py-grpc
 
-.PHONY: run-grpc test-grpc py-grpc
+.PHONY: run-grpc run-log test-grpc py-grpc
 
 ## run-grpc: the server with both doors: sockets on ADDR, gRPC on GRPC_ADDR (127.0.0.1:50051)
 run-grpc: $(STATE)
 	$(CARGO) build --release --features grpc --bins
-	RUST_LOG=$${RUST_LOG:-info} exec $(BIN_DIR)/feira-server --addr $(ADDR) --grpc-addr $(GRPC_ADDR) --data $(STATE)
+	RUST_LOG=$${RUST_LOG:-info} exec $(BIN_DIR)/feira-server --addr $(ADDR) --grpc-addr $(GRPC_ADDR) \
+		$(if $(LOG_SERVER),--log-server $(LOG_SERVER)) --data $(STATE)
+
+## run-log: seed 002's log server on LOG_ADDR, printing each audited operation and appending it to STATE/feira-log.txt
+run-log: $(STATE)
+	$(CARGO) build --release --features grpc --bins
+	RUST_LOG=$${RUST_LOG:-info} exec $(BIN_DIR)/feira-log --addr $(LOG_ADDR) --file $(STATE)/feira-log.txt
 
 # Under CI a Python environment that cannot be made fails the run; elsewhere the
 # Python test says SKIPPED (tests/grpc/python.rs) and the rest runs.

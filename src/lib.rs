@@ -27,7 +27,7 @@
 //! | | [`p2p`] | peer-to-peer file transfer (seed 002): a serving peer, all-or-nothing downloads with SHA-256 |
 //! | | [`chord`] | the Chord ring of seed 000: a node server, its maintenance thread, lookups (`feira-chord`) |
 //! | 4. the server and the client | [`server`] | the store server: its listener, one thread per connection (`connection.rs`), replies sent once durable (`replies.rs`; the committer path, a speed layer: `reply_handover.rs`), sessions, the dispatcher, timeouts, shutdown |
-//! | | `grpc` | the gRPC door (the `grpc` feature): `feira.v1.Store` from the same tables, locks and journal; its own small async runtime |
+//! | | `grpc` | the gRPC door (the `grpc` feature): `feira.v1.Store` from the same tables, locks and journal; its own small async runtime; seed 002's log server (`feira-log`) and the audit thread's forwarder to it |
 //! | | [`client`] | a blocking client shared by the CLI, the benchmark and the tests |
 //! | | [`http`] | the web door (`--http-addr`): `/time`, JSON statistics and catalogue, the live dashboard |
 //! | 5. the programs | [`cli`] | `feira-cli`: one-shot commands, the interactive session and its menu, tables |
