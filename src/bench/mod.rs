@@ -16,12 +16,17 @@
 //! many others trickle bytes; [`flood`] measures a real user's login while many
 //! connections from another address loop wrong passwords; [`summary`] and [`chart`] turn the CSV results of
 //! `make bench` into docs/BENCHMARKS.md and an SVG chart. [`redis`] speaks just enough
-//! of Redis's protocol to run the same client model against redis-server.
+//! of Redis's protocol to run the same client model against redis-server. With the
+//! `grpc` feature, `--grpc ADDR` runs the read and the durable write over feira's gRPC
+//! door with the same client model, and [`door_cost`] measures what a request costs each
+//! door on the wire and in the server's CPU; [`idle`] what idle clients cost in memory.
 
 pub mod ablation;
 pub mod chart;
+pub mod door_cost;
 pub mod flood;
 pub mod hold;
+pub mod idle;
 pub mod redis;
 pub mod report;
 pub mod setup;
@@ -65,6 +70,11 @@ pub struct Options {
     /// Every TRANSFER pays the same account (one hot row) instead of the next account
     /// along (rows spread over every account).
     pub hot_row: bool,
+    /// Run the workloads over feira's gRPC door at this address (the `grpc` feature);
+    /// `addr` is still used to set up and to check the books.
+    pub grpc: Option<SocketAddr>,
+    /// The server's process id: each summary then has the server's CPU per request.
+    pub server_pid: Option<u32>,
 }
 
 /// What a connection thread tells the main thread.
@@ -94,6 +104,13 @@ pub fn run(options: &Options) -> Result<Vec<RunSummary>, String> {
         }
         (Plan::default(), runnable, None, Vec::new())
     } else {
+        if options.grpc.is_some() && !cfg!(feature = "grpc") {
+            return Err(
+                "--grpc: this feira-bench was built without gRPC: build it with \
+                        `cargo build --release --features grpc`"
+                    .into(),
+            );
+        }
         let admin = (options.admin.0.as_str(), options.admin.1.as_str());
         let prepared = setup::prepare(
             options.addr,
@@ -106,7 +123,19 @@ pub fn run(options: &Options) -> Result<Vec<RunSummary>, String> {
             hot_row: options.hot_row,
             ..prepared.plan
         };
-        (plan, prepared.workloads, prepared.admin, prepared.observers)
+        let mut workloads = prepared.workloads;
+        if options.grpc.is_some() {
+            workloads.retain(|w| {
+                w.grpc_can_run() || {
+                    eprintln!(
+                        "feira-bench: skipping {} over gRPC: product and order only",
+                        w.name()
+                    );
+                    false
+                }
+            });
+        }
+        (plan, workloads, prepared.admin, prepared.observers)
     };
     if workloads.is_empty() {
         return Err("none of the workloads asked for can run against this server".into());
@@ -176,6 +205,9 @@ pub fn run(options: &Options) -> Result<Vec<RunSummary>, String> {
             _ => None,
         };
         ops.store(0, Ordering::Relaxed);
+        // The bytes on the wire and the server's CPU are read around the phase.
+        let door = options.grpc.unwrap_or(options.addr);
+        let counted = door_cost::snapshot(door, options.server_pid);
         barrier.wait();
         let start = Instant::now();
         let mut merged = PhaseResult::default();
@@ -204,6 +236,11 @@ pub fn run(options: &Options) -> Result<Vec<RunSummary>, String> {
             }
         }
         let seconds = start.elapsed().as_secs_f64();
+        let cost = door_cost::cost(
+            counted,
+            door_cost::snapshot(door, options.server_pid),
+            merged.latencies.count(),
+        );
         if options.progress {
             progress("");
         }
@@ -215,6 +252,7 @@ pub fn run(options: &Options) -> Result<Vec<RunSummary>, String> {
             ..RunSummary::default()
         };
         summary.set_latencies(&merged.latencies, seconds);
+        summary.cost = Some(cost);
         summary.set_logins(&logins);
         summary.errors = merged.errors;
         for (code, count) in &login_errors {
@@ -256,7 +294,12 @@ fn connection_thread(
             }
         }
     } else {
-        match Worker::feira(options.addr, options.timeout, index, plan) {
+        let started = match options.grpc {
+            #[cfg(feature = "grpc")]
+            Some(door) => Worker::grpc(door, options.timeout, index, plan),
+            _ => Worker::feira(options.addr, options.timeout, index, plan),
+        };
+        match started {
             Ok((worker, login)) => {
                 let _ = tx.send(Message::Ready(Ok(Some(login))));
                 Some(worker)

@@ -96,6 +96,49 @@ pub struct RunSummary {
     pub login_max_ms: f64,
     /// The invariant check after a write workload: `ok`, `FAILED: ...`, or empty.
     pub verify: String,
+    /// What a request cost on the wire and in the server's CPU (not in the CSV of
+    /// runs: `feira-bench --doors-out` writes it, with [`DOORS_COLUMNS`]).
+    pub cost: Option<super::door_cost::Cost>,
+}
+
+/// The columns of `--doors-out`: one run of one door, with what a request cost.
+pub const DOORS_COLUMNS: &[&str] = &[
+    "door",
+    "workload",
+    "connections",
+    "seconds",
+    "ops",
+    "throughput",
+    "p50_us",
+    "p99_us",
+    "errors",
+    "bytes_per_request",
+    "bytes_per_reply",
+    "cpu_us_per_request",
+    "verify",
+];
+
+impl RunSummary {
+    /// The fields in [`DOORS_COLUMNS`] order, for the door `door` (`sockets`, `grpc`).
+    pub fn doors_fields(&self, door: &str) -> Vec<String> {
+        let cost = self.cost.unwrap_or_default();
+        vec![
+            door.to_string(),
+            self.workload.clone(),
+            self.connections.to_string(),
+            format!("{:.3}", self.seconds),
+            self.ops.to_string(),
+            format!("{:.1}", self.throughput),
+            self.p50_us.to_string(),
+            self.p99_us.to_string(),
+            self.errors_text(),
+            format!("{:.1}", cost.bytes_per_request),
+            format!("{:.1}", cost.bytes_per_reply),
+            cost.cpu_us_per_request
+                .map_or(String::new(), |us| format!("{us:.1}")),
+            self.verify.clone(),
+        ]
+    }
 }
 
 /// The CSV columns, in order.
@@ -259,6 +302,7 @@ impl RunSummary {
             login_p99_ms: fields[15].parse().ok()?,
             login_max_ms: fields[16].parse().ok()?,
             verify: fields[17].to_string(),
+            cost: None,
         })
     }
 

@@ -70,6 +70,11 @@ impl Workload {
         matches!(self, Workload::Order | Workload::Transfer | Workload::Mixed)
     }
 
+    /// Whether this workload runs over the gRPC door (`feira-bench --grpc`).
+    pub fn grpc_can_run(self) -> bool {
+        matches!(self, Workload::Product | Workload::Order)
+    }
+
     /// Can a Redis server run it?
     pub fn redis_can_run(self) -> bool {
         matches!(self, Workload::Ping | Workload::Incr)
@@ -118,6 +123,9 @@ pub struct PhaseResult {
 enum Conn {
     Feira(Client),
     Redis(RedisClient),
+    /// feira's gRPC door (`feira-bench --grpc`): the same workloads as typed calls.
+    #[cfg(feature = "grpc")]
+    Grpc(Box<crate::grpc::client::GrpcClient>),
 }
 
 /// One connection, logged in, with its requests ready to send.
@@ -180,6 +188,40 @@ impl Worker {
         ))
     }
 
+    /// Connects to feira's gRPC door and logs in (`Login`) as account `index %
+    /// accounts`; the same requests as [`Worker::feira`], as calls (PRODUCT is
+    /// `GetProduct`, ORDER is `PlaceOrder`).
+    #[cfg(feature = "grpc")]
+    pub fn grpc(
+        addr: SocketAddr,
+        timeout: Duration,
+        index: usize,
+        plan: &Plan,
+    ) -> Result<(Worker, Duration), String> {
+        let mut client = crate::grpc::client::GrpcClient::connect(&addr.to_string(), timeout)?;
+        let (user, password) = plan
+            .accounts
+            .get(index % plan.accounts.len().max(1))
+            .ok_or("no accounts to log in with")?;
+        let start = Instant::now();
+        client
+            .login(user, password)
+            .map_err(|e| format!("login as {user} over gRPC failed: {}", e.message()))?;
+        let login = start.elapsed();
+        Ok((
+            Worker {
+                conn: Conn::Grpc(Box::new(client)),
+                rng: 1,
+                // The product's name, unquoted: a call's fields need no quoting.
+                product_line: plan.product.clone(),
+                order_lines: Default::default(),
+                transfer_line: None,
+                step: index as u64,
+            },
+            login,
+        ))
+    }
+
     /// Connects to Redis (which needs no login).
     pub fn redis(addr: SocketAddr, timeout: Duration) -> Result<Worker, String> {
         let client = RedisClient::connect(addr, timeout)
@@ -216,6 +258,10 @@ impl Worker {
                     {
                         result.orders.push(acked);
                     }
+                }
+                Ok(Answer::Ordered(acked)) => {
+                    result.latencies.record(elapsed);
+                    result.orders.push(acked);
                 }
                 Ok(Answer::Err(code)) => {
                     result.latencies.record(elapsed);
@@ -282,6 +328,46 @@ impl Worker {
                     Some(code) => Answer::Err(code.as_str().to_string()),
                 })
             }
+            #[cfg(feature = "grpc")]
+            Conn::Grpc(client) => {
+                let refused = |status: tonic::Status| {
+                    // The message starts with feira's own code (src/grpc/status.rs).
+                    let code = status.message().split(' ').next().unwrap_or("ERR");
+                    Answer::Err(code.to_string())
+                };
+                let outcome = match line {
+                    Line::Product => client
+                        .get_product(&self.product_line)
+                        .map(|_| Answer::Ok(None)),
+                    Line::Order(i) => {
+                        client
+                            .place_order(&self.product_line, i as i64 + 1)
+                            .map(|order| {
+                                Answer::Ordered(Acked {
+                                    id: order.id,
+                                    quantity: order.quantity.unsigned_abs(),
+                                    total: Cents(order.total_cents),
+                                })
+                            })
+                    }
+                    _ => return Err(io::Error::other("only product and order run over gRPC")),
+                };
+                match outcome {
+                    Ok(answer) => Ok(answer),
+                    // No answer at all (the connection broke, the call timed out).
+                    Err(status)
+                        if matches!(
+                            status.code(),
+                            tonic::Code::Unavailable
+                                | tonic::Code::Cancelled
+                                | tonic::Code::DeadlineExceeded
+                        ) =>
+                    {
+                        Err(io::Error::other(status.message().to_string()))
+                    }
+                    Err(status) => Ok(refused(status)),
+                }
+            }
             Conn::Redis(client) => {
                 let command = match line {
                     Line::Incr => "INCRBY feira-bench 1",
@@ -318,6 +404,9 @@ enum Line {
 enum Answer {
     /// OK, with the reply when it may carry data we need.
     Ok(Option<Reply>),
+    /// An order acknowledged (the gRPC door's typed reply).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+    Ordered(Acked),
     /// ERR with this code.
     Err(String),
 }

@@ -6,6 +6,8 @@
 //! feira-bench hold --addr 127.0.0.1:7878 -n 10000 --server-pid 1234
 //! feira-bench slowloris --addr 127.0.0.1:7878 -n 1000 -d 8s
 //! feira-bench flood --addr 127.0.0.1:7878 -n 200 -d 10s
+//! feira-bench --addr 127.0.0.1:7878 --grpc 127.0.0.1:50051 -c 50 -t product,order --server-pid 1234
+//! feira-bench idle --addr 127.0.0.1:7878 --door grpc --grpc 127.0.0.1:50051 -n 1000 --server-pid 1234
 //! feira-bench summarize --results DIR --chart docs/bench-chart.svg
 //! ```
 
@@ -17,7 +19,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use feira::bench::flood::{FLOOD_COLUMNS, FloodOptions, flood};
 use feira::bench::hold::{HOLD_COLUMNS, hold};
-use feira::bench::report::{CSV_COLUMNS, append_csv, csv_line};
+use feira::bench::idle::{IDLE_COLUMNS, IdleReport, idle_sockets};
+use feira::bench::report::{CSV_COLUMNS, DOORS_COLUMNS, append_csv, csv_line};
 use feira::bench::setup::{Accounts, demo_accounts};
 use feira::bench::slowloris::{SLOWLORIS_COLUMNS, slowloris};
 use feira::bench::workload::Workload;
@@ -83,6 +86,18 @@ struct RunArgs {
     /// A label for this run in the CSV output.
     #[arg(long, default_value = "run")]
     label: String,
+    /// Run the workloads (product, order) over feira's gRPC door at this address, with
+    /// the same client model; --addr still sets up and checks the books. Needs a build
+    /// with the `grpc` feature.
+    #[arg(long, value_name = "ADDR")]
+    grpc: Option<String>,
+    /// The server's process id: the server's CPU per request is measured too.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Append one row per workload to this CSV file with what a request cost the door
+    /// (bytes on the wire each way, measured by the kernel, and server CPU).
+    #[arg(long, value_name = "FILE")]
+    doors_out: Option<PathBuf>,
     /// Print one CSV row per workload on stdout (with a header).
     #[arg(long, conflicts_with = "json")]
     csv: bool,
@@ -137,6 +152,24 @@ enum Command {
         #[arg(long, default_value = "127.0.0.3")]
         user_from: IpAddr,
     },
+    /// Hold N idle clients (connected, one answer each, not logged in) at one door and
+    /// report the server's memory per client.
+    Idle {
+        #[command(flatten)]
+        common: Common,
+        /// How many idle clients.
+        #[arg(short = 'n', long, default_value_t = 1000)]
+        connections: usize,
+        /// Which door: `sockets` (at --addr) or `grpc` (at --grpc).
+        #[arg(long, default_value = "sockets")]
+        door: String,
+        /// The gRPC door's address, for `--door grpc`.
+        #[arg(long, value_name = "ADDR")]
+        grpc: Option<String>,
+        /// The server's process id, to read its VmRSS and thread count from /proc.
+        #[arg(long)]
+        server_pid: u32,
+    },
     /// Turn the CSV files of `make bench` into Markdown tables (stdout) and a chart.
     Summarize {
         /// The directory with runs.csv, hold.csv and slowloris.csv.
@@ -173,6 +206,13 @@ fn main() -> ExitCode {
             flood_from,
             user_from,
         }) => run_flood(common, connections, duration, flood_from, user_from),
+        Some(Command::Idle {
+            common,
+            connections,
+            door,
+            grpc,
+            server_pid,
+        }) => run_idle(common, connections, &door, grpc, server_pid),
         Some(Command::Summarize {
             results,
             chart,
@@ -240,6 +280,13 @@ fn run_workloads(args: RunArgs) -> Result<bool, String> {
         timeout: Duration::from_secs(args.common.timeout.max(1)),
         progress: true,
         hot_row: args.hot_row,
+        grpc: args.grpc.as_deref().map(resolve).transpose()?,
+        server_pid: args.server_pid,
+    };
+    let door = if options.grpc.is_some() {
+        "grpc"
+    } else {
+        "sockets"
     };
     let summaries = run(&options)?;
     if args.csv {
@@ -255,6 +302,10 @@ fn run_workloads(args: RunArgs) -> Result<bool, String> {
         }
         if let Some(path) = &args.common.out {
             append_csv(path, CSV_COLUMNS, &summary.csv_fields())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        if let Some(path) = &args.doors_out {
+            append_csv(path, DOORS_COLUMNS, &summary.doors_fields(door))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
     }
@@ -284,6 +335,34 @@ fn run_hold(
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(report.held == connections && report.served == connections)
+}
+
+fn run_idle(
+    common: Common,
+    connections: usize,
+    door: &str,
+    grpc: Option<String>,
+    server_pid: u32,
+) -> Result<bool, String> {
+    let timeout = Duration::from_secs(common.timeout.max(1));
+    let report: IdleReport = match (door, grpc) {
+        ("sockets", _) => idle_sockets(resolve(&common.addr)?, connections, server_pid, timeout),
+        #[cfg(feature = "grpc")]
+        ("grpc", Some(addr)) => {
+            feira::bench::idle::idle_grpc(resolve(&addr)?, connections, server_pid, timeout)
+        }
+        ("grpc", _) if !cfg!(feature = "grpc") => {
+            return Err("--door grpc: this feira-bench was built without gRPC".into());
+        }
+        ("grpc", None) => return Err("--door grpc needs --grpc ADDR".into()),
+        (other, _) => return Err(format!("--door {other:?}: sockets or grpc")),
+    };
+    println!("{}", report.human());
+    if let Some(path) = &common.out {
+        append_csv(path, IDLE_COLUMNS, &report.csv_fields())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(report.first_error.is_none() && report.held == connections)
 }
 
 fn run_slowloris(common: Common, connections: usize, duration: Duration) -> Result<bool, String> {
