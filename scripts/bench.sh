@@ -19,11 +19,16 @@
 #   5. 10,000 logged-in connections held at once, with the server's memory per connection;
 #   6. login under flood: 200 connections from 127.0.0.2 loop wrong passwords on made-up
 #      names while a real user from 127.0.0.3 logs in again and again (target: within a second);
-#   7. peer-to-peer: a 256 MiB file fetched from a peer over loopback.
+#   7. peer-to-peer: a 256 MiB file fetched from a peer over loopback;
+#   8. the two doors (with a build that has the `grpc` feature, as make bench makes):
+#      PRODUCT/GetProduct and ORDER/PlaceOrder over the line protocol and over gRPC on
+#      one server at 1, 50 and 500 clients, with the bytes on the wire and the server's
+#      CPU per request; then 1,000 idle clients at each door and the memory they cost.
 #
 # Knobs (environment): BENCH_DURATION (3s), BENCH_CONNECTIONS ("1 10 50 200 500 1000"),
 # BENCH_HOLD (10000), BENCH_ROUNDS (3), BENCH_FLOOD (200), BENCH_FLOOD_DURATION (10s),
-# BENCH_ABLATION_DURATION (3s), BENCH_OUT (docs/BENCHMARKS.md).
+# BENCH_ABLATION_DURATION (3s), BENCH_DOORS_CONNECTIONS ("1 50 500"), BENCH_IDLE (1000),
+# BENCH_OUT (docs/BENCHMARKS.md).
 # The raw CSV files are copied to bench-results/ beside BENCH_OUT (docs/bench-results/),
 # and the chart goes beside it too; `scripts/bench.sh report` renders the Markdown again
 # from them (after editing docs/bench-notes.md, say). A BENCH_OUT that is a directory
@@ -39,6 +44,8 @@ ROUNDS=${BENCH_ROUNDS:-3}
 FLOOD=${BENCH_FLOOD:-200}
 FLOOD_DURATION=${BENCH_FLOOD_DURATION:-10s}
 ABLATION_DURATION=${BENCH_ABLATION_DURATION:-3s}
+DOORS_CONNECTIONS=${BENCH_DOORS_CONNECTIONS:-1 50 500}
+IDLE=${BENCH_IDLE:-1000}
 OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
 case "$OUT" in
 *.md) ;;
@@ -322,6 +329,48 @@ say "7. peer-to-peer: a 256 MiB file fetched from a peer over loopback, beside a
 echo "cargo run --release --example p2p_throughput -- --size-mib 256" >>"$COMMANDS"
 cargo run --release --quiet --example p2p_throughput -- --size-mib 256 >"$RESULTS/p2p.txt" 2>&1 ||
     echo "(the p2p benchmark failed; see above)" >>"$RESULTS/p2p.txt"
+
+# --- 8. the two doors: the line protocol and gRPC ---
+# One server with both doors; the same client model drives each (docs/RPC.md reads the
+# comparison from these figures). Needs binaries built with the `grpc` feature: a build
+# without it says so at once, and the step is skipped.
+if "$BIN/feira-bench" --addr 127.0.0.1:1 --grpc 127.0.0.1:1 -c 1 -d 1ms 2>&1 | grep -q "without gRPC"; then
+    say "8. SKIPPED: the binaries were built without the grpc feature (make bench builds with it)"
+else
+    say "8. two doors: PRODUCT/GetProduct and ORDER/PlaceOrder at $DOORS_CONNECTIONS clients over sockets and gRPC, $DURATION each; $IDLE idle clients at each"
+    # The gRPC door's address, from the line it logs at start (within 30 s).
+    grpc_addr_of() {
+        local addr= deadline=$(($(date +%s) + 30))
+        while [ -z "$addr" ] && [ "$(date +%s)" -le "$deadline" ]; do
+            addr=$(grep -o 'gRPC door on [0-9.:]*' "$WORK/$1.log" | head -1 | awk '{print $4}')
+            [ -n "$addr" ] || sleep 0.1
+        done
+        echo "$addr"
+    }
+    data_copy "$WORK/doors"
+    start_feira doors "$WORK/doors" --max-connections 2000 --grpc-addr 127.0.0.1:0 --grpc-max-connections 1100
+    DOORS_GRPC=$(grpc_addr_of doors)
+    for c in $DOORS_CONNECTIONS; do
+        say "   $c clients"
+        for door in sockets grpc; do
+            grpc_flag=()
+            [ "$door" = grpc ] && grpc_flag=(--grpc "$DOORS_GRPC")
+            record "$BIN/feira-bench" --addr "$FEIRA_ADDR" "${grpc_flag[@]}" -c "$c" -d "$DURATION" \
+                -t product,order --server-pid "$FEIRA_PID" --doors-out "$RESULTS/doors.csv" >&2
+        done
+    done
+    stop "$FEIRA_PID"
+    data_copy "$WORK/idle-sockets"
+    start_feira idle-sockets "$WORK/idle-sockets" --max-connections $((IDLE + 100))
+    record "$BIN/feira-bench" idle --addr "$FEIRA_ADDR" --door sockets -n "$IDLE" \
+        --server-pid "$FEIRA_PID" --out "$RESULTS/idle.csv" >&2
+    stop "$FEIRA_PID"
+    data_copy "$WORK/idle-grpc"
+    start_feira idle-grpc "$WORK/idle-grpc" --grpc-addr 127.0.0.1:0 --grpc-max-connections $((IDLE + 100))
+    record "$BIN/feira-bench" idle --addr "$FEIRA_ADDR" --door grpc --grpc "$(grpc_addr_of idle-grpc)" \
+        -n "$IDLE" --server-pid "$FEIRA_PID" --out "$RESULTS/idle.csv" >&2
+    stop "$FEIRA_PID"
+fi
 
 # --- the report ---
 say "writing $OUT and $CHART"

@@ -11,17 +11,19 @@
 //!   ticks (`sysconf(_SC_CLK_TCK)`, usually 100 a second), so a run should last seconds.
 //!
 //! Both are read before and after a measured phase; the difference divided by the
-//! requests answered is the cost per request.
+//! requests answered is the cost per request. Bytes are compared socket by socket
+//! (by local address): a connection opened or closed in between (the check of the
+//! books opens its own) counts for nothing, instead of skewing the sum.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Counters read at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
-    /// Bytes this process sent to the server, acknowledged by it.
-    pub sent: u64,
-    /// Bytes this process received from the server.
-    pub received: u64,
+    /// Per socket to the server, by its local address: bytes sent (acknowledged by
+    /// the server) and bytes received.
+    pub sockets: BTreeMap<SocketAddr, (u64, u64)>,
     /// The server's CPU time so far, in clock ticks, if its pid was given.
     pub cpu_ticks: Option<u64>,
 }
@@ -38,17 +40,22 @@ pub struct Cost {
 /// Reads the counters: the bytes of this process's sockets to `server`, and the CPU
 /// time of `server_pid`.
 pub fn snapshot(server: SocketAddr, server_pid: Option<u32>) -> Snapshot {
-    let (sent, received) = wire_bytes_to(server);
     Snapshot {
-        sent,
-        received,
+        sockets: sockets_to(server),
         cpu_ticks: server_pid.and_then(cpu_ticks),
     }
 }
 
 /// The cost per request between two snapshots, over `ops` requests.
-pub fn cost(before: Snapshot, after: Snapshot, ops: u64) -> Cost {
-    let per = |from: u64, to: u64| to.saturating_sub(from) as f64 / ops.max(1) as f64;
+pub fn cost(before: &Snapshot, after: &Snapshot, ops: u64) -> Cost {
+    let (mut sent, mut received) = (0, 0);
+    for (local, (s1, r1)) in &after.sockets {
+        if let Some((s0, r0)) = before.sockets.get(local) {
+            sent += s1.saturating_sub(*s0);
+            received += r1.saturating_sub(*r0);
+        }
+    }
+    let per = |bytes: u64| bytes as f64 / ops.max(1) as f64;
     let cpu_us_per_request = match (before.cpu_ticks, after.cpu_ticks) {
         (Some(from), Some(to)) => {
             let micros = to.saturating_sub(from) as f64 * 1e6 / ticks_per_second();
@@ -57,8 +64,8 @@ pub fn cost(before: Snapshot, after: Snapshot, ops: u64) -> Cost {
         _ => None,
     };
     Cost {
-        bytes_per_request: per(before.sent, after.sent),
-        bytes_per_reply: per(before.received, after.received),
+        bytes_per_request: per(sent),
+        bytes_per_reply: per(received),
         cpu_us_per_request,
     }
 }
@@ -95,12 +102,13 @@ fn ticks_per_second() -> f64 {
     if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
-/// Sums `TCP_INFO`'s byte counters over this process's sockets whose peer is `server`.
-fn wire_bytes_to(server: SocketAddr) -> (u64, u64) {
+/// `TCP_INFO`'s byte counters of each of this process's sockets whose peer is
+/// `server`, by local address.
+fn sockets_to(server: SocketAddr) -> BTreeMap<SocketAddr, (u64, u64)> {
+    let mut sockets = BTreeMap::new();
     let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
-        return (0, 0);
+        return sockets;
     };
-    let (mut sent, mut received) = (0, 0);
     for entry in fds.flatten() {
         let Some(fd) = entry
             .file_name()
@@ -109,25 +117,27 @@ fn wire_bytes_to(server: SocketAddr) -> (u64, u64) {
         else {
             continue;
         };
-        if peer_of(fd) != Some(server) {
+        if address(fd, libc::getpeername) != Some(server) {
             continue;
         }
-        if let Some((s, r)) = tcp_bytes(fd) {
-            sent += s;
-            received += r;
+        if let (Some(local), Some(bytes)) = (address(fd, libc::getsockname), tcp_bytes(fd)) {
+            sockets.insert(local, bytes);
         }
     }
-    (sent, received)
+    sockets
 }
 
-/// The address a socket is connected to, if `fd` is a connected IP socket.
-fn peer_of(fd: i32) -> Option<SocketAddr> {
-    // SAFETY: getpeername writes at most `len` bytes into the zeroed storage, and
-    // returns an error for a descriptor that is not a connected socket.
+/// One end of a socket (`getpeername` or `getsockname`), if `fd` is an IP socket.
+fn address(
+    fd: i32,
+    which: unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32,
+) -> Option<SocketAddr> {
+    // SAFETY: getpeername and getsockname write at most `len` bytes into the zeroed
+    // storage, and return an error for a descriptor that is not a socket.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     let done = unsafe {
-        libc::getpeername(
+        which(
             fd,
             (&raw mut storage).cast::<libc::sockaddr>(),
             &raw mut len,
@@ -192,11 +202,13 @@ mod tests {
         // The acknowledgement of the last bytes may trail the read by a moment.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut after = snapshot(server, None);
-        while after.sent - before.sent < 1000 && std::time::Instant::now() < deadline {
+        while cost(&before, &after, 1).bytes_per_request < 1000.0
+            && std::time::Instant::now() < deadline
+        {
             std::thread::yield_now();
             after = snapshot(server, None);
         }
-        let cost = cost(before, after, 2);
+        let cost = cost(&before, &after, 2);
         assert_eq!(
             (cost.bytes_per_request, cost.bytes_per_reply),
             (500.0, 150.0)

@@ -24,6 +24,7 @@
 pub mod ablation;
 pub mod chart;
 pub mod door_cost;
+pub mod doors;
 pub mod flood;
 pub mod hold;
 pub mod idle;
@@ -236,9 +237,11 @@ pub fn run(options: &Options) -> Result<Vec<RunSummary>, String> {
             }
         }
         let seconds = start.elapsed().as_secs_f64();
+        // Read while every connection is still open: each waits at the barrier once
+        // more after its last phase.
         let cost = door_cost::cost(
-            counted,
-            door_cost::snapshot(door, options.server_pid),
+            &counted,
+            &door_cost::snapshot(door, options.server_pid),
             merged.latencies.count(),
         );
         if options.progress {
@@ -266,6 +269,8 @@ pub fn run(options: &Options) -> Result<Vec<RunSummary>, String> {
         }
         summaries.push(summary);
     }
+    // The connections may close now.
+    barrier.wait();
     for thread in threads {
         let _ = thread.join();
     }
@@ -323,6 +328,8 @@ fn connection_thread(
             return;
         }
     }
+    // Stay connected until the main thread has read the last phase's byte counts.
+    barrier.wait();
 }
 
 fn merge(into: &mut PhaseResult, from: PhaseResult) {

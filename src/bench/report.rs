@@ -101,6 +101,15 @@ pub struct RunSummary {
     pub cost: Option<super::door_cost::Cost>,
 }
 
+/// The cell of `row` under the column `name` (empty if there is none).
+pub fn column<'a>(row: &'a [String], columns: &[&str], name: &str) -> &'a str {
+    columns
+        .iter()
+        .position(|c| *c == name)
+        .and_then(|i| row.get(i))
+        .map_or("", String::as_str)
+}
+
 /// The columns of `--doors-out`: one run of one door, with what a request cost.
 pub const DOORS_COLUMNS: &[&str] = &[
     "door",

@@ -8,12 +8,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::ablation;
 use super::chart::{self, COLOURS, Series};
 use super::flood::{self, FLOOD_COLUMNS};
 use super::hold::HOLD_COLUMNS;
-use super::report::{CSV_COLUMNS, RunSummary, micros, read_csv};
+use super::report::{CSV_COLUMNS, RunSummary, column, micros, read_csv};
 use super::slowloris::SLOWLORIS_COLUMNS;
+use super::{ablation, doors};
 
 /// The label of the connection-count matrix.
 pub const MATRIX: &str = "matrix";
@@ -57,6 +57,7 @@ pub fn summarize(
     table(&mut md, runs.iter().filter(|r| r.label == MATRIX));
 
     ablation::section(&mut md, &runs);
+    doors::section(&mut md, dir);
 
     let others: Vec<&RunSummary> = (runs.iter())
         .filter(|r| r.label != MATRIX && !ablation::is_ablation(r))
@@ -341,14 +342,6 @@ fn targets(md: &mut String, runs: &[RunSummary], hold: &[Vec<String>], slow: &[V
             verdict(failed == 0)
         );
     }
-}
-
-fn column<'a>(row: &'a [String], columns: &[&str], name: &str) -> &'a str {
-    columns
-        .iter()
-        .position(|c| *c == name)
-        .and_then(|i| row.get(i))
-        .map_or("", String::as_str)
 }
 
 fn micros_text(text: &str) -> String {
