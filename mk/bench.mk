@@ -16,7 +16,7 @@ BENCH_ENV = $(if $(BENCH_DURATION),BENCH_DURATION=$(BENCH_DURATION)) \
             $(if $(BENCH_OUT),BENCH_OUT=$(BENCH_OUT))
 
 .PHONY: bench
-## bench: throughput and latency against redis-server; writes docs/BENCHMARKS.md (about 8 min)
+## bench: throughput and latency against redis-server; writes docs/BENCHMARKS.md (about 9.5 min, plus the build)
 bench:
 	$(CARGO) build --release --features grpc --bins
 	$(BENCH_ENV) scripts/bench.sh
