@@ -18,13 +18,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tonic::transport::Server;
 
 use super::pb::store_server::StoreServer;
+use super::serving_thread::ServingThread;
 use super::store::StoreService;
 use super::tokens::Tokens;
 use super::too_large::TooLarge;
@@ -78,9 +78,7 @@ impl Default for GrpcConfig {
 /// The running gRPC door. [`GrpcDoor::stop`] (or dropping it) stops it: calls in
 /// flight finish, new ones are refused.
 pub struct GrpcDoor {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    serving: ServingThread,
 }
 
 impl GrpcDoor {
@@ -115,36 +113,19 @@ impl GrpcDoor {
             .map_err(|e| Error::Other(format!("cannot start the gRPC thread: {e}")))?;
         log::info!("gRPC door on {addr} (service feira.v1.Store, reflection on)");
         Ok(GrpcDoor {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
+            serving: ServingThread::new(addr, stop, thread),
         })
     }
 
     /// The address it listens on (with the real port, if 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.local_addr()
     }
 
     /// Stops taking calls, lets the calls in flight finish, and returns when the
     /// door's thread has ended.
-    pub fn stop(mut self) {
-        self.stop_now();
-    }
-
-    fn stop_now(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for GrpcDoor {
-    fn drop(&mut self) {
-        self.stop_now();
+    pub fn stop(self) {
+        self.serving.stop();
     }
 }
 

@@ -21,7 +21,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -30,6 +29,7 @@ use tonic::{Request, Response, Status};
 
 use super::log_pb::audit_log_server::{AuditLog, AuditLogServer};
 use super::log_pb::{AuditEvent, Recorded};
+use super::serving_thread::ServingThread;
 use crate::error::{Error, Result};
 use crate::protocol::escape::for_terminal;
 
@@ -96,9 +96,7 @@ impl AuditLog for Recorder {
 
 /// A running log server; [`LogServer::stop`] (or dropping it) stops it.
 pub struct LogServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    serving: ServingThread,
 }
 
 impl LogServer {
@@ -136,36 +134,19 @@ impl LogServer {
             })
             .map_err(|e| Error::Other(format!("cannot start the log server's thread: {e}")))?;
         Ok(LogServer {
-            addr: local,
-            stop: Some(stop),
-            thread: Some(thread),
+            serving: ServingThread::new(local, stop, thread),
         })
     }
 
     /// The address it listens on (with the real port, if 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.local_addr()
     }
 
     /// Stops listening, lets the calls in flight finish (within a second), and returns
     /// when the thread has ended.
-    pub fn stop(mut self) {
-        self.stop_now();
-    }
-
-    fn stop_now(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for LogServer {
-    fn drop(&mut self) {
-        self.stop_now();
+    pub fn stop(self) {
+        self.serving.stop();
     }
 }
 

@@ -24,7 +24,9 @@
 //! - [`log_server`]: seed 002's log server, the `AuditLog` service of `feira-log`
 //!   (proto/audit_log.proto);
 //! - [`log_forwarder`]: the audit thread's events sent to it (`--log-server`), never
-//!   making a client wait.
+//!   making a client wait;
+//! - `serving_thread`: the handle of a gRPC server on its own thread, and its stop,
+//!   shared by the door and the log server.
 //!
 //! Adding a service (proto/ names where): its file in build.rs's list, a file here
 //! with its implementation, and an `add_service` line in `door::serve`.
@@ -36,6 +38,7 @@ mod fields;
 mod limit;
 pub mod log_forwarder;
 pub mod log_server;
+mod serving_thread;
 pub mod status;
 mod store;
 mod tokens;
