@@ -100,8 +100,11 @@ fn keys_short_of_copies(live: &[NodeRef], keys: &[String], r: usize) -> Result<u
 }
 
 /// The paper's simultaneous failures, with r = 3: a quarter of the nodes crash at
-/// once. A key is lost only if its 3 holders all crashed (about 0.25^3, under 2%);
-/// every other key reads back, and is on 3 live nodes again after stabilisation.
+/// once. A key is lost only if its 3 holders all crashed; every other key reads back,
+/// and is on 3 live nodes again after stabilisation. The crashed nodes are chosen by
+/// their place on the ring, one run of three adjacent nodes and five lone ones, so that
+/// the test does not depend on how the dice fall: how many keys a random quarter loses
+/// (about 0.25^3) is the measurement of `make chord-failures`, not a test.
 #[test]
 fn a_quarter_crashing_at_once_loses_only_keys_whose_three_holders_died() {
     let mut rng = Rng::new(0x51_AB);
@@ -118,11 +121,15 @@ fn a_quarter_crashing_at_once_loses_only_keys_whose_three_holders_died() {
     });
     assert!(on_three, "every key on 3 nodes before the crash");
 
-    // Crash 8 of 32 at random, at once.
-    let mut doomed = HashSet::new();
-    while doomed.len() < NODES / 4 {
-        doomed.insert(before[rng.below(NODES)]);
-    }
+    // Crash 8 of 32 at once: three adjacent nodes from a random place on the ring (the
+    // keys of the first have lost all three holders), and five more, each at least
+    // three places from the next, so that no other key loses all three.
+    let start = rng.below(NODES);
+    let doomed: HashSet<_> = [0, 1, 2, 6, 10, 14, 18, 22]
+        .iter()
+        .map(|offset| before[(start + offset) % NODES])
+        .collect();
+    assert_eq!(doomed.len(), NODES / 4);
     let (dead, alive): (Vec<_>, Vec<_>) = nodes.into_iter().partition(|n| doomed.contains(&n.me()));
     for node in dead {
         node.shutdown();
@@ -138,10 +145,12 @@ fn a_quarter_crashing_at_once_loses_only_keys_whose_three_holders_died() {
     };
     let lost: Vec<&String> = keys.iter().filter(|k| all_holders_died(k)).collect();
     let survivors: Vec<String> = keys.iter().filter(|k| !lost.contains(k)).cloned().collect();
+    // Only the first node of the run of three had all its holders crash.
+    let run_primary = before[start];
     assert!(
-        lost.len() <= 300 / 20,
-        "{} keys lost, about p^3 = 1.6% expected",
-        lost.len()
+        lost.iter()
+            .all(|k| successor_of(&before, ring().key_id(k)) == run_primary),
+        "only the keys of {run_primary:?} lose every holder"
     );
 
     wait_until(Duration::from_secs(30), || check_ring(&after, 3)).expect("the ring heals");

@@ -208,6 +208,10 @@ impl Class {
         for (shown, actual) in &self.keys {
             text = text.replace(shown, actual);
         }
+        // The document's places first, before any path of this machine goes in: a
+        // clone that lives under /tmp/ must keep its own binary's path.
+        text = text.replace("/tmp/", &format!("{}/", self.tmp()));
+        text = text.replace("state/", &format!("{}/", self.dir()));
         let cli = env!("CARGO_BIN_EXE_feira-cli");
         let python = "python3 examples/python/feira_client.py";
         if let Some(server) = &self.server {
@@ -223,8 +227,7 @@ impl Class {
         for (shown, actual) in &self.peer_ports {
             text = replace_word(&text, shown, actual);
         }
-        text = text.replace("/tmp/", &format!("{}/", self.tmp()));
-        text.replace("state/", &format!("{}/", self.dir()))
+        text
     }
 
     /// What the run printed, with the document's places put back.
