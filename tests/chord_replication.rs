@@ -10,8 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use feira::chord::{NodeRef, Peer};
-use support::chord::{check_replicas, check_ring, ring, successor_of};
+use feira::chord::NodeRef;
+use support::chord::{check_replicas, check_ring, peer, ring, successor_of};
 use support::{Rng, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_feira-chord");
@@ -76,10 +76,6 @@ fn sorted(nodes: &[Process]) -> Vec<NodeRef> {
     let mut refs: Vec<NodeRef> = nodes.iter().map(|p| p.me).collect();
     refs.sort_by_key(|n| n.id);
     refs
-}
-
-fn peer(node: &NodeRef) -> Peer {
-    Peer::connect(node.addr, ring(), Duration::from_secs(10)).expect("connect to a node")
 }
 
 /// Every key reads back, with its value, through every node of `through`.
